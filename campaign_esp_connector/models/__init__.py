@@ -1,0 +1,1 @@
+from . import esp_account, res_config_settings

@@ -1,0 +1,183 @@
+# Shared by scripts/test and scripts/demo: find Odoo, prepare the Python environment, run PostgreSQL.
+# Sourced, not executed. Everything it creates lives under the repository (.venv/, .data/) or a temp dir.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+ADDON=campaign_esp_connector
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+# -- Python and Odoo ---------------------------------------------------------------------------------------
+
+pick_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 python; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+            BASE_PYTHON=$(command -v "$candidate")
+            return 0
+        fi
+    done
+    die "Python 3.10 or newer is required (set PYTHON=/path/to/python3)."
+}
+
+# Sets ODOO_MODE to "src" (an Odoo 18 tree in ODOO_SRC) or "importable" (python3 can already import odoo).
+find_odoo() {
+    if [ -n "${ODOO_SRC:-}" ]; then
+        [ -f "$ODOO_SRC/odoo/release.py" ] && [ -d "$ODOO_SRC/odoo/addons/mass_mailing" ] ||
+            die "ODOO_SRC=$ODOO_SRC is not an Odoo 18 source tree (expected odoo/release.py and odoo/addons/mass_mailing)."
+        ODOO_SRC=$(cd "$ODOO_SRC" && pwd)
+        ODOO_MODE=src
+    elif "$BASE_PYTHON" -c 'import odoo' >/dev/null 2>&1; then
+        ODOO_MODE=importable
+    else
+        cat >&2 <<'MSG'
+error: Odoo 18 was not found, and this project cannot install it for you (Odoo 18 is not on PyPI).
+Provide one of:
+  - ODOO_SRC=/path/to/odoo     an Odoo 18.0 source tree: the folder holding odoo-bin (or setup.py) and the
+                               odoo/ package, e.g. a clone of https://github.com/odoo/odoo --branch 18.0;
+                               its requirements are installed into this project's .venv for you;
+  - an importable odoo         `python3 -c "import odoo"` works, e.g. after `pip install -e /path/to/odoo`
+                               together with Odoo's requirements.txt.
+Then run the command again.
+MSG
+        exit 2
+    fi
+}
+
+# Odoo's requirements.txt pins per Python version. On 3.11 the <3.12 pins include a cbor2 that no longer
+# builds, while the >=3.12 pins all have 3.11 wheels, so 3.11+ takes those. python-ldap (auth_ldap only)
+# needs system LDAP headers and is left out.
+odoo_requirements() {
+    "$VENV/bin/python" - "$1" <<'PY'
+import sys
+from packaging.requirements import Requirement
+
+env = {"sys_platform": sys.platform}
+if sys.version_info >= (3, 11):
+    env.update(python_version="3.12", python_full_version="3.12.0")
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    req = Requirement(line)
+    if req.name.lower() == "python-ldap" or (req.marker and not req.marker.evaluate(env)):
+        continue
+    req.marker = None
+    print(req)
+PY
+}
+
+# Creates or reuses .venv. With an importable odoo it sees the system's site-packages (Odoo and its
+# requirements are already there); with ODOO_SRC it is isolated and gets Odoo's requirements installed.
+ensure_venv() {
+    local stamp="$VENV/.campaign_esp_connector-stamp" want
+    want="$ODOO_MODE:${ODOO_SRC:-}:$(cat "$ROOT/requirements-test.txt" | cksum)"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    say "Preparing the Python environment in .venv ..."
+    rm -rf "$VENV"
+    if [ "$ODOO_MODE" = importable ]; then
+        "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
+    else
+        "$BASE_PYTHON" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel packaging
+        odoo_requirements "$ODOO_SRC/requirements.txt" >"$VENV/odoo-requirements.txt"
+        "$VENV/bin/python" -m pip install -q -r "$VENV/odoo-requirements.txt" ||
+            die "installing Odoo's requirements failed (see above); PostgreSQL's libpq headers and gcc may be needed."
+        local site
+        site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        printf '%s\n' "$ODOO_SRC" >"$site/odoo-src.pth"
+    fi
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-test.txt" ||
+        die "installing requirements-test.txt failed (see above)."
+    # ruff is a binary: one found in the system's site-packages has no entry point in .venv/bin.
+    "$VENV/bin/python" -m pip install -q --ignore-installed --no-deps "$(grep -iE '^ruff[=<>~ ]' "$ROOT/requirements-test.txt")" ||
+        die "installing ruff failed (see above)."
+    "$VENV/bin/python" -c 'import odoo' || die "odoo is not importable from .venv."
+    printf '%s' "$want" >"$stamp"
+}
+
+setup_python() {
+    pick_python
+    find_odoo
+    ensure_venv
+    PY="$VENV/bin/python"
+    ODOO_ADDONS=$("$PY" -c 'import os, odoo; print(os.path.join(os.path.dirname(odoo.__file__), "addons"))')
+    ADDONS_PATH="$ODOO_ADDONS,$ROOT"
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# -- PostgreSQL --------------------------------------------------------------------------------------------
+
+# Runs a PostgreSQL binary; as root it runs as the postgres user, since PostgreSQL refuses to run as root.
+pg_run() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+find_pg_bin() {
+    local dir
+    for dir in "${PG_BIN:-}" "$(pg_config --bindir 2>/dev/null)" /usr/lib/postgresql/*/bin /usr/local/pgsql/bin; do
+        if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            PG_BIN=$dir
+            return 0
+        fi
+    done
+    die "PostgreSQL server binaries (initdb, pg_ctl) were not found: install PostgreSQL (12+), set PG_BIN to their
+folder, or point the standard PGHOST/PGPORT/PGUSER/PGPASSWORD variables at a running server."
+}
+
+# Sets DB_HOST DB_PORT DB_USER DB_PASSWORD. Uses the server named by PG* variables when PGHOST is set,
+# otherwise starts a cluster in $1 (created if missing) on a free loopback port.
+pg_start() {
+    local datadir=$1
+    if [ -n "${PGHOST:-}" ]; then
+        DB_HOST=$PGHOST DB_PORT=${PGPORT:-5432} DB_USER=${PGUSER:-$(id -un)} DB_PASSWORD=${PGPASSWORD:-}
+        PG_STARTED=
+        return 0
+    fi
+    find_pg_bin
+    mkdir -p "$datadir"
+    [ "$(id -u)" = 0 ] && chown postgres "$datadir" && chmod 700 "$datadir"
+    if [ ! -f "$datadir/PG_VERSION" ]; then
+        # Odoo refuses to connect as "postgres", so the cluster's superuser is "odoo"; trust on loopback only.
+        pg_run "$PG_BIN/initdb" -D "$datadir" -U odoo --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null ||
+            die "initdb failed in $datadir"
+    fi
+    DB_HOST=127.0.0.1 DB_PORT=$(free_port) DB_USER=odoo DB_PASSWORD=
+    pg_run "$PG_BIN/pg_ctl" -D "$datadir" -w -t 60 -l "$datadir/server.log" start \
+        -o "-p $DB_PORT -c listen_addresses=127.0.0.1 -k $datadir -c max_connections=64 $PG_EXTRA_OPTS" >/dev/null ||
+        { cat "$datadir/server.log" >&2; die "PostgreSQL did not start (log above)"; }
+    PG_STARTED=$datadir
+}
+
+pg_stop() {
+    if [ -n "${PG_STARTED:-}" ]; then
+        pg_run "$PG_BIN/pg_ctl" -D "$PG_STARTED" -m fast -w stop >/dev/null 2>&1 || true
+        PG_STARTED=
+    fi
+}
+
+write_odoo_conf() {
+    local conf=$1 db=$2
+    cat >"$conf" <<EOF
+[options]
+db_host = $DB_HOST
+db_port = $DB_PORT
+db_user = $DB_USER
+db_password = ${DB_PASSWORD:-False}
+db_name = $db
+addons_path = $ADDONS_PATH
+data_dir = $3
+EOF
+}
