@@ -1,0 +1,24 @@
+"""ESP provider layer: plain Python, no Odoo import.
+
+Only relative imports are used here so the package also loads on its own (the plain-pytest suite imports it
+as a top-level package without importing the add-on).
+"""
+
+from . import records
+from .base import Capability, EspProvider
+from .exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    Conflict,
+    EspConnectionError,
+    EspError,
+    InvalidResponse,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    ValidationError,
+    error_for,
+)
+from .registry import PROVIDERS, get_provider, get_provider_class, provider_selection
+from .transport import CallStats, HttpTransport, check_base_url

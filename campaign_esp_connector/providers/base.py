@@ -1,0 +1,141 @@
+"""The interface every ESP provider implements.
+
+Models talk to an :class:`EspProvider` only, read :attr:`EspProvider.capabilities` to show or hide buttons,
+and catch :class:`~.exceptions.EspError`. Operations a provider cannot do raise ``NotImplementedError``.
+"""
+
+
+class Capability:
+    """Names of optional features; a provider lists those it supports in ``capabilities``."""
+
+    BULK_IMPORT = "bulk_import"  # file-based contact import into a list
+    TEST_SEND = "test_send"  # send a proof of a campaign to a few addresses without real reporting
+    SCHEDULING = "scheduling"  # send a campaign at a later date
+    CAMPAIGN_CREATION = "campaign_creation"  # create/update campaigns through the API
+    CONTACT_ACTIVITY = "contact_activity"  # per-contact opens/clicks/bounces for a campaign
+    WEBHOOKS = "webhooks"  # the provider pushes events (no polling needed)
+    DATA_FIELDS = "data_fields"  # custom contact fields can be listed/created/deleted
+    TEMPLATES = "templates"
+    FROM_ADDRESSES = "from_addresses"  # account-specific list of allowed sender addresses
+    LIST_CHANGE_FEED = "list_change_feed"  # contacts modified / unsubscribed since a date, per list
+    SUPPRESSION_FEED = "suppression_feed"  # account-wide suppressions since a date
+    RESUBSCRIBE = "resubscribe"
+    REGION_DETECTION = "region_detection"  # the API endpoint is discovered from the account
+
+    ALL = (
+        BULK_IMPORT,
+        TEST_SEND,
+        SCHEDULING,
+        CAMPAIGN_CREATION,
+        CONTACT_ACTIVITY,
+        WEBHOOKS,
+        DATA_FIELDS,
+        TEMPLATES,
+        FROM_ADDRESSES,
+        LIST_CHANGE_FEED,
+        SUPPRESSION_FEED,
+        RESUBSCRIBE,
+        REGION_DETECTION,
+    )
+
+
+class EspProvider:
+    """Base class of ESP clients. One instance holds one account's configuration and connection pool.
+
+    Subclasses set ``code``, ``label``, ``default_base_url`` and ``capabilities``, and implement the
+    operations they support. Every ``iter_*`` method is a generator of :mod:`.records` dataclasses.
+    """
+
+    code = None
+    label = None
+    default_base_url = None
+    capabilities = frozenset()
+
+    @classmethod
+    def supports(cls, capability):
+        """True if the provider implements ``capability`` (a :class:`Capability` name)."""
+        return capability in cls.capabilities
+
+    def close(self):
+        """Release network resources."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # ------------------------------------------------------------------------------------------------------
+    # Account
+    # ------------------------------------------------------------------------------------------------------
+
+    def test_connection(self):
+        """Check credentials and return :class:`~.records.AccountInfo`."""
+        raise NotImplementedError
+
+    def server_time(self):
+        """Return the provider's current time (aware UTC datetime), for clock-safe watermarks."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------------------
+    # Lists
+    # ------------------------------------------------------------------------------------------------------
+
+    def iter_address_books(self):
+        raise NotImplementedError
+
+    def get_address_book(self, book_id):
+        raise NotImplementedError
+
+    def create_address_book(self, name, visibility="Private"):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------------------
+    # Data fields, templates, senders
+    # ------------------------------------------------------------------------------------------------------
+
+    def iter_data_fields(self):
+        raise NotImplementedError
+
+    def create_data_field(self, name, type="String", visibility="Private", default=None):
+        raise NotImplementedError
+
+    def delete_data_field(self, name):
+        raise NotImplementedError
+
+    def iter_templates(self):
+        raise NotImplementedError
+
+    def iter_from_addresses(self):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------------------
+    # Contact sync
+    # ------------------------------------------------------------------------------------------------------
+
+    def start_import(self, book_id, csv_fileobj, filename="contacts.csv"):
+        raise NotImplementedError
+
+    def get_import(self, import_id):
+        raise NotImplementedError
+
+    def iter_import_faults(self, import_id):
+        raise NotImplementedError
+
+    def iter_book_contacts_modified_since(self, book_id, since, with_full_data=True):
+        raise NotImplementedError
+
+    def iter_book_unsubscribed_since(self, book_id, since):
+        raise NotImplementedError
+
+    def iter_suppressed_since(self, since):
+        raise NotImplementedError
+
+    def remove_contacts_from_book(self, book_id, contact_ids):
+        raise NotImplementedError
+
+    def unsubscribe_from_book(self, book_id, email):
+        raise NotImplementedError
+
+    def resubscribe(self, email, book_id=None):
+        raise NotImplementedError

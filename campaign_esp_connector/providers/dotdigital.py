@@ -1,0 +1,634 @@
+"""dotdigital (ex-dotmailer) v2 REST API provider.
+
+Transport concerns (session, retries, throttling, error mapping, accounting) live in :mod:`.transport`; this
+module knows dotdigital's paths, JSON shapes and rules, and returns :mod:`.records` only.
+"""
+
+import base64
+import csv
+import io
+import logging
+import re
+from datetime import date, datetime, timezone
+from itertools import islice
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3
+
+from . import records
+from .base import Capability, EspProvider
+from .exceptions import InvalidResponse, PermissionDenied, ValidationError
+from .transport import HttpTransport, check_base_url
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://r1-api.dotdigital.com"
+MAX_PAGE_SIZE = 1000  # dotdigital refuses select > 1000, whatever the spec's defaults say
+DEFAULT_PAGE_OVERLAP = 100  # rows of the previous page re-read, as OroCRM's OverlapIterator does
+MAX_IDS_PER_DELETE = 1000
+# Requests builds the whole body in memory (base64 adds a third): keep one import file well under the 50 MB cap.
+DEFAULT_MAX_IMPORT_BYTES = 10 * 1024 * 1024
+
+SYSTEM_BOOK_NAMES = frozenset({"test", "all contacts"})
+VISIBILITIES = ("Private", "Public")
+DATA_FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")
+DATA_FIELD_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+SENDABLE_STATUSES = frozenset({"Subscribed", "SoftBounced"})
+_REGION_RE = re.compile(r"^(r\d+)-api\.", re.IGNORECASE)
+
+_IMPORT_STATES = {"Finished": records.IMPORT_DONE, "NotFinished": records.IMPORT_PENDING}
+_RESUBSCRIBE_STATES = {
+    "ContactAdded": records.RESUBSCRIBE_ADDED,
+    "ContactChallenged": records.RESUBSCRIBE_CHALLENGED,
+    "ContactCannotBeUnsuppressed": records.RESUBSCRIBE_REFUSED,
+}
+
+
+class DotdigitalProvider(EspProvider):
+    """Client of one dotdigital account.
+
+    :param username: API user (``apiuser-…@apiconnector.com``)
+    :param password: API user's password
+    :param base_url: where the region is detected from (default r1; the sandbox URL in tests)
+    :param api_endpoint: regional endpoint detected earlier and stored by the caller; skips the detection call
+    :param page_size: rows per list call (1..1000)
+    :param page_overlap: rows of the previous page read again so rows moving during paging are not missed
+    :param max_import_bytes: largest import file accepted by :meth:`start_import`
+    :param transport_options: passed to :class:`~.transport.HttpTransport` (``timeout``, ``max_retries``,
+        ``backoff_factor``, ``max_wait``, ``throttle_retries``, ``default_throttle_wait``, ``flat_rate_wait``,
+        ``on_call``)
+    """
+
+    code = "dotdigital"
+    label = "dotdigital"
+    default_base_url = DEFAULT_BASE_URL
+    # No test send (the v2 API has none) and no webhooks: the UI hides those.
+    capabilities = frozenset(
+        {
+            Capability.BULK_IMPORT,
+            Capability.SCHEDULING,
+            Capability.CAMPAIGN_CREATION,
+            Capability.CONTACT_ACTIVITY,
+            Capability.DATA_FIELDS,
+            Capability.TEMPLATES,
+            Capability.FROM_ADDRESSES,
+            Capability.LIST_CHANGE_FEED,
+            Capability.SUPPRESSION_FEED,
+            Capability.RESUBSCRIBE,
+            Capability.REGION_DETECTION,
+        }
+    )
+
+    def __init__(
+        self,
+        username,
+        password,
+        base_url=None,
+        *,
+        api_endpoint=None,
+        page_size=MAX_PAGE_SIZE,
+        page_overlap=DEFAULT_PAGE_OVERLAP,
+        max_import_bytes=DEFAULT_MAX_IMPORT_BYTES,
+        **transport_options,
+    ):
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        self.base_url = check_base_url(base_url or DEFAULT_BASE_URL)
+        self._endpoint = check_base_url(api_endpoint) if api_endpoint else None
+        self.page_size = page_size
+        self.page_overlap = max(0, min(page_overlap, page_size - 1))
+        self.max_import_bytes = max_import_bytes
+        transport_options.setdefault("provider", "dotdigital")
+        self.transport = HttpTransport(self.base_url, username, password, **transport_options)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} base={self.base_url} endpoint={self._endpoint}>"
+
+    def close(self):
+        self.transport.close()
+
+    @property
+    def endpoint(self):
+        """Regional API base in use (``None`` until detected); callers store it to skip detection next time."""
+        return self._endpoint
+
+    @property
+    def stats(self):
+        """:class:`~.transport.CallStats` of this client (calls, retries, throttles …)."""
+        return self.transport.stats
+
+    # ------------------------------------------------------------------------------------------------------
+    # Region and the choke point
+    # ------------------------------------------------------------------------------------------------------
+
+    def detect_endpoint(self):
+        """Ask the configured base which regional endpoint serves the account, and use it from now on.
+
+        :return: :class:`~.records.AccountInfo`
+        """
+        response = self.transport.request("GET", "/v2/account-info", base_url=self.base_url)
+        info = self._account_info(self._json(response))
+        if info.endpoint != self._endpoint:
+            _logger.info("dotdigital account %s served by %s", info.account_id, info.endpoint)
+        self._endpoint = info.endpoint
+        return info
+
+    def _request(self, method, path, **kwargs):
+        """Every operation's call goes through here: detect the region first, and again once on a 403."""
+        if self._endpoint is None:
+            self.detect_endpoint()
+        try:
+            return self.transport.request(method, path, base_url=self._endpoint, **kwargs)
+        except PermissionDenied:
+            previous = self._endpoint
+            self.detect_endpoint()
+            if self._endpoint == previous:
+                # Same region: the 403 is about the account's rights, repeating the call would only waste quota.
+                raise
+            _logger.info(
+                "dotdigital endpoint moved from %s to %s, repeating %s %s", previous, self._endpoint, method, path
+            )
+            return self.transport.request(method, path, base_url=self._endpoint, **kwargs)
+
+    def _json(self, response):
+        return self.transport.read_json(response)
+
+    def _get_json(self, path, params=None):
+        return self._json(self._request("GET", path, params=params))
+
+    def _iter_pages(self, path, parse, params=None, key=None):
+        """Yield parsed rows of a ``select``/``skip`` list call, page by page.
+
+        Each page after the first starts ``page_overlap`` rows before the end of the previous one: rows that
+        shifted down (a row before them was deleted meanwhile) are not skipped, and rows read twice are
+        dropped by ``key``. Only the previous page's keys are kept, so memory stays bounded.
+
+        :param key: function of a record giving its identity, ``None`` to disable overlap
+        """
+        select = self.page_size
+        overlap = self.page_overlap if key else 0
+        skip, previous_keys = 0, frozenset()
+        while True:
+            rows = self._get_json(path, params={**(params or {}), "select": select, "skip": skip})
+            if not isinstance(rows, list):
+                raise InvalidResponse(f"dotdigital answered {path} with {type(rows).__name__}, expected a list.")
+            page_keys, fresh = set(), 0
+            for row in rows:
+                record = self._parse(parse, row, path)
+                record_key = key(record) if key else None
+                if record_key is not None:
+                    page_keys.add(record_key)
+                    if record_key in previous_keys:
+                        continue
+                fresh += 1
+                yield record
+            if len(rows) < select:
+                return
+            if skip and not fresh:
+                # A full page with nothing new: the server ignores skip; stop instead of looping forever.
+                _logger.warning("dotdigital %s returned a full page of already-seen rows at skip=%s", path, skip)
+                return
+            previous_keys = frozenset(page_keys)
+            skip += select - overlap
+
+    @staticmethod
+    def _parse(parse, row, path):
+        try:
+            return parse(row)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidResponse(f"dotdigital answered {path} with an unexpected row shape ({exc!r}).") from None
+
+    # ------------------------------------------------------------------------------------------------------
+    # Account
+    # ------------------------------------------------------------------------------------------------------
+
+    def test_connection(self):
+        """Check the credentials and (re)detect the region; one call.
+
+        :return: :class:`~.records.AccountInfo` with account id, endpoint, region (``r1``…) and main email
+        :raise AuthenticationError: wrong API user or password
+        """
+        return self.detect_endpoint()
+
+    def server_time(self):
+        """Return dotdigital's current time as an aware UTC datetime (take sync watermarks from it)."""
+        value = self._get_json("/v2/server-time")
+        parsed = _parse_datetime(value)
+        if parsed is None:
+            raise InvalidResponse(f"dotdigital server-time answer {value!r} is not a date.")
+        return parsed
+
+    # ------------------------------------------------------------------------------------------------------
+    # Address books
+    # ------------------------------------------------------------------------------------------------------
+
+    def iter_address_books(self):
+        """Yield every address book as :class:`~.records.AddressBook` (system books flagged ``is_system``)."""
+        yield from self._iter_pages("/v2/address-books", _address_book, key=_by_id)
+
+    def get_address_book(self, book_id):
+        """Return one :class:`~.records.AddressBook`.
+
+        :param book_id: dotdigital address book id
+        :raise NotFound: unknown id
+        """
+        return self._parse(_address_book, self._get_json(f"/v2/address-books/{int(book_id)}"), "/v2/address-books")
+
+    def create_address_book(self, name, visibility="Private"):
+        """Create an address book and return it.
+
+        :param name: non-empty; 'Test' and 'All Contacts' are reserved by dotdigital
+        :param visibility: ``Private``, or ``Public`` to show it on the contact preference centre
+        :raise ValidationError: before any call for a bad name or visibility; from dotdigital for a
+            duplicate name (code ``ERROR_ADDRESSBOOK_DUPLICATE``)
+        """
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError("An address book needs a name.")
+        if name.casefold() in SYSTEM_BOOK_NAMES:
+            raise ValidationError(f"'{name}' is reserved by dotdigital; choose another address book name.")
+        _check_choice("visibility", visibility, VISIBILITIES)
+        response = self._request(
+            "POST", "/v2/address-books", json_body={"name": name, "visibility": visibility}, idempotent=False
+        )
+        return self._parse(_address_book, self._json(response), "/v2/address-books")
+
+    # ------------------------------------------------------------------------------------------------------
+    # Data fields, templates, from addresses
+    # ------------------------------------------------------------------------------------------------------
+
+    def iter_data_fields(self):
+        """Yield the account's :class:`~.records.DataField` (one call: this endpoint is not paged)."""
+        rows = self._get_json("/v2/data-fields")
+        if not isinstance(rows, list):
+            raise InvalidResponse("dotdigital answered /v2/data-fields with something else than a list.")
+        for row in rows:
+            yield self._parse(_data_field, row, "/v2/data-fields")
+
+    def create_data_field(self, name, type="String", visibility="Private", default=None):
+        """Create a contact data field.
+
+        :param name: 1-20 characters among letters, digits, ``_`` and ``-`` (checked before any call)
+        :param type: ``String``, ``Numeric``, ``Date`` or ``Boolean``
+        :param visibility: ``Private`` or ``Public`` (contacts may edit it on the preference centre)
+        :param default: value used in personalisation when a contact's field is blank; must suit ``type``
+        :return: :class:`~.records.DataField`
+        :raise ValidationError: invalid input, or ``ERROR_NON_UNIQUE_DATAFIELD`` when the name exists
+        """
+        validate_data_field(name, type, visibility, default)
+        body = {"name": name, "type": type, "visibility": visibility, "defaultValue": _json_value(default)}
+        response = self._request("POST", "/v2/data-fields", json_body=body, idempotent=False)
+        created = self._json(response)
+        if isinstance(created, dict) and created.get("name"):
+            return self._parse(_data_field, created, "/v2/data-fields")
+        return records.DataField(name=name, type=type, visibility=visibility, default=body["defaultValue"])
+
+    def delete_data_field(self, name):
+        """Delete a data field.
+
+        :param name: data field name
+        :return: :class:`~.records.DataFieldDeletion`; ``deleted`` is False when dotdigital reports dependencies
+        :raise Conflict: the field is used elsewhere (HTTP 409)
+        :raise NotFound: unknown field, or a system field dotdigital will not delete
+        """
+        result = self._json(self._request("DELETE", f"/v2/data-fields/{quote(name, safe='')}")) or {}
+        dependencies = tuple((dep.get("type"), dep.get("objectId")) for dep in result.get("dependencies") or ())
+        return records.DataFieldDeletion(name=name, deleted=bool(result.get("result", True)), dependencies=dependencies)
+
+    def iter_templates(self):
+        """Yield :class:`~.records.Template` metadata for every template."""
+        yield from self._iter_pages("/v2/templates", _template, key=_by_id)
+
+    def iter_from_addresses(self):
+        """Yield the account's custom from addresses as :class:`~.records.FromAddress`."""
+        yield from self._iter_pages("/v2/custom-from-addresses", _from_address, key=_by_id)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Bulk import
+    # ------------------------------------------------------------------------------------------------------
+
+    def start_import(self, book_id, csv_fileobj, filename="contacts.csv", *, multipart=False):
+        """Upload a CSV of contacts into an address book; dotdigital imports it in the background.
+
+        The POST is never repeated after an unclear failure (it could import twice); only an explicit
+        throttling refusal is waited out.
+
+        :param book_id: target address book (never a system book)
+        :param csv_fileobj: binary (or text) file object positioned at the start; ``Email`` column first
+        :param filename: name dotdigital shows; must end with ``.csv``
+        :param multipart: send as multipart/form-data instead of the JSON base64 ``ApiFileMedia`` body
+        :return: :class:`~.records.ImportJob` (poll it with :meth:`get_import`)
+        :raise ValueError: the file exceeds ``max_import_bytes`` (split batches upstream)
+        :raise ValidationError: e.g. ``ERROR_IMPORT_TOOMANYACTIVEIMPORTS`` (``is_retryable``), ``ERROR_NO_EMAIL_COLUMN``
+        """
+        data = self._read_bounded(csv_fileobj)
+        if multipart:
+            kwargs = {"files": {"file": (filename, data, "text/csv")}}
+        else:
+            kwargs = {"json_body": {"fileName": filename, "data": base64.b64encode(data).decode("ascii")}}
+        path = f"/v2/address-books/{int(book_id)}/contacts/import"
+        return self._parse(_import_job, self._json(self._request("POST", path, idempotent=False, **kwargs)), path)
+
+    def _read_bounded(self, fileobj):
+        data = fileobj.read(self.max_import_bytes + 1)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > self.max_import_bytes:
+            raise ValueError(f"Import file larger than {self.max_import_bytes} bytes; split it into smaller batches.")
+        return data
+
+    def get_import(self, import_id):
+        """Return the :class:`~.records.ImportJob` status of an import (poll at most once a minute).
+
+        :raise NotFound: unknown import id
+        """
+        path = f"/v2/contacts/import/{quote(str(import_id), safe='')}"
+        return self._parse(_import_job, self._get_json(path), path)
+
+    def iter_import_faults(self, import_id):
+        """Yield :class:`~.records.ImportFault` rows of a finished import's fault report (kept ~1 week).
+
+        The CSV is streamed, not loaded: its BOM is stripped and its first column is the reason.
+
+        :raise NotFound: report expired or unknown import (raised on first iteration)
+        """
+        path = f"/v2/contacts/import/{quote(str(import_id), safe='')}/report-faults"
+        response = self._request("GET", path, stream=True)
+        try:
+            yield from _parse_faults(response)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, UnicodeDecodeError, csv.Error) as exc:
+            raise InvalidResponse(f"dotdigital fault report of import {import_id} could not be read: {exc!r}.")
+        finally:
+            response.close()
+
+    # ------------------------------------------------------------------------------------------------------
+    # Change feeds
+    # ------------------------------------------------------------------------------------------------------
+
+    def iter_book_contacts_modified_since(self, book_id, since, with_full_data=True):
+        """Yield :class:`~.records.Contact` of a book modified after ``since``.
+
+        :param book_id: address book id
+        :param since: datetime (naive = UTC) or date; use the previous run's start time
+        :param with_full_data: include data fields (``Contact.data_fields``)
+        """
+        path = f"/v2/address-books/{int(book_id)}/contacts/modified-since/{_format_date(since)}"
+        params = {"withFullData": "true" if with_full_data else "false"}
+        yield from self._iter_pages(path, _contact, params=params, key=_by_id)
+
+    def iter_book_unsubscribed_since(self, book_id, since):
+        """Yield :class:`~.records.Suppression` of contacts unsubscribed from a book after ``since``."""
+        path = f"/v2/address-books/{int(book_id)}/contacts/unsubscribed-since/{_format_date(since)}"
+        yield from self._iter_pages(path, _suppression, key=_suppression_key)
+
+    def iter_suppressed_since(self, since):
+        """Yield account-wide :class:`~.records.Suppression` (unsubscribes, bounces, complaints) after ``since``."""
+        path = f"/v2/contacts/suppressed-since/{_format_date(since)}"
+        yield from self._iter_pages(path, _suppression, key=_suppression_key)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Membership changes
+    # ------------------------------------------------------------------------------------------------------
+
+    def remove_contacts_from_book(self, book_id, contact_ids):
+        """Remove contacts from a book (not from the account, not unsubscribed), 1000 ids per call.
+
+        :param book_id: address book id
+        :param contact_ids: iterable of dotdigital contact ids (consumed lazily)
+        :return: list of :class:`~.records.ContactRemoval`, one per call
+        """
+        path = f"/v2/address-books/{int(book_id)}/contacts/delete"
+        removals = []
+        ids = iter(contact_ids)
+        while chunk := [int(contact_id) for contact_id in islice(ids, MAX_IDS_PER_DELETE)]:
+            # Removing the same ids twice is harmless, so a lost answer may be repeated.
+            answer = self._json(self._request("POST", path, json_body=chunk, idempotent=True)) or {}
+            removals.append(
+                records.ContactRemoval(id=answer.get("id"), status=answer.get("status"), contact_count=len(chunk))
+            )
+        return removals
+
+    def unsubscribe_from_book(self, book_id, email):
+        """Unsubscribe an email from one book only (dotdigital keeps it in the account).
+
+        :return: :class:`~.records.Suppression`
+        """
+        path = f"/v2/address-books/{int(book_id)}/contacts/unsubscribe"
+        answer = self._json(self._request("POST", path, json_body={"email": email}, idempotent=True))
+        return self._parse(_suppression, answer or {"suppressedContact": {"email": email}}, path)
+
+    def resubscribe(self, email, book_id=None, preferred_locale=None, return_url=None):
+        """Resubscribe an unsubscribed email, account-wide or into ``book_id``; only on a person's request.
+
+        dotdigital may instead send the contact a confirmation email (``challenged``) or refuse
+        (hard bounces, complaints: ``refused``).
+
+        :param email: the address
+        :param book_id: also add it back to this book
+        :param preferred_locale: language of the confirmation email, e.g. ``en-GB``
+        :param return_url: page shown after the contact confirms
+        :return: :class:`~.records.ResubscribeOutcome`
+        """
+        path = f"/v2/address-books/{int(book_id)}/contacts/resubscribe" if book_id else "/v2/contacts/resubscribe"
+        body = {"unsubscribedContact": {"email": email}}
+        if preferred_locale:
+            body["preferredLocale"] = preferred_locale
+        if return_url:
+            body["returnUrlToUseIfChallenged"] = return_url
+        answer = self._json(self._request("POST", path, json_body=body, idempotent=False)) or {}
+        status = answer.get("status")
+        contact = answer.get("contact") or {}
+        return records.ResubscribeOutcome(
+            email=contact.get("email") or email,
+            state=_RESUBSCRIBE_STATES.get(status, records.RESUBSCRIBE_UNKNOWN),
+            status=status,
+            contact_id=contact.get("id"),
+        )
+
+    # ------------------------------------------------------------------------------------------------------
+    # Parsing helpers that need the instance
+    # ------------------------------------------------------------------------------------------------------
+
+    def _account_info(self, data):
+        if not isinstance(data, dict):
+            raise InvalidResponse("dotdigital account-info answer is not an object.")
+        properties = {
+            prop.get("name"): prop.get("value") for prop in data.get("properties") or () if isinstance(prop, dict)
+        }
+        endpoint = properties.get("ApiEndpoint")
+        if endpoint:
+            endpoint = check_base_url(endpoint)
+        else:
+            _logger.warning("dotdigital account-info has no ApiEndpoint; staying on %s", self.base_url)
+            endpoint = self.base_url
+        region = _REGION_RE.match(urlsplit(endpoint).hostname or "")
+        return records.AccountInfo(
+            account_id=data.get("id"),
+            endpoint=endpoint,
+            region=region.group(1).lower() if region else None,
+            main_email=properties.get("MainEmail"),
+            locale=properties.get("APILocale"),
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_choice(label, value, choices):
+    if value not in choices:
+        raise ValidationError(f"Invalid {label} {value!r}; use one of {', '.join(choices)}.")
+
+
+def validate_data_field(name, type, visibility="Private", default=None):
+    """Check a data field definition against dotdigital's rules, before spending a call.
+
+    :raise ValidationError: with a message saying which rule failed
+    """
+    if not isinstance(name, str) or not DATA_FIELD_NAME_RE.match(name):
+        raise ValidationError(f"Invalid data field name {name!r}: use 1 to 20 letters, digits, '_' or '-' (no spaces).")
+    _check_choice("data field type", type, DATA_FIELD_TYPES)
+    _check_choice("data field visibility", visibility, VISIBILITIES)
+    if default is None:
+        return
+    valid = {
+        "String": isinstance(default, str),
+        "Numeric": isinstance(default, int | float) and not isinstance(default, bool),
+        "Date": isinstance(default, date | str),
+        "Boolean": isinstance(default, bool),
+    }[type]
+    if not valid:
+        raise ValidationError(f"Default value {default!r} does not suit a {type} data field.")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# JSON -> records
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _by_id(record):
+    return record.id
+
+
+def _suppression_key(record):
+    return record.contact_id if record.contact_id is not None else (record.email or "").lower() or None
+
+
+def _address_book(row):
+    name = row.get("name") or ""
+    return records.AddressBook(
+        id=int(row["id"]),
+        name=name,
+        visibility=row.get("visibility"),
+        contact_count=row.get("contacts"),
+        is_system=name.strip().casefold() in SYSTEM_BOOK_NAMES,
+    )
+
+
+def _data_field(row):
+    return records.DataField(
+        name=row["name"], type=row.get("type"), visibility=row.get("visibility"), default=row.get("defaultValue")
+    )
+
+
+def _template(row):
+    return records.Template(
+        id=int(row["id"]), name=row.get("name") or "", subject=row.get("subject"), from_name=row.get("fromName")
+    )
+
+
+def _from_address(row):
+    return records.FromAddress(id=int(row["id"]), email=row.get("email") or "")
+
+
+def _import_job(row):
+    status = row.get("status") or "Unknown"
+    return records.ImportJob(id=str(row["id"]), status=status, state=_IMPORT_STATES.get(status, records.IMPORT_FAILED))
+
+
+def _contact(row):
+    fields = {item.get("key"): item.get("value") for item in row.get("dataFields") or () if isinstance(item, dict)}
+    status = row.get("status")
+    return records.Contact(
+        id=row.get("id"),
+        email=row["email"],
+        status=status,
+        opt_in_type=row.get("optInType"),
+        email_type=row.get("emailType"),
+        data_fields=fields,
+        sendable=status in SENDABLE_STATUSES if status else True,
+    )
+
+
+def _suppression(row):
+    contact = row.get("suppressedContact") or {}
+    return records.Suppression(
+        contact_id=contact.get("id"),
+        email=contact.get("email"),
+        reason=row.get("reason"),
+        removed_at=_parse_datetime(row.get("dateRemoved")),
+    )
+
+
+def _parse_faults(response):
+    response.raw.decode_content = True
+    # urllib3 marks a fully read body "closed", which TextIOWrapper treats as an error before its last read.
+    response.raw.auto_close = False
+    # utf-8-sig drops the BOM dotdigital puts in front of "Reason"; newline='' lets csv handle quoted breaks.
+    reader = csv.reader(io.TextIOWrapper(response.raw, encoding="utf-8-sig", newline=""))
+    header = next(reader, None)
+    if not header:
+        return
+    columns = [column.strip() for column in header]
+    lowered = [column.lower() for column in columns]
+    email_index = lowered.index("email") if "email" in lowered else None
+    for values in reader:
+        if not any(value.strip() for value in values):
+            continue
+        row = dict(zip(columns[1:], values[1:], strict=False))
+        email = values[email_index].strip() if email_index is not None and email_index < len(values) else None
+        yield records.ImportFault(reason=values[0].strip(), email=email or None, row=row)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Dates and values
+# ----------------------------------------------------------------------------------------------------------
+
+_FRACTION_RE = re.compile(r"(\.\d+)")
+
+
+def _format_date(value):
+    """ISO 8601 in UTC for a path segment: ``2024-05-01T10:00:00Z`` (naive datetimes are taken as UTC)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%dT00:00:00Z")
+    raise TypeError(f"expected a date or datetime, got {type(value).__name__}")
+
+
+def _parse_datetime(value):
+    """Parse dotdigital's ISO dates (``Z``, offsets, 0-7 fraction digits) into aware UTC datetimes."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # .NET writes up to 7 fraction digits; Python before 3.11 reads exactly 3 or 6.
+    text = _FRACTION_RE.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return _format_date(value)[:-1]
+    if isinstance(value, date):
+        return value.isoformat() + "T00:00:00"
+    return value

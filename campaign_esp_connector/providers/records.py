@@ -1,0 +1,143 @@
+"""Neutral records returned by providers.
+
+Callers see these small frozen dataclasses, never a provider's JSON, so a second ESP can return the same
+shapes. Provider-specific wording (a dotdigital status name) is kept in ``status`` for display, and the
+neutral meaning is given by a property or a ``state`` field.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Import outcome, neutral: the cron only needs to know whether to poll again, read faults, or alert.
+IMPORT_PENDING = "pending"
+IMPORT_DONE = "done"
+IMPORT_FAILED = "failed"
+
+# Resubscription outcome, neutral.
+RESUBSCRIBE_ADDED = "added"
+RESUBSCRIBE_CHALLENGED = "challenged"
+RESUBSCRIBE_REFUSED = "refused"
+RESUBSCRIBE_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Who we are connected as, and where the account's API lives."""
+
+    account_id: int | None
+    endpoint: str
+    region: str | None
+    main_email: str | None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class AddressBook:
+    """A remote list. ``is_system`` marks lists the provider owns ('Test', 'All Contacts'): never sync them."""
+
+    id: int
+    name: str
+    visibility: str | None = None
+    contact_count: int | None = None
+    is_system: bool = False
+
+
+@dataclass(frozen=True)
+class DataField:
+    """A contact field defined in the account (``type`` is String, Numeric, Date or Boolean)."""
+
+    name: str
+    type: str | None = None
+    visibility: str | None = None
+    default: object = None
+
+
+@dataclass(frozen=True)
+class DataFieldDeletion:
+    """Outcome of a data field deletion; ``dependencies`` lists (type, object id) pairs that block it."""
+
+    name: str
+    deleted: bool
+    dependencies: tuple = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    """Template metadata only; content is left on the provider to keep records small."""
+
+    id: int
+    name: str
+    subject: str | None = None
+    from_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FromAddress:
+    """A sender address the account may use."""
+
+    id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """A bulk contact import; ``state`` is one of ``pending``, ``done``, ``failed``."""
+
+    id: str
+    status: str
+    state: str
+
+    @property
+    def is_finished(self):
+        return self.state != IMPORT_PENDING
+
+
+@dataclass(frozen=True)
+class ImportFault:
+    """One row the provider refused during an import; ``row`` holds the other uploaded columns."""
+
+    reason: str
+    email: str | None
+    row: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A remote contact; ``data_fields`` maps field name to value (only with full data)."""
+
+    id: int | None
+    email: str
+    status: str | None = None
+    opt_in_type: str | None = None
+    email_type: str | None = None
+    data_fields: dict = field(default_factory=dict)
+    sendable: bool = True
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A contact removed from a list or from the whole account, with when and why."""
+
+    contact_id: int | None
+    email: str | None
+    reason: str | None
+    removed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ContactRemoval:
+    """One background removal job (a chunk of contact ids) started on the provider."""
+
+    id: str | None
+    status: str | None
+    contact_count: int
+
+
+@dataclass(frozen=True)
+class ResubscribeOutcome:
+    """Outcome of a resubscription: ``state`` is added, challenged (a confirmation email went out), refused."""
+
+    email: str
+    state: str
+    status: str | None = None
+    contact_id: int | None = None
