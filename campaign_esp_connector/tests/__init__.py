@@ -1,1 +1,1 @@
-from . import test_esp_account, test_res_config_settings
+from . import test_esp_account, test_esp_account_sync, test_res_config_settings

@@ -1,4 +1,13 @@
+import sys
+from pathlib import Path
+
 from odoo.tests import TransactionCase
+
+try:
+    from esp_sandbox.testing import SandboxServer
+except ImportError:  # run by odoo-bin rather than pytest: the sandbox sits at the repository root
+    sys.path.append(str(Path(__file__).resolve().parents[2]))
+    from esp_sandbox.testing import SandboxServer
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -53,3 +62,36 @@ class EspCommon(TransactionCase):
         self.env.flush_all()
         self.env.cr.precommit.run()
         self.env.invalidate_all()
+
+
+class EspSandboxCommon(EspCommon):
+    """Adds a sandbox ESP served from this process over real HTTP, and an account pointing at it.
+
+    The sandbox is started once per class and reset before each test (seeded account, no faults, empty request
+    log). Its ``app.store`` is reachable for bulk seeding that is not what a test measures.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sandbox = SandboxServer().start()
+        cls.addClassCleanup(cls.sandbox.stop)
+        cls.sandbox_account = cls._create_esp_account(
+            name="dotdigital sandbox",
+            api_endpoint=cls.sandbox.url,
+            api_user=cls.sandbox.api_user,
+            api_password=cls.sandbox.api_password,
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox.reset()
+
+    def _sandbox_api_calls(self):
+        return [entry for entry in self.sandbox.requests_log() if entry["path"].startswith("/v2/")]
+
+    def _seed_sandbox_books(self, count, prefix="Book"):
+        store = self.sandbox.app.store
+        with store.lock:
+            for index in range(count):
+                store.create_book(f"{prefix} {index:05d}", "Private")
