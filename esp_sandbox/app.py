@@ -1,0 +1,156 @@
+"""The sandbox WSGI application: dotdigital's v2 API on loopback plus a control surface under /sandbox/.
+
+Per v2 call: planned fault → Basic auth → routing → rate limit → due background work (imports, sends,
+simulated status changes) → ``on_<endpoint>`` handler, all under the store's lock; then the call goes into
+the request log that tests read to count API calls.
+"""
+
+import copy
+import dataclasses
+import hmac
+import socket
+import time
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map
+from werkzeug.wrappers import Request
+
+from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, imports
+from .config import SandboxConfig
+from .ratelimit import RateLimiter, apply_headers, tier_of
+from .store import Store
+
+
+class DropConnection(ConnectionAbortedError):
+    """Leaves a request without any answer; werkzeug's server treats it as a client that went away."""
+
+
+class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns.CampaignsApi, control.ControlApi):
+    """One sandbox ESP account. ``create_app(config)`` builds it; it is a plain WSGI callable."""
+
+    def __init__(self, config):
+        self.config = config
+        # What /sandbox/reset goes back to: the settings the sandbox was started with.
+        self.initial_settings = copy.deepcopy(dataclasses.asdict(config))
+        self.store = Store(config.state_dir)
+        self.faults = faults.FaultPlan()
+        self.rate_limiter = RateLimiter()
+        self.request_log = []
+        # Rules are copied because a werkzeug Rule binds to one Map and tests build several applications.
+        rules = api_account.RULES + api_contacts.RULES + api_campaigns.RULES + control.RULES
+        self.url_map = Map([rule.empty() for rule in rules])
+
+    # -- WSGI -------------------------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        return self.wsgi_app(environ, start_response)
+
+    def wsgi_app(self, environ, start_response):
+        response = self.handle(Request(environ))
+        return response(environ, start_response)
+
+    def handle(self, request):
+        if request.path.startswith("/sandbox/"):
+            return self.dispatch_request(request)
+        fault = self._take_fault(request)
+        response = self._serve_fault(request, fault) if fault is not None else None
+        if response is None:
+            response = self.dispatch_request(request)
+            if fault is not None and fault.kind == "truncated_json":
+                response = faults.truncate(response)
+        self._log(request, response.status_code)
+        return response
+
+    def dispatch_request(self, request):
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            if not request.path.startswith("/sandbox/"):
+                self._authenticate(request)
+            endpoint, values = adapter.match()
+            with self.store.lock:
+                headers = self._admit(request, endpoint)
+                response = getattr(self, f"on_{endpoint}")(request, **values)
+            return apply_headers(response, headers)
+        except NotFound:
+            return errors.ApiError(
+                404, f"No HTTP resource was found that matches the request URI '{request.url}'."
+            ).get_response(request.environ)
+        except MethodNotAllowed:
+            return errors.ApiError(
+                405, f"The requested resource does not support http method '{request.method}'."
+            ).get_response(request.environ)
+        except HTTPException as exc:
+            return exc.get_response(request.environ)
+
+    # -- steps of a v2 call -----------------------------------------------------------------------------------
+
+    def _authenticate(self, request):
+        auth = request.authorization
+        user = (auth.username or "") if auth else ""
+        password = (auth.password or "") if auth else ""
+        user_ok = hmac.compare_digest(user.encode(), self.config.api_user.encode())
+        password_ok = hmac.compare_digest(password.encode(), self.config.api_password.encode())
+        if not (user_ok and password_ok):
+            raise errors.unauthorized()
+
+    def _admit(self, request, endpoint):
+        """Rate limit, then catch up on work that became due; returns headers for the answer."""
+        if endpoint.startswith("control_"):
+            return {}
+        headers = self.rate_limiter.check(self.config.rate_limit, tier_of(request.method, endpoint), self.store.now())
+        self.tick()
+        return headers
+
+    def tick(self):
+        """Finish due imports, run due sends and apply simulated status changes the clock has reached."""
+        imports.process_due(self.store)
+        campaigns.process_due(self.store, self.config)
+
+    def _take_fault(self, request):
+        with self.store.lock:
+            return self.faults.take(request.method, request.path)
+
+    def _serve_fault(self, request, fault):
+        """The fault's own answer, or None when the call then proceeds normally (slow, truncated_json)."""
+        if fault.kind == "truncated_json":
+            return None
+        if fault.kind == "slow":
+            time.sleep(float(fault.options.get("seconds", 2)))
+            return None
+        if fault.kind == "drop_connection":
+            self._log(request, 0)
+            self._drop(request)
+        if fault.kind == "html_502":
+            return faults.html_502_response()
+        if fault.kind == "rate_limited":
+            return faults.rate_limited_response(fault.options)
+        return faults.error_500_response()
+
+    @staticmethod
+    def _drop(request):
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        raise DropConnection
+
+    def _log(self, request, status):
+        with self.store.lock:
+            self.request_log.append({
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string.decode("latin-1"),
+                "status": status,
+                "at": self.store.now(),
+            })
+
+
+def create_app(config=None, **overrides):
+    """Build a sandbox application from a ``SandboxConfig`` (or keyword overrides of the defaults)."""
+    config = config or SandboxConfig()
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return SandboxApp(config)

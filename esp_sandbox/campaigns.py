@@ -1,0 +1,225 @@
+"""Campaigns, sends and the simulated world that answers them.
+
+A send picks its recipients, then draws each recipient's engagement from a generator seeded with
+(seed, campaign, email): the same seed always gives the same figures, whatever order recipients come in.
+Everything is stored as timestamped events; reports only show events the sandbox clock has reached, and
+summary, activities, opens and clicks are all computed from the same rows, so they always add up.
+"""
+
+import json
+import random
+import re
+
+from .store import SENDABLE, new_guid
+
+HREF_RE = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+MAIL_CLIENTS = (("Apple Mail", "16"), ("Gmail", "2024"), ("Outlook", "16.0"), ("Yahoo! Mail", "1.0"))
+USER_AGENTS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+)
+# Reported statuses a simulated event leaves behind, in order of precedence.
+STATUS_OF_EVENT = {"hard": "HardBounced", "complaint": "IspComplained", "unsubscribe": "Unsubscribed", "soft": "SoftBounced"}
+
+
+def campaign_links(html):
+    """Trackable links of a campaign: its hrefs, minus the unsubscribe and mailto links."""
+    return [url for url in HREF_RE.findall(html or "") if "$UNSUB$" not in url and not url.startswith("mailto:")]
+
+
+# -- recipients ---------------------------------------------------------------------------------------------
+
+
+def recipients(store, campaign_id, book_ids, contact_ids):
+    """Sendable contacts of the books and ids, minus those who already received this campaign."""
+    db = store.db
+    marks = ",".join("?" * len(book_ids)) or "NULL"
+    ids = ",".join("?" * len(contact_ids)) or "NULL"
+    return db.execute(
+        f"SELECT c.id, c.email, c.email_key FROM contacts c WHERE c.status IN ({','.join('?' * len(SENDABLE))}) AND ("  # noqa: S608
+        f" c.id IN (SELECT contact_id FROM members WHERE book_id IN ({marks}) AND unsubscribed = 0)"
+        f" OR c.id IN ({ids})) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.campaign_id = ? AND e.contact_id = c.id"
+        " AND e.kind = 'sent') ORDER BY c.id",
+        (*SENDABLE, *book_ids, *contact_ids, campaign_id),
+    ).fetchall()
+
+
+# -- simulation -----------------------------------------------------------------------------------------------
+
+
+def simulate(rng, rates, links):
+    """One recipient's events as (kind, offset seconds, url) tuples, starting with the 'sent' event."""
+    window = max(float(rates["window_seconds"]), 0.0)
+    events = [("sent", 0.0, None)]
+    draw = rng.random()
+    if draw < rates["hard_bounce"]:
+        return [*events, ("hard", rng.uniform(0, min(window, 300.0)), None)]
+    if draw < rates["hard_bounce"] + rates["soft_bounce"]:
+        return [*events, ("soft", rng.uniform(0, min(window, 300.0)), None)]
+    events.append(("delivered", 0.0, None))
+    if rng.random() < rates["complaint"]:
+        events.append(("complaint", rng.uniform(0, window), None))
+    if rng.random() >= rates["open"]:
+        return events
+    opens = sorted(rng.uniform(0, window) for _ in range(rng.randint(1, max(int(rates["max_opens"]), 1))))
+    events += [("open", offset, None) for offset in opens]
+
+    def after_open():
+        return rng.uniform(opens[0], window)
+
+    if links and rng.random() < rates["click"]:
+        events += [("click", after_open(), rng.choice(links)) for _ in range(rng.randint(1, max(int(rates["max_clicks"]), 1)))]
+    if rng.random() < rates["forward"]:
+        events.append(("forward", after_open(), None))
+    if rng.random() < rates["unsubscribe"]:
+        events.append(("unsubscribe", after_open(), None))
+    return events
+
+
+def run_send(store, config, send):
+    """Deliver a due send: draw every recipient's events and queue the status changes they cause."""
+    body = json.loads(send["body"])
+    campaign_id = send["campaign_id"]
+    campaign = json.loads(store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0])
+    links = campaign_links(campaign.get("htmlContent"))
+    book_ids = body.get("addressBookIds") or []
+    contact_ids = body.get("contactIds") or []
+    if not book_ids and not contact_ids:
+        book_ids = [store.all_contacts_book_id()]  # dotdigital: an empty send goes to All Contacts
+    rows, changes = [], []
+    sent_at = send["send_at"]
+    for contact in recipients(store, campaign_id, book_ids, contact_ids):
+        rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}")
+        ip = f"203.0.113.{rng.randint(1, 254)}"
+        client, version = rng.choice(MAIL_CLIENTS)
+        agent = rng.choice(USER_AGENTS)
+        events = simulate(rng, config.engagement, links)
+        for kind, offset, url in events:
+            rows.append((campaign_id, contact["id"], contact["email"], kind, sent_at + offset, url, ip, agent,
+                         f"{client}|{version}"))
+        changes += _status_changes(contact["id"], events, sent_at)
+    _store_send(store, send, campaign_id, book_ids, rows, changes)
+
+
+def _status_changes(contact_id, events, sent_at):
+    """The one status change a recipient's events cause, if any (a hard bounce beats a complaint, …)."""
+    by_kind = {kind: offset for kind, offset, _url in events}
+    for kind, status in STATUS_OF_EVENT.items():
+        if kind in by_kind:
+            return [(contact_id, status, sent_at + by_kind[kind])]
+    return []
+
+
+def _store_send(store, send, campaign_id, book_ids, rows, changes):
+    db = store.db
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO events (campaign_id, contact_id, email, kind, at, url, ip, user_agent, mail_client) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.executemany("INSERT INTO status_changes (contact_id, status, at) VALUES (?, ?, ?)", changes)
+    db.executemany("INSERT OR IGNORE INTO campaign_books (campaign_id, book_id) VALUES (?, ?)",
+                   [(campaign_id, book_id) for book_id in book_ids])
+    db.execute("UPDATE sends SET status = 'Sent' WHERE id = ?", (send["id"],))
+    db.execute("UPDATE campaigns SET status = 'Sent', date_sent = COALESCE(date_sent, ?) WHERE id = ?",
+               (send["send_at"], campaign_id))
+    db.execute("COMMIT")
+
+
+def process_due(store, config):
+    """Run due sends, then apply the status changes whose time the clock has reached."""
+    now = store.now()
+    for send in store.db.execute(
+        "SELECT * FROM sends WHERE status IN ('Scheduled', 'Sending') AND send_at <= ? ORDER BY send_at", (now,)
+    ).fetchall():
+        run_send(store, config, send)
+    for change in store.db.execute("SELECT * FROM status_changes WHERE at <= ? ORDER BY at, id", (now,)).fetchall():
+        _apply_status_change(store, change)
+
+
+def _apply_status_change(store, change):
+    row = store.db.execute("SELECT status FROM contacts WHERE id = ?", (change["contact_id"],)).fetchone()
+    store.db.execute("DELETE FROM status_changes WHERE id = ?", (change["id"],))
+    # Only a sendable contact changes: a contact already suppressed keeps its first reason.
+    if row is None or row["status"] not in SENDABLE or row["status"] == change["status"]:
+        return
+    store.set_status(change["contact_id"], change["status"], at=change["at"])
+
+
+def create_send(store, campaign_id, body, send_at):
+    send_id = new_guid()
+    status = "Scheduled" if send_at > store.now() else "Sending"
+    store.db.execute(
+        "INSERT INTO sends (id, campaign_id, body, status, send_at) VALUES (?, ?, ?, ?, ?)",
+        (send_id, campaign_id, json.dumps(body), status, send_at),
+    )
+    return send_id, status
+
+
+# -- reporting ------------------------------------------------------------------------------------------------
+
+ACTIVITY_SQL = """
+SELECT contact_id, email,
+       SUM(kind = 'open') AS opens, SUM(kind = 'click') AS clicks, SUM(kind = 'forward') AS forwards,
+       MIN(CASE WHEN kind = 'sent' THEN at END) AS date_sent,
+       MIN(CASE WHEN kind = 'open' THEN at END) AS first_open, MAX(CASE WHEN kind = 'open' THEN at END) AS last_open,
+       (SELECT ip FROM events f WHERE f.campaign_id = e.campaign_id AND f.contact_id = e.contact_id
+          AND f.kind = 'open' ORDER BY f.at LIMIT 1) AS first_open_ip,
+       MAX(kind = 'unsubscribe') AS unsubscribed, MAX(kind = 'soft') AS soft, MAX(kind = 'hard') AS hard,
+       MAX(at) AS last_activity
+FROM events e WHERE campaign_id = ? AND at <= ? {contact_filter}
+GROUP BY contact_id {having} ORDER BY contact_id LIMIT ? OFFSET ?
+"""
+
+
+def activities(store, campaign_id, skip=0, select=1000, since=None, contact_id=None):
+    """Per-recipient activity rows; ``since`` keeps recipients with an event after that date."""
+    query = ACTIVITY_SQL.format(
+        contact_filter="AND contact_id = ?" if contact_id is not None else "",
+        having="HAVING MAX(at) >= ?" if since is not None else "",
+    )
+    args = [campaign_id, store.now()]
+    args += [contact_id] if contact_id is not None else []
+    args += [since] if since is not None else []
+    return store.db.execute(query, (*args, select, skip)).fetchall()
+
+
+def events(store, campaign_id, kind, skip, select, since=None, contact_id=None):
+    """Opens or clicks of a campaign that the clock has reached, oldest first."""
+    return store.db.execute(
+        "SELECT * FROM events WHERE campaign_id = ? AND kind = ? AND at <= ? AND at >= ? "
+        "AND (? IS NULL OR contact_id = ?) ORDER BY at, id LIMIT ? OFFSET ?",
+        (campaign_id, kind, store.now(), since or 0, contact_id, contact_id, select, skip),
+    ).fetchall()
+
+
+def counts(store, campaign_id):
+    """Totals of each event kind plus unique openers and clickers, as seen at the sandbox's now."""
+    row = store.db.execute(
+        "SELECT SUM(kind = 'sent') AS sent, SUM(kind = 'delivered') AS delivered, SUM(kind = 'open') AS opens, "
+        "COUNT(DISTINCT CASE WHEN kind = 'open' THEN contact_id END) AS unique_opens, "
+        "SUM(kind = 'click') AS clicks, COUNT(DISTINCT CASE WHEN kind = 'click' THEN contact_id END) AS clickers, "
+        "SUM(kind = 'forward') AS forwards, SUM(kind = 'hard') AS hard, SUM(kind = 'soft') AS soft, "
+        "SUM(kind = 'unsubscribe') AS unsubscribes, SUM(kind = 'complaint') AS complaints "
+        "FROM events WHERE campaign_id = ? AND at <= ?",
+        (campaign_id, store.now()),
+    ).fetchone()
+    return {key: row[key] or 0 for key in row.keys()}
+
+
+def campaigns_with_activity_since(store, since, skip, select):
+    return store.db.execute(
+        "SELECT * FROM campaigns WHERE id IN (SELECT campaign_id FROM events WHERE kind IN ('open', 'click') "
+        "AND at >= ? AND at <= ?) ORDER BY id LIMIT ? OFFSET ?",
+        (since, store.now(), select, skip),
+    ).fetchall()
+
+
+def hard_bouncers(store, campaign_id, skip, select):
+    return store.db.execute(
+        "SELECT c.*, 0 AS book_unsubscribed FROM contacts c WHERE c.id IN (SELECT contact_id FROM events "
+        "WHERE campaign_id = ? AND kind = 'hard' AND at <= ?) ORDER BY c.id LIMIT ? OFFSET ?",
+        (campaign_id, store.now(), select, skip),
+    ).fetchall()

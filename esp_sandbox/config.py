@@ -1,0 +1,70 @@
+"""Operator settings of the sandbox ESP.
+
+Everything a test or a demo may want to vary lives here, so one object describes a running sandbox. The
+control surface (``PUT /sandbox/config``) updates the same fields at run time.
+"""
+
+import dataclasses
+
+DEFAULT_PORT = 8899
+DEFAULT_API_USER = "demo@apiconnector.com"
+DEFAULT_API_PASSWORD = "demo-password"
+
+# Per-recipient probabilities of a send. Opens, clicks and forwards are conditional on delivery (and clicks
+# and forwards on an open), which keeps the figures plausible whatever the operator sets.
+DEFAULT_ENGAGEMENT = {
+    "hard_bounce": 0.02,
+    "soft_bounce": 0.03,
+    "open": 0.45,
+    "click": 0.35,
+    "forward": 0.05,
+    "unsubscribe": 0.02,
+    "complaint": 0.005,
+    "max_opens": 4,
+    "max_clicks": 3,
+    # Engagement spreads over this many seconds after the send; events later than the sandbox clock stay
+    # invisible until the clock is advanced.
+    "window_seconds": 3600,
+}
+
+RATE_LIMIT_MODES = ("off", "flat", "tiered")
+DEFAULT_RATE_LIMIT = {
+    "mode": "off",
+    # flat: calls per rolling hour for the whole account, the classic dotdigital default
+    "calls_per_hour": 2000,
+    # tiered: calls per minute for each tier
+    "tiers": {"low": 60, "medium": 300, "high": 1200},
+}
+
+
+@dataclasses.dataclass
+class SandboxConfig:
+    """Settings of one sandbox instance.
+
+    :param port: TCP port for ``python -m esp_sandbox``; 0 picks a free one (the test runner always does).
+    :param seed: seed of the engagement simulation; the same seed and the same calls give the same figures.
+    :param state_dir: directory of the SQLite file keeping data across restarts; None keeps it in memory.
+    :param import_delay: seconds of sandbox clock an import stays ``NotFinished``; with 0 it finishes when
+        the next request arrives (the POST itself always answers ``NotFinished``).
+    :param public_url: base URL announced in account-info's ``ApiEndpoint``; the server fills it in once it
+        knows its port.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    api_user: str = DEFAULT_API_USER
+    api_password: str = DEFAULT_API_PASSWORD
+    seed: int = 42
+    state_dir: str | None = None
+    import_delay: float = 0.0
+    public_url: str = ""
+    engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
+    rate_limit: dict = dataclasses.field(
+        default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}
+    )
+
+    def public(self):
+        """The settings as JSON for the control surface, without the password."""
+        data = dataclasses.asdict(self)
+        data.pop("api_password")
+        return data

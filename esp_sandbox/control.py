@@ -1,0 +1,204 @@
+"""The control surface under /sandbox/: JSON in, JSON out, no auth (loopback only).
+
+It lets tests and demos reset the account, move the clock, plan faults, tune the simulation and rate limits,
+read the whole state and the request log, and change a contact's status as a person would in dotdigital's UI.
+``esp_sandbox.testing.SandboxControl`` wraps each route; README.md documents them.
+"""
+
+import copy
+import json
+
+from werkzeug.routing import Rule
+
+from . import errors
+from .config import RATE_LIMIT_MODES
+from .faults import Fault
+from .store import SENDABLE
+from .timeutil import to_iso
+from .validation import SCHEMAS
+from .web import json_response
+
+STATUSES = SCHEMAS["ApiContactStatuses"]["enum"]
+
+RULES = [
+    Rule("/sandbox/", endpoint="control_index", methods=["GET"]),
+    Rule("/sandbox/reset", endpoint="control_reset", methods=["POST"]),
+    Rule("/sandbox/clock", endpoint="control_clock", methods=["GET"]),
+    Rule("/sandbox/clock/advance", endpoint="control_advance_clock", methods=["POST"]),
+    Rule("/sandbox/faults", endpoint="control_faults", methods=["GET"]),
+    Rule("/sandbox/faults", endpoint="control_add_fault", methods=["POST"]),
+    Rule("/sandbox/faults", endpoint="control_clear_faults", methods=["DELETE"]),
+    Rule("/sandbox/import-faults", endpoint="control_add_import_fault", methods=["POST"]),
+    Rule("/sandbox/config", endpoint="control_config", methods=["GET"]),
+    Rule("/sandbox/config", endpoint="control_configure", methods=["PUT", "PATCH"]),
+    Rule("/sandbox/state", endpoint="control_state", methods=["GET"]),
+    Rule("/sandbox/requests", endpoint="control_requests", methods=["GET"]),
+    Rule("/sandbox/requests", endpoint="control_clear_requests", methods=["DELETE"]),
+    Rule("/sandbox/contacts/status", endpoint="control_contact_status", methods=["POST"]),
+]
+
+
+def _body(request):
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        raise errors.ApiError(400, "The body is not JSON.")
+    if not isinstance(body, dict):
+        raise errors.ApiError(400, "The body must be a JSON object.")
+    return body
+
+
+def _refuse(exc):
+    return errors.ApiError(400, str(exc))
+
+
+class ControlApi:
+    """Handlers; ``self.store``, ``self.config``, ``self.faults``, ``self.rate_limiter`` and ``self.request_log``
+    come from the application class."""
+
+    def on_control_index(self, request):
+        return json_response({"routes": sorted({f"{m} {r.rule}" for r in RULES for m in r.methods - {"HEAD", "OPTIONS"}})})
+
+    def on_control_reset(self, request):
+        body = _body(request)
+        self.store.reset()
+        self.faults.clear()
+        self.rate_limiter.clear()
+        self.request_log.clear()
+        self.config.engagement = copy.deepcopy(self.initial_settings["engagement"])
+        self.config.rate_limit = copy.deepcopy(self.initial_settings["rate_limit"])
+        self.config.import_delay = self.initial_settings["import_delay"]
+        self.config.seed = int(body.get("seed", self.initial_settings["seed"]))
+        return json_response({"reset": True, "now": to_iso(self.store.now())})
+
+    def on_control_clock(self, request):
+        now = self.store.now()
+        return json_response({"now": to_iso(now), "epoch": now, "offset": self.store.clock.offset})
+
+    def on_control_advance_clock(self, request):
+        try:
+            self.store.advance_clock(float(_body(request).get("seconds", 0)))
+        except (TypeError, ValueError) as exc:
+            raise _refuse(exc)
+        self.tick()
+        return self.on_control_clock(request)
+
+    def on_control_faults(self, request):
+        return json_response(self.faults.public())
+
+    def on_control_add_fault(self, request):
+        body = _body(request)
+        options = dict(body.get("options") or {})
+        options.update({k: v for k, v in body.items() if k not in ("path", "kind", "count", "method", "options")})
+        try:
+            fault = Fault(path=body["path"], kind=body["kind"], count=int(body.get("count", 1)),
+                          method=body.get("method"), options=options)
+            self.faults.add(fault)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _refuse(exc)
+        return json_response(self.faults.public(), 201)
+
+    def on_control_clear_faults(self, request):
+        self.faults.clear()
+        return json_response(self.faults.public())
+
+    def on_control_add_import_fault(self, request):
+        body = _body(request)
+        try:
+            self.faults.add_import(body["kind"], int(body.get("count", 1)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _refuse(exc)
+        return json_response(self.faults.public(), 201)
+
+    def on_control_config(self, request):
+        return json_response(self.config.public())
+
+    def on_control_configure(self, request):
+        body = _body(request)
+        try:
+            self._configure(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _refuse(exc)
+        return json_response(self.config.public())
+
+    def _configure(self, body):
+        unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed"}
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        for key, value in (body.get("engagement") or {}).items():
+            if key not in self.config.engagement:
+                raise ValueError(f"unknown engagement rate {key!r}")
+            self.config.engagement[key] = float(value)
+        rate_limit = body.get("rate_limit") or {}
+        if rate_limit.get("mode", "off") not in RATE_LIMIT_MODES:
+            raise ValueError(f"rate_limit.mode must be one of {', '.join(RATE_LIMIT_MODES)}")
+        self.config.rate_limit.update({k: v for k, v in rate_limit.items() if k != "tiers"})
+        self.config.rate_limit["tiers"].update(rate_limit.get("tiers") or {})
+        if rate_limit:
+            self.rate_limiter.clear()
+        if "import_delay" in body:
+            self.config.import_delay = float(body["import_delay"])
+        if "seed" in body:
+            self.config.seed = int(body["seed"])
+
+    def on_control_state(self, request):
+        self.tick()
+        limit = int(request.args.get("contacts_limit", 1000))
+        return json_response(self._state(limit))
+
+    def _state(self, limit):
+        db = self.store.db
+        books = []
+        for book in db.execute("SELECT * FROM books ORDER BY id").fetchall():
+            rows = db.execute(
+                "SELECT c.id, c.email, c.status, m.unsubscribed FROM members m JOIN contacts c ON c.id = m.contact_id "
+                "WHERE m.book_id = ? ORDER BY m.position LIMIT ?",
+                (book["id"], limit),
+            ).fetchall()
+            books.append({
+                "id": book["id"], "name": book["name"], "visibility": book["visibility"], "system": bool(book["system"]),
+                "count": self.store.book_count(book["id"]),
+                "contacts": [{"id": r["id"], "email": r["email"], "status": r["status"],
+                              "book_status": "Unsubscribed" if r["unsubscribed"] else r["status"]} for r in rows],
+            })
+        return {
+            "now": to_iso(self.store.now()),
+            "books": books,
+            "contacts": [dict(r) for r in db.execute(
+                "SELECT id, email, status, data FROM contacts ORDER BY id LIMIT ?", (limit,))],
+            "imports": [{**dict(r), "report": json.loads(r["report"] or "null")} for r in db.execute(
+                "SELECT id, book_id, status, report FROM imports ORDER BY created")],
+            "sends": [dict(r) for r in db.execute("SELECT id, campaign_id, status, send_at FROM sends ORDER BY send_at")],
+            "campaigns": [{"id": r["id"], "name": json.loads(r["body"])["name"], "status": r["status"]}
+                          for r in db.execute("SELECT * FROM campaigns ORDER BY id")],
+            "faults": self.faults.public(),
+        }
+
+    def on_control_requests(self, request):
+        return json_response(self.request_log)
+
+    def on_control_clear_requests(self, request):
+        self.request_log.clear()
+        return json_response([])
+
+    def on_control_contact_status(self, request):
+        """Set a contact's status (or its status in one book) as if done in dotdigital's UI."""
+        body = _body(request)
+        status, email, book_id = body.get("status"), body.get("email") or "", body.get("book_id")
+        if status not in STATUSES:
+            raise errors.ApiError(400, f"status must be one of {', '.join(STATUSES)}")
+        row = self.store.contact_by_email(email)
+        if row is None:
+            raise errors.ApiError(404, f"No contact with email {email!r}.")
+        if book_id is not None and self.store.member(int(book_id), row["id"]) is None:
+            raise errors.ApiError(404, f"Contact {email!r} is not in address book {book_id}.")
+        if status in SENDABLE and book_id is None:
+            self.store.resubscribe(row["id"])
+            self.store.update_contact(row["id"], status=status)
+        elif status == "Subscribed":
+            self.store.resubscribe(row["id"], int(book_id))
+        else:
+            self.store.set_status(row["id"], status, book_id=None if book_id is None else int(book_id))
+        row = self.store.contact(row["id"])
+        return json_response({"id": row["id"], "email": row["email"], "status": row["status"]})

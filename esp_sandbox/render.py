@@ -1,0 +1,126 @@
+"""Database rows rendered as the spec's JSON objects (property names and enum spellings as in the spec)."""
+
+import json
+
+from .timeutil import to_iso
+
+# .NET's DateTime.MinValue: what dotdigital puts in non-nullable dates that never happened (not opened yet).
+MIN_DATE = "0001-01-01T00:00:00Z"
+
+CAMPAIGN_FIELDS = ("name", "subject", "fromName", "fromAddress", "htmlContent", "plainTextContent", "replyAction",
+                   "replyToAddress", "customReplyToAddress")
+
+
+def book(row, count):
+    return {"id": row["id"], "name": row["name"], "visibility": row["visibility"], "contacts": count}
+
+
+def contact(row, fields=None):
+    """ApiContact; with ``fields`` (name list) the data fields are included, as ``withFullData=true`` does."""
+    status = "Unsubscribed" if row["book_unsubscribed"] else row["status"]
+    data = {
+        "id": row["id"],
+        "email": row["email"],
+        "optInType": row["opt_in_type"],
+        "emailType": row["email_type"],
+        "dataFields": None,
+        "status": status,
+    }
+    if fields is not None:
+        values = json.loads(row["data"])
+        data["dataFields"] = [{"key": name, "value": values.get(name)} for name in fields]
+    return data
+
+
+def suppression(row):
+    return {"suppressedContact": contact(row), "dateRemoved": to_iso(row["at"]), "reason": row["reason"]}
+
+
+def data_field(row):
+    return {"name": row["name"], "type": row["type"], "visibility": row["visibility"],
+            "defaultValue": json.loads(row["default_value"])}
+
+
+def template(row):
+    return {"id": row["id"], **json.loads(row["body"])}
+
+
+def campaign(row, with_type=False):
+    body = json.loads(row["body"])
+    data = {"id": row["id"], **{key: body.get(key) for key in CAMPAIGN_FIELDS}, "isSplitTest": False,
+            "status": row["status"]}
+    if data["replyAction"] is None:
+        data["replyAction"] = "Unset"
+    if with_type:
+        data["type"] = "Standard"
+    return data
+
+
+def activity(row):
+    return {
+        "contactId": row["contact_id"],
+        "email": row["email"],
+        "numOpens": row["opens"],
+        "numPageViews": 0,
+        "numClicks": row["clicks"],
+        "numForwards": row["forwards"],
+        "numEstimatedForwards": row["forwards"],
+        "numReplies": 0,
+        "dateSent": to_iso(row["date_sent"]),
+        "dateFirstOpened": to_iso(row["first_open"]) or MIN_DATE,
+        "dateLastOpened": to_iso(row["last_open"]) or MIN_DATE,
+        "firstOpenIp": row["first_open_ip"] or "",
+        "unsubscribed": bool(row["unsubscribed"]),
+        "softBounced": bool(row["soft"]),
+        "hardBounced": bool(row["hard"]),
+    }
+
+
+def click(row):
+    return {"contactId": row["contact_id"], "email": row["email"], "url": row["url"], "ipAddress": row["ip"],
+            "userAgent": row["user_agent"], "dateClicked": to_iso(row["at"]), "keyword": ""}
+
+
+def open_(row):
+    client, version = row["mail_client"].split("|", 1)
+    return {"contactId": row["contact_id"], "email": row["email"], "mailClient": client,
+            "mailClientVersion": version, "ipAddress": row["ip"], "userAgent": row["user_agent"], "isHtml": True,
+            "isForward": False, "dateOpened": to_iso(row["at"])}
+
+
+def _pct(part, whole):
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def summary(totals, date_sent):
+    """ApiCampaignSummary from event totals; HTML counters carry everything, text ones stay 0 (HTML-only sends)."""
+    per_kind = {
+        "UniqueOpens": totals["unique_opens"], "Opens": totals["opens"], "Clicks": totals["clicks"],
+        "PageViews": 0, "Forwards": totals["forwards"], "EstimatedForwards": totals["forwards"], "Replies": 0,
+        "HardBounces": totals["hard"], "SoftBounces": totals["soft"], "Unsubscribes": totals["unsubscribes"],
+        "IspComplaints": totals["complaints"], "MailBlocks": 0, "Sent": totals["sent"],
+        "Delivered": totals["delivered"],
+    }
+    data = {"dateSent": to_iso(date_sent) or MIN_DATE}
+    for name, value in per_kind.items():
+        data[f"num{name}"] = value
+        data[f"numText{name}"] = 0
+        data[f"numTotal{name}"] = value
+    # The spec's own spellings: no numTotalForwards, and the text variant of UniqueOpens is numUniqueTextOpens.
+    data.pop("numTotalForwards")
+    data["numUniqueTextOpens"] = data.pop("numTextUniqueOpens")
+    data["numRecipientsClicked"] = totals["clickers"]
+    sent, delivered = totals["sent"], totals["delivered"]
+    data.update(
+        percentageDelivered=_pct(delivered, sent),
+        percentageUniqueOpens=_pct(totals["unique_opens"], delivered),
+        percentageOpens=_pct(totals["opens"], delivered),
+        percentageUnsubscribes=_pct(totals["unsubscribes"], delivered),
+        percentageReplies=0.0,
+        percentageHardBounces=_pct(totals["hard"], sent),
+        percentageSoftBounces=_pct(totals["soft"], sent),
+        percentageUsersClicked=_pct(totals["clickers"], delivered),
+        percentageClicksToOpens=_pct(totals["clickers"], totals["unique_opens"]),
+        revenue="0", conversionRate=0.0, assistedRevenue="0", numOrders=0, numAssistedOrders=0,
+    )
+    return data
