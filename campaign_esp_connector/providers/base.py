@@ -134,6 +134,9 @@ class EspProvider:
     def remove_contacts_from_book(self, book_id, contact_ids):
         raise NotImplementedError
 
+    def get_contact(self, email):
+        raise NotImplementedError
+
     def unsubscribe_from_book(self, book_id, email):
         raise NotImplementedError
 

@@ -18,7 +18,7 @@ import urllib3
 
 from . import records
 from .base import Capability, EspProvider
-from .exceptions import InvalidResponse, PermissionDenied, ValidationError
+from .exceptions import InvalidResponse, NotFound, PermissionDenied, ValidationError
 from .transport import HttpTransport, check_base_url
 
 _logger = logging.getLogger(__name__)
@@ -408,6 +408,18 @@ class DotdigitalProvider(EspProvider):
                 records.ContactRemoval(id=answer.get("id"), status=answer.get("status"), contact_count=len(chunk))
             )
         return removals
+
+    def get_contact(self, email):
+        """Return the account's :class:`~.records.Contact` with this email, or ``None`` when there is none.
+
+        One call per contact: meant for the few lookups a sync cannot avoid, never for whole lists.
+        """
+        path = f"/v2/contacts/{quote(email.strip(), safe='@')}"
+        try:
+            answer = self._get_json(path)
+        except NotFound:
+            return None
+        return self._parse(_contact, answer, path)
 
     def unsubscribe_from_book(self, book_id, email):
         """Unsubscribe an email from one book only (dotdigital keeps it in the account).

@@ -166,6 +166,9 @@ class CallStats:
     last_status: int | None = None
     last_throttle_at: float | None = None
     last_retry_after: float | None = None
+    # Seconds spent waiting for answers (headers received; streamed bodies are read later), so callers can
+    # tell their own work from the provider's.
+    http_seconds: float = 0.0
 
 
 class HttpTransport:
@@ -328,6 +331,7 @@ class HttpTransport:
             )
         except requests.RequestException as exc:
             elapsed = time.monotonic() - started
+            self.stats.http_seconds += elapsed
             if not self._local.attempts:
                 # Failed outside urllib3's retry loop (e.g. body cut off while reading): still one call.
                 self._count(None, False)
@@ -343,6 +347,7 @@ class HttpTransport:
             )
             raise self._connection_error(exc, method, base_url, path) from exc
         elapsed = time.monotonic() - started
+        self.stats.http_seconds += elapsed
         throttled = self._is_throttle(response)
         attempts = self._local.attempts
         if self._local.counted is not response.raw:

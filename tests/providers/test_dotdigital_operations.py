@@ -219,3 +219,12 @@ def test_remove_contacts_is_chunked(sandbox, provider, api_calls):
     assert all(removal.id for removal in removals)
     assert len(api_calls()) == 3
     assert provider.get_address_book(book.id).contact_count == 0
+
+
+def test_get_contact_by_email(sandbox, api):
+    client = DotdigitalProvider(sandbox.api_user, sandbox.api_password, sandbox.url)
+    assert client.get_contact("nobody@example.com") is None
+    api.post(api.v2("contacts"), json={"email": "Found@Example.com"}, timeout=10)
+    contact = client.get_contact("found@example.com")
+    assert contact.email.lower() == "found@example.com"
+    assert contact.id
