@@ -2,6 +2,13 @@ from . import esp_catalogue_mixin  # before the models inheriting it
 from . import esp_account
 from . import esp_address_book
 from . import esp_data_field
+from . import esp_field_mapping
 from . import esp_from_address
+from . import esp_import_batch
+from . import esp_list_member
+from . import esp_sync_log
+from . import esp_sync_log_line
 from . import esp_template
+from . import mailing_contact
+from . import mailing_list
 from . import res_config_settings

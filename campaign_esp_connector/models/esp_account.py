@@ -13,6 +13,8 @@ _logger = logging.getLogger(__name__)
 # Credentials and endpoint define which remote account we talk to: changing any of them voids the last test.
 CONNECTION_FIELDS = ("provider", "api_endpoint", "api_user", "api_password")
 
+# Advisory lock namespace of this module ("ESPC"), so account ids do not clash with other advisory locks.
+LOCK_NAMESPACE = 0x45535043
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
 DEFAULT_ENDPOINTS = {
@@ -81,6 +83,8 @@ class EspAccount(models.Model):
     data_field_ids = fields.One2many("esp.data.field", "account_id", string="Data Fields")
     template_ids = fields.One2many("esp.template", "account_id", string="Templates")
     from_address_ids = fields.One2many("esp.from.address", "account_id", string="From Addresses")
+    field_mapping_ids = fields.One2many("esp.field.mapping", "account_id", string="Field Mapping")
+    mailing_list_ids = fields.One2many("mailing.list", "esp_account_id", string="Connected Lists")
     address_book_count = fields.Integer(compute="_compute_catalogue_counts")
     data_field_count = fields.Integer(compute="_compute_catalogue_counts")
     template_count = fields.Integer(compute="_compute_catalogue_counts")
@@ -256,8 +260,37 @@ class EspAccount(models.Model):
             "esp.template": self.env["esp.template"]._esp_import(self, client.iter_templates()),
             "esp.from.address": self.env["esp.from.address"]._esp_import(self, client.iter_from_addresses()),
         }
+        self.env["esp.field.mapping"]._esp_create_defaults(self)
         self.write({"catalogue_sync_datetime": fields.Datetime.now(), "state": "connected", "last_error": False})
         return counts
+
+    def _esp_try_lock(self):
+        """Claim this account for the current transaction; False if another worker holds it.
+
+        Two workers syncing one account would race on its imports in flight and its rate limit; the lock is
+        released at commit or rollback, so a crashed worker never leaves it taken.
+        """
+        self.ensure_one()
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, self.id])
+        return self.env.cr.fetchone()[0]
+
+    def _esp_call(self, operation):
+        """Run ``operation(client)`` for a user action: ESP failures become a translated ``UserError``."""
+        self.ensure_one()
+        try:
+            with self._esp_client() as client:
+                return operation(client)
+        except providers.EspError as error:
+            raise UserError(self._esp_error_message(error)) from None
+
+    def _esp_create_address_book(self, name):
+        """Create an address book at the ESP and return its ``esp.address.book``."""
+        self.ensure_one()
+        book = self._esp_call(lambda client: client.create_address_book(name))
+        # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
+        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        values = dict(Book._esp_values_from_record(book), account_id=self.id, sync_date=fields.Datetime.now())
+        return Book.create(values).sudo(False)
 
     def _catalogue_summary(self, counts):
         self.ensure_one()

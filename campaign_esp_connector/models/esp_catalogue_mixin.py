@@ -75,5 +75,7 @@ class EspCatalogueMixin(models.AbstractModel):
         if existing:
             existing.write({"sync_date": now})
         if by_key:
-            self.create([dict(values, account_id=account.id, sync_date=now) for values in by_key.values()])
+            self.with_context(campaign_esp_connector_from_esp=True).create(
+                [dict(values, account_id=account.id, sync_date=now) for values in by_key.values()]
+            )
             counts["created"] += len(by_key)

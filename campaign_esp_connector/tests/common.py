@@ -95,3 +95,75 @@ class EspSandboxCommon(EspCommon):
         with store.lock:
             for index in range(count):
                 store.create_book(f"{prefix} {index:05d}", "Private")
+
+
+class EspListSyncCommon(EspSandboxCommon):
+    """A connected account, and builders for mailing lists connected to sandbox address books."""
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox_account.action_test_connection()
+        self.assertEqual(self.sandbox_account.state, "connected", self.sandbox_account.last_error)
+
+    def _create_connected_list(self, contacts, book_name="Odoo list", create_contacts=False):
+        """Create a mailing list with ``contacts`` (list of value dicts) connected to a new sandbox book."""
+        mailing_list = self.env["mailing.list"].create({
+            "name": book_name,
+            "contact_ids": [(0, 0, values) for values in contacts],
+        })
+        book = self.sandbox_account._esp_create_address_book(book_name)
+        mailing_list._esp_connect(book, create_contacts=create_contacts)
+        return mailing_list
+
+    def _sync(self, mailing_list, **kwargs):
+        log = mailing_list._esp_sync(trigger="manual", **kwargs)
+        self.env.flush_all()
+        return log
+
+    def _sync_until_idle(self, mailing_list, runs=3):
+        """Sync until nothing is pending or exporting (imports are confirmed one run after being sent)."""
+        logs = self.env["esp.sync.log"]
+        for _run in range(runs):
+            logs |= self._sync(mailing_list)
+            if not self.env["esp.list.member"].search_count(
+                [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]
+            ):
+                break
+        return logs
+
+    def _esp_set_status(self, mailing_list, email, status="Unsubscribed", in_book=True):
+        """Change a contact at the ESP a minute later, as a person would in dotdigital (in the list's book, or
+        account-wide with ``in_book=False``)."""
+        self.sandbox.advance_clock(60)
+        book_id = int(mailing_list.esp_address_book_id.remote_id) if in_book else None
+        self.sandbox.set_contact_status(email, status, book_id=book_id)
+
+    def _book_state(self, mailing_list):
+        """The sandbox's view of the list's book: ``{email: contact dict with status/book_status}``."""
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        books = {book["id"]: book for book in self.sandbox.state(contacts_limit=100000)["books"]}
+        return {contact["email"]: contact for contact in books[book_id]["contacts"]}
+
+    def _sandbox_contact_data(self, email):
+        import json
+
+        for contact in self.sandbox.state(contacts_limit=100000)["contacts"]:
+            if contact["email"] == email:
+                return json.loads(contact["data"] or "{}")
+        return None
+
+    def _members(self, mailing_list):
+        return {
+            member.email: member
+            for member in self.env["esp.list.member"].search([("list_id", "=", mailing_list.id)])
+        }
+
+    def _bump_write_date(self, contacts):
+        """Make Odoo changes look committed later than the last sync, as separate transactions would be
+        (within one test transaction every write_date is the same timestamp)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE mailing_contact SET write_date = write_date + interval '1 second' WHERE id = ANY(%s)",
+            [contacts.ids],
+        )
+        contacts.invalidate_recordset(["write_date"])

@@ -1,0 +1,129 @@
+import phonenumbers
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+# ESP text data fields hold at most this many characters; longer Odoo values are cut, never refused.
+MAX_TEXT_LENGTH = 255
+
+ODOO_SOURCES = [
+    ("name", "Full Name"),
+    ("first_name", "First Name"),
+    ("last_name", "Last Name"),
+    ("company_name", "Company"),
+    ("country", "Country"),
+    ("mobile", "Mobile (E.164)"),
+]
+# Sources an ESP value can be written back to (country and mobile are derived, so one-way only).
+TWO_WAY_SOURCES = {"name", "first_name", "last_name", "company_name"}
+# Data fields every dotdigital account has, mapped by default.
+DEFAULT_MAPPINGS = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
+
+
+def split_name(name):
+    """``"Ada King Lovelace"`` -> ``("Ada", "King Lovelace")``; the contact name is a single field by default."""
+    parts = (name or "").strip().split(None, 1)
+    return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
+
+
+def format_e164(number, country_code):
+    """Return ``number`` in E.164 (``+447700900123``), or ``None`` when it is not a valid phone number.
+
+    :param number: the number as typed in Odoo
+    :param country_code: ISO code of the contact's country, used for numbers written without ``+``
+    """
+    if not number:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, (country_code or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class EspFieldMapping(models.Model):
+    """Which Odoo contact value goes to which ESP data field, and whether ESP edits come back."""
+
+    _name = "esp.field.mapping"
+    _description = "ESP Field Mapping"
+    _order = "account_id, sequence, id"
+
+    sequence = fields.Integer(default=10)
+    account_id = fields.Many2one("esp.account", string="ESP Account", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    source = fields.Selection(ODOO_SOURCES, string="Odoo Value", required=True)
+    data_field_id = fields.Many2one(
+        "esp.data.field",
+        string="ESP Data Field",
+        required=True,
+        ondelete="cascade",
+        domain="[('account_id', '=', account_id)]",
+    )
+    data_field_name = fields.Char(related="data_field_id.name", string="Data Field Name")
+    two_way = fields.Boolean(
+        string="Two-way", help="Changes made at the ESP update the Odoo contact (text values only)."
+    )
+
+    _sql_constraints = [
+        ("data_field_uniq", "unique(account_id, data_field_id)", "An ESP data field can be mapped only once."),
+    ]
+
+    @api.constrains("data_field_id", "account_id", "two_way", "source")
+    def _check_data_field(self):
+        for mapping in self:
+            if mapping.data_field_id.account_id != mapping.account_id:
+                raise ValidationError(_("The data field must belong to the mapping's ESP account."))
+            if not mapping.data_field_id.active:
+                raise ValidationError(
+                    _(
+                        "The data field %(field)s no longer exists at the ESP. Synchronize the account, or create "
+                        "the data field first.",
+                        field=mapping.data_field_id.name,
+                    )
+                )
+            if mapping.two_way and mapping.source not in TWO_WAY_SOURCES:
+                raise ValidationError(
+                    _("%(value)s is computed by Odoo and cannot be updated from the ESP.", value=mapping.source)
+                )
+
+    @api.model
+    def _esp_create_defaults(self, account):
+        """Map the data fields every dotdigital account has (FIRSTNAME, LASTNAME, FULLNAME) when unmapped."""
+        data_fields = {field.name: field for field in account.data_field_ids}
+        mapped = set(self.search([("account_id", "=", account.id)]).data_field_id.mapped("name"))
+        self.create([
+            {"account_id": account.id, "data_field_id": data_fields[name].id, "source": source}
+            for name, source in DEFAULT_MAPPINGS
+            if name in data_fields and name not in mapped
+        ])
+
+    def _esp_export_values(self, row):
+        """Data field values for one contact row (see ``mailing.list._esp_member_rows``).
+
+        :return: ``(values, problems)``: dict data field name -> text, and a list of translated problems
+            (such as an invalid phone number, which is then left out rather than exported wrong)
+        """
+        values, problems = {}, []
+        for mapping in self:
+            value = mapping._esp_source_value(row)
+            if value is None:
+                problems.append(_("invalid mobile number %(number)s", number=row["mobile"]))
+                value = ""
+            values[mapping.data_field_name] = value[:MAX_TEXT_LENGTH]
+        return values, problems
+
+    def _esp_source_value(self, row):
+        source = self.source
+        if source in ("first_name", "last_name"):
+            if row["first_name"] or row["last_name"]:
+                return row[source] or ""
+            return split_name(row["name"])[0 if source == "first_name" else 1]
+        if source == "country":
+            return row["country_name"] or ""
+        if source == "mobile":
+            if not row["mobile"]:
+                return ""
+            return format_e164(row["mobile"], row["country_code"])
+        return row[source] or ""

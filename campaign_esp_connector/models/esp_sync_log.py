@@ -1,0 +1,94 @@
+from odoo import _, api, fields, models
+
+# Counters a sync run reports, in display order.
+COUNTERS = ("exported", "updated", "created", "opted_out", "removed", "failed")
+
+
+class EspSyncLog(models.Model):
+    """One sync run of a mailing list: what it did, what it cost, what went wrong."""
+
+    _name = "esp.sync.log"
+    _description = "ESP Sync Run"
+    _order = "id desc"
+
+    list_id = fields.Many2one("mailing.list", string="Mailing List", required=True, ondelete="cascade", index=True)
+    account_id = fields.Many2one("esp.account", string="ESP Account", ondelete="set null")
+    start_datetime = fields.Datetime(string="Started", readonly=True, default=fields.Datetime.now)
+    end_datetime = fields.Datetime(string="Ended", readonly=True)
+    duration = fields.Float(string="Duration (s)", readonly=True, digits=(16, 2))
+    state = fields.Selection(
+        [
+            ("running", "Running"),
+            ("done", "Done"),
+            ("partial", "Partially Done"),
+            ("throttled", "Throttled"),
+            ("guard", "Waiting for Confirmation"),
+            ("rejected", "Rejected"),
+            ("failed", "Failed"),
+        ],
+        default="running",
+        readonly=True,
+    )
+    trigger = fields.Selection([("cron", "Scheduled"), ("manual", "Manual")], default="cron", readonly=True)
+    exported = fields.Integer(readonly=True)
+    updated = fields.Integer(string="Updated in Odoo", readonly=True)
+    created = fields.Integer(string="Created in Odoo", readonly=True)
+    opted_out = fields.Integer(string="Opted Out", readonly=True)
+    removed = fields.Integer(readonly=True)
+    failed = fields.Integer(readonly=True)
+    api_calls = fields.Integer(string="API Calls", readonly=True)
+    steps = fields.Text(readonly=True)
+    message = fields.Text(readonly=True)
+    line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems")
+    line_count = fields.Integer(compute="_compute_line_count")
+
+    @api.depends("line_ids")
+    def _compute_line_count(self):
+        counts = dict(self.env["esp.sync.log.line"]._read_group([("log_id", "in", self.ids)], ["log_id"], ["__count"]))
+        for log in self:
+            log.line_count = counts.get(log, 0)
+
+    def _summary(self):
+        """One translated line: the list, the outcome and the counters."""
+        self.ensure_one()
+        state = dict(self._fields["state"]._description_selection(self.env))[self.state]
+        text = _(
+            "%(list)s: %(state)s. Exported %(exported)s, updated %(updated)s, created %(created)s, opted out "
+            "%(opted_out)s, removed %(removed)s, failed %(failed)s (%(calls)s API calls).",
+            list=self.list_id.name, state=state, exported=self.exported, updated=self.updated, created=self.created,
+            opted_out=self.opted_out, removed=self.removed, failed=self.failed, calls=self.api_calls,
+        )
+        return "%s %s" % (text, self.message) if self.message else text
+
+    def _add_step(self, text):
+        """Append one line to the run's step journal (kept short: one line per step)."""
+        self.ensure_one()
+        self.steps = "%s%s\n" % (self.steps or "", text)
+
+    def _add_lines(self, problems):
+        """Record per-contact problems.
+
+        :param problems: iterable of ``(email, reason)``
+        """
+        self.ensure_one()
+        self.env["esp.sync.log.line"].create([
+            {"log_id": self.id, "email": email, "reason": reason} for email, reason in problems
+        ])
+
+    def action_retry_failed(self):
+        """Send the members that failed in these runs again at the next sync."""
+        members = self.env["esp.list.member"].search([
+            ("list_id", "in", self.list_id.ids),
+            ("email", "in", self.line_ids.mapped("email")),
+            ("state", "in", ("failed", "rejected")),
+        ])
+        members.action_retry()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("%(count)s contact(s) will be sent again at the next sync.", count=len(members)),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

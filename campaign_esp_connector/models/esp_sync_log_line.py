@@ -1,0 +1,11 @@
+from odoo import fields, models
+
+
+class EspSyncLogLine(models.Model):
+    _name = "esp.sync.log.line"
+    _description = "ESP Sync Contact Problem"
+    _order = "id"
+
+    log_id = fields.Many2one("esp.sync.log", required=True, ondelete="cascade", index=True)
+    email = fields.Char(readonly=True)
+    reason = fields.Char(readonly=True)

@@ -1,0 +1,1 @@
+from . import esp_connect_wizard
