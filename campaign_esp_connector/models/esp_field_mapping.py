@@ -99,31 +99,37 @@ class EspFieldMapping(models.Model):
             if name in data_fields and name not in mapped
         ])
 
-    def _esp_export_values(self, row):
-        """Data field values for one contact row (see ``mailing.list._esp_member_rows``).
+    def _esp_exporter(self):
+        """Return ``export(row) -> (values, problems)`` for these mappings, for rows of
+        ``mailing.list._esp_member_rows``: ``values`` maps data field name -> text, ``problems`` lists
+        translated issues (an invalid phone number is left out rather than exported wrong).
 
-        :return: ``(values, problems)``: dict data field name -> text, and a list of translated problems
-            (such as an invalid phone number, which is then left out rather than exported wrong)
+        The mappings are read once here: the returned function runs per contact and touches no record.
         """
-        values, problems = {}, []
-        for mapping in self:
-            value = mapping._esp_source_value(row)
-            if value is None:
-                problems.append(_("invalid mobile number %(number)s", number=row["mobile"]))
-                value = ""
-            values[mapping.data_field_name] = value[:MAX_TEXT_LENGTH]
-        return values, problems
+        specs = [(mapping.source, mapping.data_field_name) for mapping in self]
+        invalid_mobile = _("invalid mobile number %(number)s", number="%s")
 
-    def _esp_source_value(self, row):
-        source = self.source
-        if source in ("first_name", "last_name"):
-            if row["first_name"] or row["last_name"]:
-                return row[source] or ""
-            return split_name(row["name"])[0 if source == "first_name" else 1]
-        if source == "country":
-            return row["country_name"] or ""
-        if source == "mobile":
-            if not row["mobile"]:
-                return ""
-            return format_e164(row["mobile"], row["country_code"])
-        return row[source] or ""
+        def export(row):
+            values, problems = {}, []
+            for source, field_name in specs:
+                value = source_value(source, row)
+                if value is None:
+                    problems.append(invalid_mobile.replace("%s", row["mobile"]))
+                    value = ""
+                values[field_name] = value[:MAX_TEXT_LENGTH]
+            return values, problems
+
+        return export
+
+
+def source_value(source, row):
+    """The text an Odoo contact row gives for one mapping source; ``None`` for an invalid mobile number."""
+    if source in ("first_name", "last_name"):
+        if row["first_name"] or row["last_name"]:
+            return row[source] or ""
+        return split_name(row["name"])[0 if source == "first_name" else 1]
+    if source == "country":
+        return row["country_name"] or ""
+    if source == "mobile":
+        return format_e164(row["mobile"], row["country_code"]) if row["mobile"] else ""
+    return row[source] or ""

@@ -1,6 +1,5 @@
 import csv
 import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -31,7 +30,7 @@ MAX_LOOKUPS_PER_RUN = 100
 # The mass change guard ignores runs that touch at most this many contacts (one unsubscribe in a list of 3
 # is 33 %, and not what the guard is for).
 GUARD_MIN_CONTACTS = 10
-EXPORT_PAGE = 5000
+EXPORT_PAGE = 20000
 PULL_CHUNK = 1000
 # Import fault reasons that mean "this address must not be mailed" rather than "this row is wrong".
 INVALID_FAULTS = {"invalid entries", "invalid email", "duplicate emails", "failures"}
@@ -48,7 +47,8 @@ def _utc_naive(value):
 
 
 def _values_hash(values):
-    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()
+    # Mapping order is fixed per account, so the values alone (unit-separated) identify what was sent.
+    return hashlib.sha1("\x1f".join(values.values()).encode()).hexdigest()
 
 
 class MailingList(models.Model):
@@ -437,7 +437,7 @@ class MailingList(models.Model):
         """Follow imports in flight: confirm finished ones (after reading their faults), re-queue failed or
         stuck ones, stop the list on a watchdog rejection."""
         Member = self.env["esp.list.member"]
-        outcome = None
+        outcome, confirmed = None, False
         for batch in self.env["esp.import.batch"].search([("list_id", "=", self.id), ("state", "=", "posted")]):
             job = client.get_import(batch.remote_id)
             batch.write({"poll_count": batch.poll_count + 1, "remote_status": job.status})
@@ -469,6 +469,15 @@ class MailingList(models.Model):
                                 id=batch.remote_id, status=job.status))
                 continue
             self._esp_confirm_import(client, batch, log)
+            confirmed = True
+        if confirmed:
+            # Our own imports changed these contacts at the ESP; re-reading them from the change feed would
+            # cost a page per 1,000 rows for nothing. The next pull starts just after this confirmation
+            # (watermark minus overlap; one more second because feed dates are whole seconds), so only edits
+            # made at the ESP between the previous pull and now are not read back; unsubscribes and
+            # suppressions come from their own feeds and are never skipped.
+            confirmed_at = _utc_naive(client.server_time()) + PULL_OVERLAP + timedelta(seconds=1)
+            self.esp_pull_watermark = max(self.esp_pull_watermark or FEED_EPOCH, confirmed_at)
         Member.invalidate_model()
         return outcome
 
@@ -483,7 +492,7 @@ class MailingList(models.Model):
             """
             UPDATE esp_list_member
                SET state = 'synced', confirmed_hash = sent_hash, exported_datetime = %(now)s,
-                   failure_reason = NULL, batch_id = NULL, write_date = %(now)s
+                   failure_reason = NULL
              WHERE batch_id = %(batch)s AND NOT (email = ANY(%(faulty)s))
             """,
             {"now": now, "batch": batch.id, "faulty": list(faults)},
@@ -510,12 +519,6 @@ class MailingList(models.Model):
         log.failed += len(invalid)
         log._add_step(_("Import %(id)s confirmed: %(ok)s exported, %(faults)s refused.",
                         id=batch.remote_id, ok=exported, faults=len(faults)))
-        # Our own import changed these contacts at the ESP; re-reading them from the change feed would cost a
-        # page per 1,000 rows for nothing. The next pull starts at this confirmation (watermark minus overlap),
-        # so only edits made at the ESP between the previous pull and now are not read back; unsubscribes
-        # and suppressions come from their own feeds and are never skipped.
-        confirmed_at = _utc_naive(client.server_time()) + PULL_OVERLAP
-        self.esp_pull_watermark = max(self.esp_pull_watermark or FEED_EPOCH, confirmed_at)
 
     def _esp_set_members(self, batch, state, reason=None):
         self.env["esp.list.member"].flush_model()
@@ -639,10 +642,10 @@ class MailingList(models.Model):
 
     def _esp_record_synced(self, contacts):
         self.env.flush_all()
-        mappings = self.esp_account_id.field_mapping_ids
+        export = self.esp_account_id.field_mapping_ids._esp_exporter()
         rows = []
         for row in self._esp_member_rows(contact_ids=contacts.ids):
-            values, _problems = mappings._esp_export_values(row)
+            values, _problems = export(row)
             digest = _values_hash(values)
             rows.append((self.id, row["contact_id"], row["email"], "synced", digest, digest, row["write_date"], None))
         self._esp_upsert_members(rows)
@@ -784,19 +787,26 @@ class MailingList(models.Model):
         self.env["esp.list.member"].invalidate_model()
 
     def _esp_odoo_opt_outs(self):
-        """Members opted out or blacklisted in Odoo that the ESP still has subscribed: ``[(id, email)]``."""
+        """Members opted out or blacklisted in Odoo that the ESP still has subscribed: ``[(id, email)]``.
+
+        Driven from the few opted-out subscriptions and blacklist entries, then matched to members by the
+        (list, email) unique index: no scan of every member.
+        """
         self.env.flush_all()
         self.env.cr.execute(
             """
-            SELECT m.id, m.email FROM esp_list_member m
-             WHERE m.list_id = %(list)s AND m.state IN ('synced', 'exporting', 'pending', 'failed')
-               AND (EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = m.email AND b.active)
-                    OR (EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
-                                 WHERE s.list_id = m.list_id AND c.email_normalized = m.email AND s.opt_out)
-                        AND NOT EXISTS (SELECT 1 FROM mailing_subscription s
-                                          JOIN mailing_contact c ON c.id = s.contact_id
-                                         WHERE s.list_id = m.list_id AND c.email_normalized = m.email
-                                           AND s.opt_out IS NOT TRUE)))
+            WITH gone AS (
+                SELECT c.email_normalized AS email
+                  FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                 WHERE s.list_id = %(list)s AND s.opt_out AND c.email_normalized IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM mailing_contact c2
+                                     JOIN mailing_subscription s2 ON s2.contact_id = c2.id AND s2.list_id = %(list)s
+                                    WHERE c2.email_normalized = c.email_normalized AND s2.opt_out IS NOT TRUE)
+                 UNION
+                SELECT b.email FROM mail_blacklist b WHERE b.active
+            )
+            SELECT m.id, m.email FROM gone JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
+             WHERE m.state IN ('synced', 'exporting', 'pending', 'failed')
           ORDER BY m.id LIMIT %(limit)s
             """,
             {"list": self.id, "limit": MAX_UNSUBSCRIBES_PER_RUN},
@@ -819,13 +829,17 @@ class MailingList(models.Model):
         self.env.flush_all()
         self.env.cr.execute(
             """
+            -- EXCEPT is computed once by hashing or sorting whatever the planner's estimates: an anti-join
+            -- planned on stale statistics (right after a bulk export) can turn into a nested loop.
             SELECT m.id, m.email, m.remote_contact_id FROM esp_list_member m
-             WHERE m.list_id = %s AND m.state != 'exporting'
-               AND NOT EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
-                                WHERE s.list_id = m.list_id
-                                  AND COALESCE(c.email_normalized, lower(trim(c.email))) = m.email)
+             WHERE m.list_id = %(list)s AND m.state != 'exporting'
+               AND m.email IN (SELECT email FROM esp_list_member WHERE list_id = %(list)s
+                               EXCEPT
+                               SELECT COALESCE(c.email_normalized, lower(trim(c.email)))
+                                 FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                                WHERE s.list_id = %(list)s)
             """,
-            [self.id],
+            {"list": self.id},
         )
         return self.env.cr.fetchall()
 
@@ -862,7 +876,7 @@ class MailingList(models.Model):
         :param after_id: keyset paging on contact id
         :param changed_only: only contacts new to the sync, pending, or modified since last checked
         """
-        where = ["s.list_id = %(list)s", "s.opt_out IS NOT TRUE", "c.id > %(after)s",
+        where = ["s.list_id = %(list)s", "s.opt_out IS NOT TRUE", "s.contact_id > %(after)s",
                  "NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = c.email_normalized AND b.active)"]
         if contact_ids is not None:
             where.append("c.id = ANY(%(ids)s)")
@@ -873,7 +887,7 @@ class MailingList(models.Model):
             )
         # Only fixed fragments are joined into the query; every value is a parameter.
         query = """
-            SELECT DISTINCT ON (c.id) c.id AS contact_id, c.email_normalized IS NOT NULL AS valid,
+            SELECT c.id AS contact_id, c.email_normalized IS NOT NULL AS valid,
                    COALESCE(c.email_normalized, lower(trim(c.email))) AS email, c.email AS raw_email,
                    c.name, c.first_name, c.last_name, c.company_name, c.mobile, c.write_date,
                    co.code AS country_code, co.name->>'en_US' AS country_name,
@@ -884,7 +898,7 @@ class MailingList(models.Model):
          LEFT JOIN esp_list_member m
                 ON m.list_id = s.list_id AND m.email = COALESCE(c.email_normalized, lower(trim(c.email)))
              WHERE {where}
-          ORDER BY c.id
+          ORDER BY s.contact_id
         """.format(where=" AND ".join(where))  # noqa: S608
         if limit:
             query += " LIMIT %(limit)s"
@@ -903,6 +917,7 @@ class MailingList(models.Model):
         )
         mappings = account.field_mapping_ids
         header = ["Email", *mappings.mapped("data_field_name")]
+        export = mappings._esp_exporter()
         self.env.flush_all()
         pending_file, unchanged, problems, seen_emails = None, [], [], set()
         invalid_email = _("invalid email address")
@@ -921,7 +936,7 @@ class MailingList(models.Model):
                     problems.append((email, invalid_email))
                     unchanged.append((self.id, row["contact_id"], email, "failed", None, None, row["write_date"], None))
                     continue
-                values, row_problems = mappings._esp_export_values(row)
+                values, row_problems = export(row)
                 problems.extend((email, problem) for problem in row_problems)
                 digest = _values_hash(values)
                 if row["confirmed_hash"] == digest:
@@ -977,29 +992,26 @@ class MailingList(models.Model):
         if not rows:
             return
         self.env["esp.list.member"].flush_model()
-        uid = self.env.uid
         if keep_state:
             # Unchanged values: a member waiting to go out again (after a failed import) whose values the
             # ESP already confirmed is simply synced.
-            update = """contact_id = EXCLUDED.contact_id, checked_datetime = EXCLUDED.checked_datetime,
+            update = """checked_datetime = EXCLUDED.checked_datetime,
                         state = CASE WHEN esp_list_member.state = 'pending' AND EXCLUDED.state = 'synced'
                                      THEN 'synced' ELSE esp_list_member.state END"""
         else:
-            update = """contact_id = EXCLUDED.contact_id, state = EXCLUDED.state, sent_hash = EXCLUDED.sent_hash,
+            update = """state = EXCLUDED.state, sent_hash = EXCLUDED.sent_hash,
                         confirmed_hash = COALESCE(EXCLUDED.confirmed_hash, esp_list_member.confirmed_hash),
                         checked_datetime = EXCLUDED.checked_datetime, batch_id = EXCLUDED.batch_id,
-                        failure_reason = NULL, write_date = now()"""
+                        failure_reason = NULL"""
         execute_values(
             self.env.cr,
             # ``update`` is one of the two fixed fragments above.
             f"""
-            INSERT INTO esp_list_member (list_id, contact_id, email, state, sent_hash, confirmed_hash,
-                                         checked_datetime, batch_id, create_uid, write_uid, create_date, write_date)
+            INSERT INTO esp_list_member (list_id, email, state, sent_hash, confirmed_hash, checked_datetime, batch_id)
             VALUES %s
             ON CONFLICT (list_id, email) DO UPDATE SET {update}
             """,  # noqa: S608
-            [(*row, uid, uid) for row in rows],
-            template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())",
+            [(list_id, *rest) for list_id, _contact_id, *rest in rows],
             page_size=5000,
         )
         self.env["esp.list.member"].invalidate_model()
