@@ -312,15 +312,21 @@ class MailingList(models.Model):
         """Sync every connected list, account by account, within a time budget; the scheduler calls again
         while lists remain. An account already being synced by another worker is skipped this time."""
         deadline = time.monotonic() + CRON_BUDGET_SECONDS
-        since = fields.Datetime.now() - timedelta(seconds=60)
-        lists = self.search(
-            [
-                ("esp_address_book_id", "!=", False),
-                ("esp_sync_state", "not in", ("rejected", "guard")),
-                "|", ("esp_last_attempt_datetime", "=", False), ("esp_last_attempt_datetime", "<", since),
-            ],
-            order="esp_last_attempt_datetime asc nulls first, id",
-        )
+        # A cycle syncs every connected list once. The scheduler calls again while lists remain; those calls
+        # continue the cycle (lists attempted since it began are done), the next scheduled run starts anew.
+        icp = self.env["ir.config_parameter"].sudo()
+        domain = [("esp_address_book_id", "!=", False), ("esp_sync_state", "not in", ("rejected", "guard"))]
+        order = "esp_last_attempt_datetime asc nulls first, id"
+        cycle_start = fields.Datetime.to_datetime(icp.get_param("campaign_esp_connector.sync_cycle_start"))
+        lists = self.browse()
+        if cycle_start:
+            lists = self.search(
+                domain + ["|", ("esp_last_attempt_datetime", "=", False), ("esp_last_attempt_datetime", "<", cycle_start)],
+                order=order,
+            )
+        if not lists:
+            icp.set_param("campaign_esp_connector.sync_cycle_start", fields.Datetime.to_string(fields.Datetime.now()))
+            lists = self.search(domain, order=order)
         done = 0
         for account in lists.esp_account_id:
             if account.state != "connected" or not account._esp_try_lock():
