@@ -321,7 +321,7 @@ class MailingList(models.Model):
         lists = self.browse()
         if cycle_start:
             lists = self.search(
-                domain + ["|", ("esp_last_attempt_datetime", "=", False), ("esp_last_attempt_datetime", "<", cycle_start)],
+                [*domain, "|", ("esp_last_attempt_datetime", "=", False), ("esp_last_attempt_datetime", "<", cycle_start)],
                 order=order,
             )
         if not lists:
