@@ -180,7 +180,7 @@ class EspAccount(models.Model):
             counts = self._esp_run(self._sync_catalogue)
             if counts is None:
                 return self._notify(self.last_error, "warning", message)
-            message = "%s %s" % (message, self._catalogue_summary(counts))
+            message = "%s %s" % (message, self._catalogue_summary())
         return self._notify(message, "success", _("Connection test"))
 
     def action_synchronize(self):
@@ -193,7 +193,7 @@ class EspAccount(models.Model):
                 failed = True
                 messages.append("%s: %s" % (account.name, account.last_error))
             else:
-                messages.append("%s: %s" % (account.name, account._catalogue_summary(counts)))
+                messages.append("%s: %s" % (account.name, account._catalogue_summary()))
         return self._notify("\n".join(messages), "danger" if failed else "success", _("ESP synchronization"))
 
     def action_view_address_books(self):
@@ -292,7 +292,7 @@ class EspAccount(models.Model):
         values = dict(Book._esp_values_from_record(book), account_id=self.id, sync_date=fields.Datetime.now())
         return Book.create(values).sudo(False)
 
-    def _catalogue_summary(self, counts):
+    def _catalogue_summary(self):
         self.ensure_one()
         return _(
             "%(books)s address books, %(fields)s data fields, %(templates)s templates and %(senders)s from "

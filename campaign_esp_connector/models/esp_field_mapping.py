@@ -107,14 +107,13 @@ class EspFieldMapping(models.Model):
         The mappings are read once here: the returned function runs per contact and touches no record.
         """
         specs = [(mapping.source, mapping.data_field_name) for mapping in self]
-        invalid_mobile = _("invalid mobile number %(number)s", number="%s")
 
         def export(row):
             values, problems = {}, []
             for source, field_name in specs:
                 value = source_value(source, row)
                 if value is None:
-                    problems.append(invalid_mobile.replace("%s", row["mobile"]))
+                    problems.append(_("invalid mobile number %(number)s", number=row["mobile"]))
                     value = ""
                 values[field_name] = value[:MAX_TEXT_LENGTH]
             return values, problems

@@ -627,8 +627,9 @@ class MailingList(models.Model):
         by_email = {}
         for contact in existing:
             by_email.setdefault(contact.email_normalized, contact)
-        for contact in by_email.values():
-            contact.subscription_ids = [fields.Command.create({"list_id": self.id})]
+        self.env["mailing.subscription"].create(
+            [{"contact_id": contact.id, "list_id": self.id} for contact in by_email.values()]
+        )
         to_create = []
         for email, remote in unknown.items():
             if email in by_email:
