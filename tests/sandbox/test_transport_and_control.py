@@ -46,6 +46,8 @@ def test_flat_rate_limit(api, sandbox):
 
 
 def test_tiered_rate_limit(api, sandbox):
+    # Start at the beginning of a one-minute window, so the calls cannot straddle two windows.
+    sandbox.advance_clock(60 - sandbox.now()["epoch"] % 60 + 1)
     sandbox.configure(rate_limit={"mode": "tiered", "tiers": {"high": 2, "medium": 1}})
     first = api.get(api.v2("server-time"))
     assert first.headers["X-RateLimit-Remaining"] == "1" and first.headers["X-RateLimit-Scope"] == "high"
