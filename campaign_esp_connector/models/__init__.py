@@ -5,10 +5,13 @@ from . import esp_data_field
 from . import esp_field_mapping
 from . import esp_from_address
 from . import esp_import_batch
+from . import esp_list_change
 from . import esp_list_member
 from . import esp_sync_log
 from . import esp_sync_log_line
 from . import esp_template
+from . import mail_blacklist
 from . import mailing_contact
 from . import mailing_list
+from . import mailing_subscription
 from . import res_config_settings

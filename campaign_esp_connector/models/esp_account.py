@@ -1,20 +1,23 @@
 import logging
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import providers
+from ..sync.runner import LOCK_NAMESPACE
+
+# Errors only a person can fix: they put the account in error (its lists stop until a new test succeeds).
+NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied, providers.ConfigurationError)
+CATALOGUE_RETRY_MINUTES = 15
 
 _logger = logging.getLogger(__name__)
 
 # Credentials and endpoint define which remote account we talk to: changing any of them voids the last test.
 CONNECTION_FIELDS = ("provider", "api_endpoint", "api_user", "api_password")
 
-# Advisory lock namespace of this module ("ESPC"), so account ids do not clash with other advisory locks.
-LOCK_NAMESPACE = 0x45535043
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
 DEFAULT_ENDPOINTS = {
@@ -225,11 +228,23 @@ class EspAccount(models.Model):
 
     @api.model
     def _cron_sync_catalogue(self):
-        """Daily refresh of every connected account's catalogue; one failing account never stops the others."""
+        """Daily refresh of every connected account's catalogue; one failing account never stops the others.
+
+        An account whose list sync is running is skipped (both write its address books) and, like an account
+        the ESP failed transiently (throttling, 5xx, timeout), tried again in a few minutes: only errors a
+        person must fix (credentials, permissions) put an account in error.
+        """
         accounts = self.search([("state", "=", "connected")])
+        retry = False
         for done, account in enumerate(accounts, start=1):
-            account._esp_run(account._sync_catalogue)
+            self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, account.id])
+            if not self.env.cr.fetchone()[0] or account._esp_run(account._sync_catalogue) is None:
+                retry = retry or account.state == "connected"
             self.env["ir.cron"]._notify_progress(done=done, remaining=len(accounts) - done)
+        if retry:
+            cron = self.env.ref("campaign_esp_connector.ir_cron_esp_sync_catalogue", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger(fields.Datetime.now() + timedelta(minutes=CATALOGUE_RETRY_MINUTES))
 
     # ------------------------------------------------------------
     # BUSINESS
@@ -263,16 +278,6 @@ class EspAccount(models.Model):
         self.env["esp.field.mapping"]._esp_create_defaults(self)
         self.write({"catalogue_sync_datetime": fields.Datetime.now(), "state": "connected", "last_error": False})
         return counts
-
-    def _esp_try_lock(self):
-        """Claim this account for the current transaction; False if another worker holds it.
-
-        Two workers syncing one account would race on its imports in flight and its rate limit; the lock is
-        released at commit or rollback, so a crashed worker never leaves it taken.
-        """
-        self.ensure_one()
-        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, self.id])
-        return self.env.cr.fetchone()[0]
 
     def _esp_call(self, operation):
         """Run ``operation(client)`` for a user action: ESP failures become a translated ``UserError``."""
@@ -318,7 +323,12 @@ class EspAccount(models.Model):
         except providers.EspError as error:
             message = self._esp_error_message(error)
             _logger.warning("ESP account %s (id %s): %s", self.name, self.id, message)
-            self.write({"state": "error", "last_error": message})
+            if isinstance(error, NEEDS_PERSON) or self.state != "connected":
+                self.write({"state": "error", "last_error": message})
+            else:
+                # Transient (throttling, 5xx, timeout, a broken answer): the account stays usable and its
+                # lists keep syncing; the error is shown until the next success.
+                self.write({"last_error": message})
             return None
 
     @contextmanager

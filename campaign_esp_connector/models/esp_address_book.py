@@ -1,13 +1,49 @@
 from odoo import _, api, fields, models
 
+# The contact columns the export reads, joined to the member rows by normalized email.
+MEMBER_ROWS_QUERY = """
+    SELECT c.id AS contact_id, c.email_normalized IS NOT NULL AS valid,
+           COALESCE(c.email_normalized, lower(trim(c.email))) AS email, c.email AS raw_email,
+           c.name, c.first_name, c.last_name, c.company_name, c.mobile, c.write_date,
+           co.code AS country_code, co.name->>'en_US' AS country_name,
+           m.id AS member_id, m.confirmed_hash
+      FROM mailing_subscription s
+      JOIN mailing_contact c ON c.id = s.contact_id
+ LEFT JOIN res_country co ON co.id = c.country_id
+ LEFT JOIN esp_list_member m
+        ON m.list_id = s.list_id AND m.email = COALESCE(c.email_normalized, lower(trim(c.email)))
+     WHERE {where}
+  ORDER BY s.contact_id
+"""
+
+SYNC_STATES = [
+    ("never", "Never Synced"),
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("done", "Up to Date"),
+    ("retry", "Waiting to Retry"),
+    ("failed", "Failed"),
+    ("rejected", "Rejected by ESP"),
+    ("guard", "Needs Confirmation"),
+]
+
 
 class EspAddressBook(models.Model):
-    """An address book (list) of an ESP account, as last read from the ESP."""
+    """An address book (list) of an ESP account, as last read from the ESP.
+
+    Connected to a mailing list, it is also the list's binding: the remote identity and the whole sync state
+    (watermarks, guard, schedule, errors) live here and change only through the ``_esp_*`` transitions below,
+    called by the sync runner.
+    """
 
     _name = "esp.address.book"
     _description = "ESP Address Book"
     _inherit = ["esp.catalogue.mixin"]
     _order = "is_system desc, name, id"
+
+    # ------------------------------------------------------------
+    # FIELDS
+    # ------------------------------------------------------------
 
     remote_id = fields.Char(string="ESP ID", required=True, readonly=True, index=True)
     name = fields.Char(required=True)
@@ -21,6 +57,29 @@ class EspAddressBook(models.Model):
     mailing_list_id = fields.Many2one(
         "mailing.list", string="Mailing List", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
     )
+    # Binding of the connected list.
+    create_contacts = fields.Boolean(
+        string="Create New Contacts",
+        copy=False,
+        help="Two-way sync: contacts added to the address book at the ESP are created in the mailing list.",
+    )
+    sync_state = fields.Selection(SYNC_STATES, string="ESP Sync", default="never", required=True, readonly=True,
+                                  copy=False)
+    last_sync_datetime = fields.Datetime(string="Last Successful Sync", readonly=True, copy=False)
+    last_attempt_datetime = fields.Datetime(string="Last Sync Attempt", readonly=True, copy=False)
+    next_sync_datetime = fields.Datetime(
+        string="Next Sync", readonly=True, copy=False, index=True,
+        help="Not before this time (a retry after a failure, or the ESP's throttling). Empty: at the next run.",
+    )
+    retry_count = fields.Integer(readonly=True, copy=False)
+    last_error = fields.Text(string="ESP Sync Error", readonly=True, copy=False)
+    sync_progress = fields.Char(readonly=True, copy=False)
+    pull_watermark = fields.Datetime(readonly=True, copy=False)
+    optout_watermark = fields.Datetime(readonly=True, copy=False)
+    guard_confirmed = fields.Boolean(readonly=True, copy=False)
+    odoo_changes_pending = fields.Boolean(
+        readonly=True, copy=False, help="Odoo opt-outs or removals remain to be sent (more than one run sends)."
+    )
 
     _sql_constraints = [
         ("remote_id_account_uniq", "unique(account_id, remote_id)", "This address book is already known."),
@@ -32,6 +91,10 @@ class EspAddressBook(models.Model):
         for book in self:
             book.display_name = _("%(book)s (%(account)s)", book=book.name, account=book.account_id.name)
 
+    # ------------------------------------------------------------
+    # CATALOGUE
+    # ------------------------------------------------------------
+
     @api.model
     def _esp_values_from_record(self, record):
         return {
@@ -41,3 +104,176 @@ class EspAddressBook(models.Model):
             "contact_count": record.contact_count or 0,
             "is_system": record.is_system,
         }
+
+    # ------------------------------------------------------------
+    # BINDING: STATE TRANSITIONS
+    # ------------------------------------------------------------
+
+    def _esp_bind(self, mailing_list, create_contacts):
+        """Link this book to ``mailing_list`` with a fresh sync state; everything goes out at the next run."""
+        self.ensure_one()
+        self.write({
+            "mailing_list_id": mailing_list.id,
+            "create_contacts": create_contacts,
+            "sync_state": "queued",
+            "next_sync_datetime": False,
+            "retry_count": 0,
+            "last_error": False,
+        })
+        self._esp_mark_changed(mailing_list.ids)
+
+    def _esp_unbind(self):
+        """Forget what was tracked for the list (members, imports, watermarks); the remote book stays."""
+        for book in self.filtered("mailing_list_id"):
+            list_id = book.mailing_list_id.id
+            self.env["esp.list.member"]._esp_forget_list(list_id)
+            self.env["esp.import.batch"].search([("list_id", "=", list_id)]).unlink()
+            self.env.cr.execute("DELETE FROM esp_list_change WHERE list_id = %s", [list_id])
+        self.write({
+            "mailing_list_id": False,
+            "create_contacts": False,
+            "sync_state": "never",
+            "pull_watermark": False,
+            "optout_watermark": False,
+            "guard_confirmed": False,
+            "odoo_changes_pending": False,
+            "last_error": False,
+            "next_sync_datetime": False,
+            "retry_count": 0,
+            "sync_progress": False,
+        })
+
+    def _esp_queue(self):
+        """Ask for a run as soon as a worker is free (a person's "Synchronize")."""
+        waiting = self.filtered(lambda book: book.sync_state not in ("running", "rejected", "guard"))
+        waiting.write({"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False})
+        self.filtered(lambda book: book.sync_state in ("running", "queued")).write({"next_sync_datetime": False})
+        self._esp_trigger()
+
+    def _esp_start_run(self):
+        self.write({"sync_state": "running", "last_attempt_datetime": fields.Datetime.now(), "sync_progress": False})
+
+    def _esp_finish_run(self, state, message, full=True, retry_at=None, transient=False):
+        """Record how a run ended.
+
+        :param state: the run's outcome (``done``, ``partial``, ``guard``, ``rejected``, ``throttled``, ``failed``)
+        :param full: a run of every step (only those make a list "up to date")
+        :param retry_at: not before this time (throttling)
+        :param transient: the failure is retried by itself with a growing delay
+        """
+        self.ensure_one()
+        now = fields.Datetime.now()
+        values = {"sync_progress": False}
+        if state in ("done", "partial"):
+            values.update(sync_state="done", last_error=False, retry_count=0)
+            if full and state == "done":
+                values["last_sync_datetime"] = now
+            # More to do (imports in flight, budget used up): come back shortly, not at once.
+            values["next_sync_datetime"] = now + self._esp_backoff(0) if state == "partial" else False
+        elif state in ("guard", "rejected"):
+            values.update(sync_state=state, last_error=message, next_sync_datetime=False)
+        else:
+            values.update(
+                sync_state="retry" if transient else "failed",
+                last_error=message,
+                retry_count=self.retry_count + 1,
+                next_sync_datetime=retry_at or now + self._esp_backoff(self.retry_count),
+            )
+        self.write(values)
+        if values.get("next_sync_datetime"):
+            self._esp_trigger(values["next_sync_datetime"])
+
+    def _esp_confirm_guard(self):
+        self.filtered(lambda book: book.sync_state == "guard").write(
+            {"guard_confirmed": True, "sync_state": "queued", "last_error": False}
+        )
+        self._esp_queue()
+
+    def _esp_retry_rejected(self):
+        for book in self:
+            members = self.env["esp.list.member"].search(
+                [("list_id", "=", book.mailing_list_id.id), ("state", "=", "rejected")]
+            )
+            members._esp_requeue_ids(members.ids)
+        self.filtered(lambda book: book.sync_state == "rejected").write({"sync_state": "queued", "last_error": False})
+        self._esp_queue()
+
+    @api.model
+    def _esp_backoff(self, retry_count):
+        from ..sync.runner import backoff  # the runner's policy; imported late to keep models light
+
+        return backoff(retry_count)
+
+    def _esp_trigger(self, at=None):
+        cron = self.env.ref("campaign_esp_connector.ir_cron_esp_sync_contacts", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(at)
+
+    # ------------------------------------------------------------
+    # BINDING: CHANGES RECORDED IN ODOO (the dirty flag)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _esp_mark_changed(self, list_ids=None):
+        """Record that something the sync sends changed in these lists (all connected lists if None).
+
+        An insert-only table rather than a flag on this record: writers never wait on (or conflict with) a
+        running sync that updates the binding, and a change committed while a run plans is never cleared by it.
+        """
+        self.env["esp.address.book"].flush_model(["mailing_list_id"])
+        if list_ids is None:
+            self.env.cr.execute(
+                "INSERT INTO esp_list_change (list_id) "
+                "SELECT mailing_list_id FROM esp_address_book WHERE mailing_list_id IS NOT NULL"
+            )
+        elif list_ids:
+            self.env.cr.execute(
+                "INSERT INTO esp_list_change (list_id) "
+                "SELECT mailing_list_id FROM esp_address_book WHERE mailing_list_id = ANY(%s)",
+                [list(list_ids)],
+            )
+
+    def _esp_change_mark(self):
+        """Highest change recorded for the list, or None when nothing changed since the last complete plan."""
+        self.ensure_one()
+        self.env.cr.execute("SELECT max(id) FROM esp_list_change WHERE list_id = %s", [self.mailing_list_id.id])
+        return self.env.cr.fetchone()[0]
+
+    def _esp_clear_changes(self, upto):
+        """Forget the changes a complete plan covered (those recorded after ``upto``, or not yet visible, stay)."""
+        self.ensure_one()
+        if upto is not None:
+            self.env.cr.execute(
+                "DELETE FROM esp_list_change WHERE list_id = %s AND id <= %s", [self.mailing_list_id.id, upto]
+            )
+
+    # ------------------------------------------------------------
+    # BINDING: PLANNING QUERIES
+    # ------------------------------------------------------------
+
+    def _esp_member_rows(self, contact_ids=None, after_id=0, limit=None, changed_only=False):
+        """Subscribed contacts of the list with what the export needs, one dict per row (ordered by contact).
+
+        :param contact_ids: only these contacts
+        :param after_id: keyset paging on contact id
+        :param limit: at most this many rows
+        :param changed_only: only contacts new to the sync, pending, or modified since last checked
+        """
+        self.ensure_one()
+        where = ["s.list_id = %(list)s", "s.opt_out IS NOT TRUE", "s.contact_id > %(after)s",
+                 "NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = c.email_normalized AND b.active)"]
+        if contact_ids is not None:
+            where.append("c.id = ANY(%(ids)s)")
+        if changed_only:
+            where.append(
+                "(m.id IS NULL OR m.state = 'pending' OR (m.state IN ('synced', 'failed') AND "
+                "(m.confirmed_hash IS NULL OR c.write_date IS DISTINCT FROM m.checked_datetime)))"
+            )
+        # Only the fixed fragments above are joined into the query; every value is a parameter.
+        query = MEMBER_ROWS_QUERY.format(where=" AND ".join(where))
+        if limit:
+            query += " LIMIT %(limit)s"
+        self.env.cr.execute(query, {"list": self.mailing_list_id.id, "after": after_id, "ids": contact_ids,
+                                    "limit": limit})
+        columns = [desc[0] for desc in self.env.cr.description]
+        return [dict(zip(columns, row, strict=False)) for row in self.env.cr.fetchall()]

@@ -88,6 +88,32 @@ class EspFieldMapping(models.Model):
                     _("%(value)s is computed by Odoo and cannot be updated from the ESP.", value=mapping.source)
                 )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        mappings = super().create(vals_list)
+        mappings._esp_mark_lists_changed()
+        return mappings
+
+    def write(self, vals):
+        accounts = self.account_id
+        res = super().write(vals)
+        self._esp_mark_lists_changed(accounts)
+        return res
+
+    def unlink(self):
+        accounts = self.account_id
+        res = super().unlink()
+        self.env["esp.field.mapping"]._esp_mark_lists_changed(accounts)
+        return res
+
+    def _esp_mark_lists_changed(self, accounts=None):
+        """A mapping change changes what every list of the account sends: each sends all its members again."""
+        accounts = (accounts or self.env["esp.account"]) | self.account_id
+        lists = self.env["mailing.list"].sudo().search([("esp_account_id", "in", accounts.ids)])
+        if lists:
+            self.env["esp.list.member"].sudo()._esp_resend_all(lists.ids)
+            self.env["esp.address.book"]._esp_mark_changed(lists.ids)
+
     @api.model
     def _esp_create_defaults(self, account):
         """Map the data fields every dotdigital account has (FIRSTNAME, LASTNAME, FULLNAME) when unmapped."""

@@ -1,4 +1,6 @@
-from odoo import _, fields, models
+from psycopg2.extras import execute_values
+
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import providers
@@ -7,10 +9,15 @@ from .. import providers
 class EspListMember(models.Model):
     """What the connector knows about one email of a connected mailing list at the ESP.
 
-    One row per (list, email), written in bulk with SQL by the sync engine. ``state`` follows an export from
-    ``pending`` (must go out) to ``exporting`` (in an import the ESP has not confirmed yet) to ``synced``
-    (``confirmed_hash`` equals what the ESP holds); ``failed`` rows carry the ESP's reason. A row whose email
-    left the list is removed from the book, then deleted; books' contacts without a row are never touched.
+    One row per (list, email), written in bulk by the sync engine through the transition methods below, the
+    only code that changes ``state``:
+
+    * ``pending`` (must go out) -> ``exporting`` (in an import the ESP has not confirmed): :meth:`_esp_to_exporting`
+    * ``exporting`` -> ``synced`` (``confirmed_hash`` equals what the ESP holds) or ``failed``: :meth:`_esp_confirm`
+    * ``exporting``/``failed``/``rejected`` -> ``pending`` or ``rejected``: :meth:`_esp_requeue`
+    * any -> ``opted_out`` / ``failed``: :meth:`_esp_mark`; rows whose email left the list: :meth:`_esp_forget`
+
+    ``failed`` and ``rejected`` rows always carry the reason. Users read these rows; only the engine writes them.
     """
 
     _name = "esp.list.member"
@@ -23,7 +30,9 @@ class EspListMember(models.Model):
     # Indexed through the (list_id, email) unique constraint.
     list_id = fields.Many2one("mailing.list", string="Mailing List", required=True, ondelete="cascade")
     # Found by email when displayed: a stored link would cost an index and a foreign key on every bulk write.
-    contact_id = fields.Many2one("mailing.contact", string="Contact", compute="_compute_contact_id")
+    contact_id = fields.Many2one(
+        "mailing.contact", string="Contact", compute="_compute_contact_id", search="_search_contact_id"
+    )
     email = fields.Char(required=True, readonly=True, help="Normalized (lower-case) email address.")
     remote_contact_id = fields.Char(string="ESP Contact ID", readonly=True)
     state = fields.Selection(
@@ -54,6 +63,10 @@ class EspListMember(models.Model):
         ("list_email_uniq", "unique(list_id, email)", "An email is tracked once per mailing list."),
     ]
 
+    # ------------------------------------------------------------
+    # COMPUTES
+    # ------------------------------------------------------------
+
     def _compute_contact_id(self):
         contacts = self.env["mailing.contact"].search([
             ("email_normalized", "in", self.mapped("email")), ("list_ids", "in", self.list_id.ids),
@@ -65,13 +78,32 @@ class EspListMember(models.Model):
         for member in self:
             member.contact_id = by_key.get((member.list_id.id, member.email), False)
 
+    def _search_contact_id(self, operator, value):
+        # Members are keyed by email: find the contacts first (by id or by name), then their emails.
+        if operator in ("=", "!=") and not value:
+            # Every member has a contact while its list holds the email: "no contact" matches nothing.
+            return [("id", "=", 0)] if operator == "=" else []
+        if isinstance(value, str) or operator in ("ilike", "not ilike", "like", "=like", "=ilike"):
+            contacts = self.env["mailing.contact"].search([("name", "ilike" if "ilike" in operator else operator, value)])
+            negate = operator.startswith("not")
+        else:
+            ids = value if isinstance(value, list | tuple | set) else [value]
+            contacts = self.env["mailing.contact"].browse([int(cid) for cid in ids if cid]).exists()
+            negate = operator in ("!=", "not in")
+        emails = [email for email in contacts.mapped("email_normalized") if email]
+        return [("email", "not in" if negate else "in", emails)]
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
     def action_retry(self):
         """Send failed or rejected members again at the next sync."""
-        self.filtered(lambda member: member.state in ("failed", "rejected")).write(
-            {"state": "pending", "failure_reason": False, "batch_id": False}
-        )
-        lists = self.list_id
-        lists._esp_trigger_sync()
+        # Users may ask for a retry on the lists they may edit; the bookkeeping itself is the engine's.
+        self.list_id.check_access("write")
+        members = self.sudo().filtered(lambda member: member.state in ("failed", "rejected"))
+        members._esp_requeue_ids(members.ids)
+        self.list_id.sudo()._esp_queue_sync()
         return True
 
     def action_esp_resubscribe(self):
@@ -80,8 +112,9 @@ class EspListMember(models.Model):
         The ESP may add them back, send them a confirmation email first (challenged), or refuse (hard bounces,
         complaints). The Odoo subscription is re-activated only when the ESP added the contact back.
         """
+        self.list_id.check_access("write")
         outcomes = {"added": [], "challenged": [], "refused": []}
-        for member in self.filtered(lambda member: member.state == "opted_out"):
+        for member in self.sudo().filtered(lambda member: member.state == "opted_out"):
             mailing_list = member.list_id
             account = mailing_list.esp_account_id
             if not account:
@@ -111,3 +144,178 @@ class EspListMember(models.Model):
             "tag": "display_notification",
             "params": {"message": message, "type": "warning" if outcomes["refused"] else "success", "sticky": True},
         }
+
+    # ------------------------------------------------------------
+    # TRANSITIONS (the sync engine's only way to change member rows; every one is a single statement)
+    # ------------------------------------------------------------
+
+    def _esp_execute(self, query, params):
+        self.flush_model()
+        self.env.cr.execute(query, params)
+        count = self.env.cr.rowcount
+        self.invalidate_model()
+        return count
+
+    def _esp_execute_values(self, query, rows, template=None):
+        if not rows:
+            return
+        self.flush_model()
+        execute_values(self.env.cr, query, rows, template=template, page_size=5000)
+        self.invalidate_model()
+
+    @api.model
+    def _esp_to_exporting(self, list_id, batch_id, rows):
+        """Members carried by a posted import.
+
+        :param rows: ``(email, sent_hash, checked_datetime)`` tuples
+        """
+        self._esp_execute_values(
+            """
+            INSERT INTO esp_list_member (list_id, email, state, sent_hash, checked_datetime, batch_id)
+            SELECT v.list_id, v.email, 'exporting', v.sent_hash, v.checked, v.batch_id
+              FROM (VALUES %s) AS v(list_id, email, sent_hash, checked, batch_id)
+            ON CONFLICT (list_id, email) DO UPDATE
+               SET state = 'exporting', sent_hash = EXCLUDED.sent_hash, checked_datetime = EXCLUDED.checked_datetime,
+                   batch_id = EXCLUDED.batch_id, failure_reason = NULL
+            """,
+            [(list_id, email, digest, checked, batch_id) for email, digest, checked in rows],
+            template="(%s, %s, %s, %s::timestamp, %s)",
+        )
+
+    @api.model
+    def _esp_record_checked(self, list_id, rows):
+        """Members looked at by an export that need not go out: their values are what the ESP holds, or they
+        cannot be sent. A pending member whose values the ESP already confirmed is simply synced.
+
+        :param rows: ``(email, state, digest, checked_datetime, reason)``; ``state`` is ``synced`` (``digest``
+            confirmed by the ESP), ``failed`` (``reason`` says why) or ``pending``
+        """
+        self._esp_execute_values(
+            """
+            INSERT INTO esp_list_member (list_id, email, state, sent_hash, confirmed_hash, checked_datetime,
+                                         failure_reason)
+            SELECT v.list_id, v.email, v.state, v.digest, v.digest, v.checked, v.reason
+              FROM (VALUES %s) AS v(list_id, email, state, digest, checked, reason)
+            ON CONFLICT (list_id, email) DO UPDATE
+               SET checked_datetime = EXCLUDED.checked_datetime,
+                   state = CASE WHEN EXCLUDED.state = 'failed' AND esp_list_member.state != 'exporting' THEN 'failed'
+                                WHEN EXCLUDED.state = 'synced' AND esp_list_member.state IN ('pending', 'failed')
+                                THEN 'synced'
+                                ELSE esp_list_member.state END,
+                   failure_reason = CASE WHEN EXCLUDED.state = 'failed' AND esp_list_member.state != 'exporting'
+                                         THEN EXCLUDED.failure_reason
+                                         WHEN EXCLUDED.state = 'synced' AND esp_list_member.state IN ('pending', 'failed')
+                                         THEN NULL
+                                         ELSE esp_list_member.failure_reason END
+            """,
+            [(list_id, email, state, digest, checked, reason) for email, state, digest, checked, reason in rows],
+            template="(%s, %s, %s, %s, %s::timestamp, %s)",
+        )
+
+    @api.model
+    def _esp_record_synced(self, list_id, rows):
+        """Members that the ESP holds with these values already (they came from the book).
+
+        :param rows: ``(email, digest, checked_datetime)``
+        """
+        self._esp_execute_values(
+            """
+            INSERT INTO esp_list_member (list_id, email, state, sent_hash, confirmed_hash, checked_datetime)
+            SELECT v.list_id, v.email, 'synced', v.digest, v.digest, v.checked
+              FROM (VALUES %s) AS v(list_id, email, digest, checked)
+            ON CONFLICT (list_id, email) DO UPDATE
+               SET state = 'synced', sent_hash = EXCLUDED.sent_hash, confirmed_hash = EXCLUDED.confirmed_hash,
+                   checked_datetime = EXCLUDED.checked_datetime, failure_reason = NULL
+            """,
+            [(list_id, email, digest, checked) for email, digest, checked in rows],
+            template="(%s, %s, %s, %s::timestamp)",
+        )
+
+    @api.model
+    def _esp_confirm(self, batch, refused):
+        """The ESP finished ``batch``: its members hold what was sent, except the rows it refused.
+
+        :param refused: ``{email: reason}`` of rows the ESP refused as invalid (they become ``failed``)
+        :return: number of members confirmed
+        """
+        confirmed = self._esp_execute(
+            """
+            UPDATE esp_list_member
+               SET state = 'synced', confirmed_hash = sent_hash, exported_datetime = now() at time zone 'UTC',
+                   failure_reason = NULL
+             WHERE batch_id = %(batch)s AND state = 'exporting' AND NOT (email = ANY(%(refused)s))
+            """,
+            {"batch": batch.id, "refused": list(refused)},
+        )
+        self._esp_execute_values(
+            """
+            UPDATE esp_list_member m SET state = 'failed', failure_reason = v.reason, batch_id = NULL
+              FROM (VALUES %s) AS v(batch_id, email, reason)
+             WHERE m.batch_id = v.batch_id AND m.email = v.email
+            """,
+            [(batch.id, email, reason) for email, reason in refused.items()],
+        )
+        return confirmed
+
+    @api.model
+    def _esp_requeue(self, batch, state="pending", reason=None):
+        """Members of ``batch`` go back to ``pending`` (sent again) or to ``rejected`` (with ``reason``)."""
+        return self._esp_execute(
+            "UPDATE esp_list_member SET state = %s, failure_reason = %s, batch_id = NULL "
+            "WHERE batch_id = %s AND state = 'exporting'",
+            [state, reason, batch.id],
+        )
+
+    @api.model
+    def _esp_requeue_ids(self, ids):
+        """Failed or rejected members go out again at the next export."""
+        if ids:
+            self._esp_execute(
+                "UPDATE esp_list_member SET state = 'pending', failure_reason = NULL, batch_id = NULL "
+                "WHERE id = ANY(%s) AND state IN ('failed', 'rejected')",
+                [list(ids)],
+            )
+
+    @api.model
+    def _esp_mark(self, list_id, emails, state, reason=None):
+        """Members of these emails become ``state`` (``opted_out`` or ``failed``), whatever they were."""
+        if emails:
+            self._esp_execute(
+                "UPDATE esp_list_member SET state = %s, failure_reason = %s, batch_id = NULL "
+                "WHERE list_id = %s AND email = ANY(%s)",
+                [state, reason, list_id, list(emails)],
+            )
+
+    @api.model
+    def _esp_learn_remote_ids(self, list_id, pairs):
+        """Remember the ESP ids of members (needed to remove them from the book).
+
+        :param pairs: ``(email, remote id)``
+        """
+        self._esp_execute_values(
+            """
+            UPDATE esp_list_member m SET remote_contact_id = v.remote_id
+              FROM (VALUES %s) AS v(list_id, email, remote_id)
+             WHERE m.list_id = v.list_id AND m.email = v.email AND m.remote_contact_id IS DISTINCT FROM v.remote_id
+            """,
+            [(list_id, email, str(remote_id)) for email, remote_id in pairs],
+        )
+
+    @api.model
+    def _esp_forget(self, ids):
+        """Drop rows of emails that left the list (removed from the book, or never there)."""
+        if ids:
+            self._esp_execute("DELETE FROM esp_list_member WHERE id = ANY(%s)", [list(ids)])
+
+    @api.model
+    def _esp_forget_list(self, list_id):
+        self._esp_execute("DELETE FROM esp_list_member WHERE list_id = %s", [list_id])
+
+    @api.model
+    def _esp_resend_all(self, list_ids):
+        """Every synced member goes out again (after a mapping or data field change)."""
+        return self._esp_execute(
+            "UPDATE esp_list_member SET confirmed_hash = NULL, checked_datetime = NULL "
+            "WHERE list_id = ANY(%s) AND state = 'synced'",
+            [list(list_ids)],
+        )

@@ -12,7 +12,7 @@ class EspSyncLog(models.Model):
     _order = "id desc"
 
     list_id = fields.Many2one("mailing.list", string="Mailing List", required=True, ondelete="cascade", index=True)
-    account_id = fields.Many2one("esp.account", string="ESP Account", ondelete="set null")
+    account_id = fields.Many2one("esp.account", string="ESP Account", required=True, ondelete="cascade", index=True)
     start_datetime = fields.Datetime(string="Started", readonly=True, default=fields.Datetime.now)
     end_datetime = fields.Datetime(string="Ended", readonly=True)
     duration = fields.Float(string="Duration (s)", readonly=True, digits=(16, 2))

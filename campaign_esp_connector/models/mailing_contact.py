@@ -1,4 +1,9 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+# Contact fields an export reads (see esp.field.mapping's sources), and the memberships: writing one of them
+# is a change the connected lists must look at.
+EXPORTED_FIELDS = frozenset({"email", "name", "first_name", "last_name", "company_name", "mobile", "country_id"})
+MEMBERSHIP_FIELDS = frozenset({"list_ids", "subscription_ids"})
 
 
 class MailingContact(models.Model):
@@ -6,3 +11,35 @@ class MailingContact(models.Model):
 
     # Same definition as mass_mailing_sms, so both modules can be installed together.
     mobile = fields.Char(string="Mobile")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        contacts = super().create(vals_list)
+        contacts._esp_mark_changed()
+        return contacts
+
+    def write(self, vals):
+        # Memberships written through list_ids bypass mailing.subscription's own methods: the lists a contact
+        # leaves must hear of it too.
+        lists_before = self.list_ids.ids if MEMBERSHIP_FIELDS.intersection(vals) else []
+        res = super().write(vals)
+        if EXPORTED_FIELDS.intersection(vals) or lists_before or MEMBERSHIP_FIELDS.intersection(vals):
+            self._esp_mark_changed(lists_before)
+        return res
+
+    def _esp_mark_changed(self, other_list_ids=()):
+        """Record a change for every connected list these contacts belong to (one statement)."""
+        if not self:
+            return
+        self.flush_recordset(["list_ids", "subscription_ids"])
+        self.env["mailing.subscription"].flush_model(["contact_id", "list_id"])
+        self.env["esp.address.book"].flush_model(["mailing_list_id"])
+        self.env.cr.execute(
+            """
+            INSERT INTO esp_list_change (list_id)
+            SELECT b.mailing_list_id FROM esp_address_book b
+             WHERE b.mailing_list_id = ANY(%s)
+                OR b.mailing_list_id IN (SELECT s.list_id FROM mailing_subscription s WHERE s.contact_id = ANY(%s))
+            """,
+            [list(other_list_ids), self.ids],
+        )

@@ -5,7 +5,7 @@ as a top-level package without importing the add-on).
 """
 
 from . import records
-from .base import Capability, EspProvider
+from .base import CAPABILITY_GROUPS, Capability, EspProvider
 from .exceptions import (
     AuthenticationError,
     ConfigurationError,

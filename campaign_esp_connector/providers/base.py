@@ -4,6 +4,8 @@ Models talk to an :class:`EspProvider` only, read :attr:`EspProvider.capabilitie
 and catch :class:`~.exceptions.EspError`. Operations a provider cannot do raise ``NotImplementedError``.
 """
 
+from .records import ProviderLimits
+
 
 class Capability:
     """Names of optional features; a provider lists those it supports in ``capabilities``."""
@@ -39,6 +41,16 @@ class Capability:
     )
 
 
+# Capability groups: what a provider offers as a whole. Engines and views ask for a group (``lists``,
+# ``campaigns``, ``reports``); a provider lacking one of its capabilities lacks the group.
+CAPABILITY_GROUPS = {
+    "lists": (Capability.BULK_IMPORT, Capability.LIST_CHANGE_FEED),
+    "suppressions": (Capability.SUPPRESSION_FEED,),
+    "campaigns": (Capability.CAMPAIGN_CREATION,),
+    "reports": (Capability.CONTACT_ACTIVITY,),
+}
+
+
 class EspProvider:
     """Base class of ESP clients. One instance holds one account's configuration and connection pool.
 
@@ -50,11 +62,17 @@ class EspProvider:
     label = None
     default_base_url = None
     capabilities = frozenset()
+    limits = ProviderLimits()
 
     @classmethod
     def supports(cls, capability):
         """True if the provider implements ``capability`` (a :class:`Capability` name)."""
         return capability in cls.capabilities
+
+    @classmethod
+    def supports_group(cls, group):
+        """True if the provider offers the whole capability group ``group`` (a key of ``CAPABILITY_GROUPS``)."""
+        return all(capability in cls.capabilities for capability in CAPABILITY_GROUPS[group])
 
     def close(self):
         """Release network resources."""

@@ -37,7 +37,14 @@ DATA_FIELD_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 SENDABLE_STATUSES = frozenset({"Subscribed", "SoftBounced"})
 _REGION_RE = re.compile(r"^(r\d+)-api\.", re.IGNORECASE)
 
-_IMPORT_STATES = {"Finished": records.IMPORT_DONE, "NotFinished": records.IMPORT_PENDING}
+_IMPORT_STATES = {
+    "Finished": records.IMPORT_DONE,
+    "NotFinished": records.IMPORT_PENDING,
+    "RejectedByWatchdog": records.IMPORT_REJECTED,
+}
+# Fault report reasons that mean "this row is wrong"; any other reason (Unsubscribed, Suppressed,
+# HardBounced, ...) means the address must not be mailed.
+_INVALID_FAULT_REASONS = frozenset({"invalid entries", "invalid email", "duplicate emails", "failures"})
 _RESUBSCRIBE_STATES = {
     "ContactAdded": records.RESUBSCRIBE_ADDED,
     "ContactChallenged": records.RESUBSCRIBE_CHALLENGED,
@@ -63,6 +70,15 @@ class DotdigitalProvider(EspProvider):
     code = "dotdigital"
     label = "dotdigital"
     default_base_url = DEFAULT_BASE_URL
+    # 25 imports in flight and a 50 MB file cap (research/dotdigital.md); 25,000 rows stay far below the cap.
+    limits = records.ProviderLimits(
+        imports_in_flight=25,
+        rows_per_import=25000,
+        feed_epoch=datetime(1971, 1, 1),
+        feed_overlap_seconds=300,
+        ids_per_removal=MAX_IDS_PER_DELETE,
+        max_import_polls=30,
+    )
     # No test send (the v2 API has none) and no webhooks: the UI hides those.
     capabilities = frozenset(
         {
@@ -601,7 +617,9 @@ def _parse_faults(response):
             continue
         row = dict(zip(columns[1:], values[1:], strict=False))
         email = values[email_index].strip() if email_index is not None and email_index < len(values) else None
-        yield records.ImportFault(reason=values[0].strip(), email=email or None, row=row)
+        reason = values[0].strip()
+        kind = records.FAULT_INVALID if reason.lower() in _INVALID_FAULT_REASONS else records.FAULT_SUPPRESSED
+        yield records.ImportFault(reason=reason, email=email or None, row=row, kind=kind)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -12,6 +12,14 @@ from datetime import datetime
 IMPORT_PENDING = "pending"
 IMPORT_DONE = "done"
 IMPORT_FAILED = "failed"
+# The provider refused the file as a whole for a reason a person must look at (dotdigital's watchdog suspects
+# the list was not collected with consent): never sent again automatically.
+IMPORT_REJECTED = "rejected"
+
+# Why an import refused one row, neutral: ``invalid`` rows are wrong (fix and retry), ``suppressed`` addresses
+# must not be mailed at all (the provider holds them unsubscribed, bounced or complained).
+FAULT_INVALID = "invalid"
+FAULT_SUPPRESSED = "suppressed"
 
 # Resubscription outcome, neutral.
 RESUBSCRIBE_ADDED = "added"
@@ -81,7 +89,7 @@ class FromAddress:
 
 @dataclass(frozen=True)
 class ImportJob:
-    """A bulk contact import; ``state`` is one of ``pending``, ``done``, ``failed``."""
+    """A bulk contact import; ``state`` is one of ``pending``, ``done``, ``failed``, ``rejected``."""
 
     id: str
     status: str
@@ -99,6 +107,7 @@ class ImportFault:
     reason: str
     email: str | None
     row: dict = field(default_factory=dict)
+    kind: str = FAULT_INVALID
 
 
 @dataclass(frozen=True)
@@ -141,3 +150,23 @@ class ResubscribeOutcome:
     state: str
     status: str | None = None
     contact_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """What the provider allows, declared by the provider so engines hard-code none of it.
+
+    :param imports_in_flight: bulk imports an account may have unfinished at once
+    :param rows_per_import: largest number of rows one import file should carry
+    :param feed_epoch: the date a change feed is read from the first time (feeds need a date)
+    :param feed_overlap_seconds: how far before the last watermark a feed is read again (feed dates are coarse)
+    :param ids_per_removal: contact ids one removal call takes
+    :param max_import_polls: status checks after which an import still unfinished is given up
+    """
+
+    imports_in_flight: int = 25
+    rows_per_import: int = 25000
+    feed_epoch: datetime = datetime(1971, 1, 1)
+    feed_overlap_seconds: int = 300
+    ids_per_removal: int = 1000
+    max_import_polls: int = 30

@@ -104,7 +104,7 @@ class TestEspConnectWizard(EspSandboxCommon):
         self.assertEqual(action["params"]["next"], {"type": "ir.actions.client", "tag": "soft_reload"})
         self.assertIn("Odoo Newsletter", action["params"]["message"])
         self.assertConnected(mailing_list, self.book_news)
-        self.assertEqual(mailing_list.esp_sync_state, "never")
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
 
     @users("user_esp_marketing")
     def test_connect_new_book_created_remotely(self):
@@ -249,7 +249,8 @@ class TestEspConnectWizard(EspSandboxCommon):
         wizard_form.record.action_connect()
         # two runs: the import is sent, then confirmed
         for _run in range(2):
-            self.assertEqual(mailing_list.action_esp_synchronize()["params"]["type"], "success")
+            self.assertEqual(mailing_list.action_esp_synchronize()["params"]["type"], "info")
+            self.env["mailing.list"]._cron_esp_sync_contacts()
         self.assertEqual(self._remote_book_emails("Odoo Newsletter"), {"ada@example.com", "grace@example.com"})
         self.assertTrue(self.env["esp.list.member"].search_count([("list_id", "=", mailing_list.id)]))
 

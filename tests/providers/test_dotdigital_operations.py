@@ -159,11 +159,20 @@ def test_import_json_and_multipart(sandbox, provider):
     assert provider.get_address_book(book.id).contact_count == 3
 
 
-def test_import_outcome_failed_is_neutral(sandbox, provider):
+def test_import_outcome_rejected_is_neutral(sandbox, provider):
     book = provider.create_address_book("Watched")
     sandbox.inject_import_fault("RejectedByWatchdog")
     job = import_csv(provider, book.id, "Email\nann@example.com\n")
-    assert job.status == "RejectedByWatchdog" and job.state == records.IMPORT_FAILED
+    assert job.status == "RejectedByWatchdog" and job.state == records.IMPORT_REJECTED
+
+
+def test_import_fault_kinds_are_neutral(sandbox, provider):
+    book = provider.create_address_book("Kinds")
+    import_csv(provider, book.id, "Email\nann@example.com\n")
+    sandbox.set_contact_status("ann@example.com", "Unsubscribed")
+    job = import_csv(provider, book.id, "Email\nann@example.com\nnot-an-email\n")
+    kinds = {fault.email: fault.kind for fault in provider.iter_import_faults(job.id)}
+    assert kinds.get("ann@example.com") == records.FAULT_SUPPRESSED
 
 
 def test_import_faults_are_parsed(sandbox, provider):

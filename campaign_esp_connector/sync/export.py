@@ -1,0 +1,163 @@
+"""Export job: Odoo subscribers whose mapped values changed go out as bulk CSV imports."""
+
+import csv
+import tempfile
+
+from odoo import _
+
+from .. import providers
+from .common import values_hash
+
+# Contacts read per query while planning (keyset paging on contact id).
+PLAN_PAGE = 20000
+
+
+class ExportJob:
+    """Plan (SQL) -> CSV files -> ``start_import`` -> record the batch, commit; one file at a time.
+
+    Owns no watermark: what must go out is what differs from the member rows (``confirmed_hash`` and the
+    contact version last checked), and only lists with recorded changes are planned at all.
+    """
+
+    name = "export"
+
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+        self.binding = run.binding
+        self.list_id = run.mailing_list.id
+        self.Member = self.env["esp.list.member"]
+
+    def execute(self):
+        run, binding = self.run, self.binding
+        change_mark = binding._esp_change_mark()
+        if change_mark is None and not self._has_pending():
+            return None  # nothing changed in Odoo since the last complete plan: no planning at all
+        in_flight = self.env["esp.import.batch"].search_count(
+            [("account_id", "=", run.account.id), ("state", "=", "posted")]
+        )
+        rows_per_file = max(1, min(int(run.param("rows_per_file", run.limits.rows_per_import)),
+                                   run.limits.rows_per_import))
+        mappings = run.account.field_mapping_ids
+        header = ["Email", *mappings.mapped("data_field_name")]
+        export = mappings._esp_exporter()
+        self.env.flush_all()
+        invalid_email = _("invalid email address")
+        checked, problems, seen = [], [], set()
+        pending_file, complete, after_id = None, True, 0
+        while complete:
+            rows = binding._esp_member_rows(after_id=after_id, limit=PLAN_PAGE, changed_only=True)
+            if not rows:
+                break
+            after_id = rows[-1]["contact_id"]
+            for row in rows:
+                email = row["email"]
+                if not email or email in seen:
+                    continue  # the same email twice in a list is one ESP contact
+                seen.add(email)
+                if not row["valid"]:
+                    problems.append((email, invalid_email))
+                    checked.append((email, "failed", None, row["write_date"], invalid_email))
+                    continue
+                values, row_problems = export(row)
+                problems.extend((email, problem) for problem in row_problems)
+                digest = values_hash(values)
+                if row["confirmed_hash"] == digest:
+                    checked.append((email, "synced", digest, row["write_date"], None))
+                    continue
+                if in_flight >= run.limits.imports_in_flight or run.out_of_time():
+                    complete = False  # the rest goes out next run; the changes stay recorded
+                    break
+                if pending_file is None:
+                    pending_file = ExportFile(header)
+                pending_file.add(email, [email, *values.values()], digest, row["write_date"])
+                if len(pending_file) >= rows_per_file:
+                    in_flight += self._post(pending_file)
+                    pending_file = None
+            self.Member._esp_record_checked(self.list_id, checked)
+            checked = []
+        if pending_file:
+            in_flight += self._post(pending_file)
+        if problems:
+            run.log._add_lines(problems[:1000])
+            run.log.failed += sum(1 for _email, problem in problems if problem == invalid_email)
+        if not complete:
+            if in_flight >= run.limits.imports_in_flight:
+                run.log._add_step(_("The ESP's limit of %(max)s imports in flight is reached: the rest goes out "
+                                    "next run.", max=run.limits.imports_in_flight))
+            else:
+                run.log._add_step(_("Time budget of this run used up: the rest goes out next run."))
+            return "partial"
+        # Every change recorded up to the mark is planned; changes recorded meanwhile stay for the next run.
+        binding._esp_clear_changes(change_mark)
+        return None
+
+    def _has_pending(self):
+        self.env.cr.execute(
+            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND state = 'pending' LIMIT 1", [self.list_id]
+        )
+        return bool(self.env.cr.fetchone())
+
+    def _post(self, export_file):
+        """Send one file and record it at once: the ESP now holds an import, whatever happens next.
+
+        :return: 1 if an import was started, 0 if the ESP refused for lack of room (the rows stay to plan)
+        """
+        run = self.run
+        try:
+            with export_file:
+                job = run.client.start_import(
+                    run.binding.remote_id, export_file.fileobj, filename=f"odoo-list-{self.list_id}.csv"
+                )
+        except providers.ValidationError as error:
+            if error.code == "ERROR_IMPORT_TOOMANYACTIVEIMPORTS":
+                run.log._add_step(_("The ESP has no room for another import now: the rest goes out next run."))
+                return 0
+            raise
+        batch = self.env["esp.import.batch"].create({
+            "list_id": self.list_id,
+            "account_id": run.account.id,
+            "remote_id": job.id,
+            "remote_status": job.status,
+            "row_count": len(export_file),
+        })
+        self.Member._esp_to_exporting(self.list_id, batch.id, export_file.members)
+        run.log._add_step(_("Import %(id)s sent with %(rows)s contacts.", id=job.id, rows=len(export_file)))
+        run.commit("export:posted")
+        return 1
+
+
+class ExportFile:
+    """A CSV file of one import, spooled to disk past 8 MB, with the members it carries."""
+
+    def __init__(self, header):
+        self.fileobj = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+        self._text = _TextWriter(self.fileobj)
+        # Quote every cell: values starting with = + - @ or holding commas and newlines reach the ESP verbatim.
+        self._writer = csv.writer(self._text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        self._writer.writerow(header)
+        self.members = []
+
+    def add(self, email, cells, digest, write_date):
+        self._writer.writerow(cells)
+        self.members.append((email, digest, write_date))
+
+    def __len__(self):
+        return len(self.members)
+
+    def __enter__(self):
+        self.fileobj.seek(0)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.fileobj.close()
+
+
+class _TextWriter:
+    """Minimal text-to-bytes adapter for csv.writer over a binary spooled file."""
+
+    def __init__(self, fileobj):
+        self._fileobj = fileobj
+
+    def write(self, text):
+        return self._fileobj.write(text.encode("utf-8"))

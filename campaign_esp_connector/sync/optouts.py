@@ -1,0 +1,287 @@
+"""Opt-out job: ESP unsubscribes and suppressions into Odoo, Odoo opt-outs and removals to the ESP."""
+
+from markupsafe import Markup
+from psycopg2.extras import execute_values
+
+from odoo import _, fields
+
+from .. import providers
+from .common import utc_naive
+
+# Odoo opt-outs are pushed one call each (the ESP has no bulk unsubscribe): bound them per run.
+MAX_UNSUBSCRIBES_PER_RUN = 200
+# Removal lookups of contacts whose ESP id is unknown, one call each: bounded per run.
+MAX_LOOKUPS_PER_RUN = 100
+# The mass change guard ignores runs that touch at most this many contacts (one unsubscribe in a list of 3
+# is 33 %, and not what the guard is for).
+GUARD_MIN_CONTACTS = 10
+
+
+class OptOutJob:
+    """Owns the opt-out watermark (the book's unsubscribe feed). Account-wide suppressions are read once per
+    account per run by the runner and handed to every list in ``run.account_feeds``."""
+
+    name = "optouts"
+
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+        self.binding = run.binding
+        self.list_id = run.mailing_list.id
+        self.Member = self.env["esp.list.member"]
+
+    def execute(self):
+        run, binding = self.run, self.binding
+        since = run.since(binding.optout_watermark)
+        incoming = [
+            (row.email.strip().lower(), row.reason or _("Unsubscribed"), utc_naive(row.removed_at), False)
+            for row in run.client.iter_book_unsubscribed_since(binding.remote_id, since) if row.email
+        ] + [
+            (email, reason, at, True)
+            for email, reason, at in run.account_feeds.suppressions() if at is None or at >= since
+        ]
+        incoming = self._subscribed(incoming)
+        odoo_side = binding._esp_change_mark() is not None or binding.odoo_changes_pending
+        outgoing = self._odoo_opt_outs() if odoo_side else []
+        removals = self._removed_members() if odoo_side else []
+        changes = len({row[0] for row in incoming}) + len(outgoing) + len(removals)
+        if self._guard_stops(changes, incoming, outgoing, removals):
+            return "guard"
+        apply_esp_opt_outs(run, incoming)
+        run.commit("optouts:incoming")
+        truncated = self._push_opt_outs(outgoing)
+        truncated |= self._remove(removals)
+        binding.write({
+            "optout_watermark": max(run.server_now, binding.optout_watermark or run.limits.feed_epoch),
+            "guard_confirmed": False,
+            "odoo_changes_pending": truncated,
+        })
+        run.commit("optouts:done")
+        return None
+
+    # -- ESP -> Odoo --------------------------------------------------------------------------------------
+
+    def _subscribed(self, incoming):
+        """Keep the ESP opt-outs of emails subscribed to this list in Odoo (others are already done)."""
+        if not incoming:
+            return []
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT c.email_normalized
+              FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+             WHERE s.list_id = %s AND s.opt_out IS NOT TRUE AND c.email_normalized = ANY(%s)
+            """,
+            [self.list_id, list({row[0] for row in incoming})],
+        )
+        subscribed = {row[0] for row in self.env.cr.fetchall()}
+        return [row for row in incoming if row[0] in subscribed]
+
+    def _guard_stops(self, changes, incoming, outgoing, removals):
+        binding, log = self.binding, self.run.log
+        if binding.guard_confirmed or changes <= GUARD_MIN_CONTACTS:
+            return False
+        threshold = float(self.run.param("guard_threshold", 5))
+        size = self.run.mailing_list.contact_count or 1
+        if changes * 100.0 / size <= threshold:
+            return False
+        log.message = _(
+            "This sync would change %(changes)s of the %(size)s contacts of the list (more than %(threshold)s%%): "
+            "%(esp_optouts)s opt-outs from the ESP, %(odoo_optouts)s unsubscribes to send to the ESP and "
+            "%(removals)s removals from the address book. Nothing was changed; confirm on the list to apply them.",
+            changes=changes,
+            size=size,
+            threshold=threshold,
+            esp_optouts=len({row[0] for row in incoming}),
+            odoo_optouts=len(outgoing),
+            removals=len(removals),
+        )
+        log._add_step(log.message)
+        return True
+
+    # -- Odoo -> ESP --------------------------------------------------------------------------------------
+
+    def _odoo_opt_outs(self):
+        """Members opted out or blacklisted in Odoo that the ESP still has subscribed: ``[(id, email)]``.
+
+        Driven from the few opted-out subscriptions and blacklist entries, then matched to members by the
+        (list, email) unique index: no scan of every member.
+        """
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            WITH gone AS (
+                SELECT c.email_normalized AS email
+                  FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                 WHERE s.list_id = %(list)s AND s.opt_out AND c.email_normalized IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM mailing_contact c2
+                                     JOIN mailing_subscription s2 ON s2.contact_id = c2.id AND s2.list_id = %(list)s
+                                    WHERE c2.email_normalized = c.email_normalized AND s2.opt_out IS NOT TRUE)
+                 UNION
+                SELECT b.email FROM mail_blacklist b WHERE b.active
+            )
+            SELECT m.id, m.email FROM gone JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
+             WHERE m.state IN ('synced', 'exporting', 'pending', 'failed')
+          ORDER BY m.id LIMIT %(limit)s
+            """,
+            {"list": self.list_id, "limit": MAX_UNSUBSCRIBES_PER_RUN + 1},
+        )
+        return self.env.cr.fetchall()
+
+    def _push_opt_outs(self, outgoing):
+        """Unsubscribe each from the book, recording each one as soon as the ESP has it.
+
+        :return: True when more remain than one run sends
+        """
+        run = self.run
+        for _member_id, email in outgoing[:MAX_UNSUBSCRIBES_PER_RUN]:
+            try:
+                run.client.unsubscribe_from_book(run.binding.remote_id, email)
+            except providers.NotFound:
+                pass  # never reached the book: nothing to unsubscribe
+            self.Member._esp_mark(self.list_id, [email], "opted_out")
+            run.commit("optouts:unsubscribed")
+            if run.out_of_time():
+                return True
+        if outgoing:
+            run.log._add_step(_("%(count)s Odoo opt-outs unsubscribed at the ESP.",
+                                count=min(len(outgoing), MAX_UNSUBSCRIBES_PER_RUN)))
+        return len(outgoing) > MAX_UNSUBSCRIBES_PER_RUN
+
+    def _removed_members(self):
+        """Members whose email no longer belongs to the list in Odoo: ``[(id, email, remote id or None)]``."""
+        self.env.flush_all()
+        cr = self.env.cr
+        # An anti-join planned as a nested loop on stale statistics (right after a bulk export) takes hours at
+        # a million members; hashed, it is one pass over each side. SET LOCAL ends with the transaction.
+        cr.execute("SET LOCAL enable_nestloop = off")
+        try:
+            cr.execute(
+                """
+                SELECT m.id, m.email, m.remote_contact_id FROM esp_list_member m
+                 WHERE m.list_id = %(list)s AND m.state != 'exporting'
+                   AND NOT EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                                    WHERE s.list_id = %(list)s
+                                      AND COALESCE(c.email_normalized, lower(trim(c.email))) = m.email)
+                """,
+                {"list": self.list_id},
+            )
+            return cr.fetchall()
+        finally:
+            cr.execute("SET LOCAL enable_nestloop = on")
+
+    def _remove(self, removals):
+        """Remove from the book the members that left the list, then forget them.
+
+        :return: True when lookups of unknown ESP ids remain for the next run
+        """
+        if not removals:
+            return False
+        run = self.run
+        remote_ids, forget, lookups, truncated = [], [], 0, False
+        for member_id, email, remote_id in removals:
+            if not remote_id:
+                if lookups >= MAX_LOOKUPS_PER_RUN:
+                    truncated = True
+                    continue
+                lookups += 1
+                contact = run.client.get_contact(email)
+                if not contact:
+                    forget.append(member_id)  # not at the ESP: nothing to remove
+                    continue
+                remote_id = contact.id
+            remote_ids.append(remote_id)
+            forget.append(member_id)
+        if remote_ids:
+            run.client.remove_contacts_from_book(run.binding.remote_id, remote_ids)
+        self.Member._esp_forget(forget)
+        run.log.removed += len(remote_ids)
+        run.log._add_step(_("%(count)s contacts removed from the address book.", count=len(remote_ids)))
+        run.commit("optouts:removed")
+        return truncated
+
+
+def apply_esp_opt_outs(run, incoming):
+    """Opt out of the run's list the emails the ESP unsubscribed or suppressed, with the evidence a person
+    needs on each contact (a note saying what the ESP said, and when) and the opt-out reason and date.
+
+    :param incoming: list of ``(email, reason, esp_datetime or None, suppressed)``; ``suppressed`` means
+        account-wide (hard bounce, complaint, ...) and blacklists the email when the setting says so
+    """
+    if not incoming:
+        return
+    env, log = run.env, run.log
+    list_id = run.mailing_list.id
+    env.flush_all()
+    cr = env.cr
+    reason_record = env.ref("campaign_esp_connector.mailing_subscription_optout_esp", raise_if_not_found=False)
+    latest = {}
+    for email, why, when, suppressed in incoming:
+        latest[email] = (why, when, suppressed)
+    cr.execute(
+        """
+        SELECT s.id, c.id, c.email_normalized, COALESCE(s.write_date, s.create_date, 'epoch'::timestamp)
+          FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+         WHERE s.list_id = %s AND s.opt_out IS NOT TRUE AND c.email_normalized = ANY(%s)
+        """,
+        [list_id, list(latest)],
+    )
+    updates, conflicts, notes = [], [], []
+    now = fields.Datetime.now()
+    list_name = run.mailing_list.name
+    provider = run.account._get_provider_label()
+    for subscription_id, contact_id, email, write_date in cr.fetchall():
+        why, when, _suppressed = latest[email]
+        if when and write_date > when:
+            # Odoo re-subscribed (or changed) this membership after the ESP's opt-out: report, don't undo.
+            conflicts.append((email, _("kept subscribed: Odoo's subscription is newer than the ESP's "
+                                       "opt-out (%(reason)s)", reason=why)))
+            continue
+        updates.append((subscription_id, when or now))
+        notes.append((contact_id, Markup("<p>%s</p>") % _(
+            "Opted out of the mailing list “%(list)s” by %(provider)s: %(reason)s (at the ESP on %(date)s).",
+            list=list_name, provider=provider, reason=why, date=fields.Datetime.to_string(when or now),
+        )))
+    if updates:
+        execute_values(
+            cr,
+            """
+            UPDATE mailing_subscription s
+               SET opt_out = TRUE, opt_out_datetime = v.at, opt_out_reason_id = v.reason_id,
+                   write_date = now() at time zone 'UTC'
+              FROM (VALUES %s) AS v(id, at, reason_id) WHERE s.id = v.id
+            """,
+            [(subscription_id, at, reason_record.id if reason_record else None) for subscription_id, at in updates],
+        )
+        env["mailing.subscription"].invalidate_model()
+        _post_notes(env, notes)
+    opted = [email for email in latest if email not in {c[0] for c in conflicts}]
+    env["esp.list.member"]._esp_mark(list_id, opted, "opted_out")
+    if run.param("blacklist_suppressed", False):
+        for email, (why, _when, suppressed) in latest.items():
+            if suppressed:
+                env["mail.blacklist"].sudo()._add(email, message=_("Suppressed at the ESP: %(reason)s", reason=why))
+    log.opted_out += len(updates)
+    if conflicts:
+        log._add_lines(conflicts)
+    log._add_step(_("%(count)s opt-outs from the ESP applied, %(conflicts)s kept (Odoo newer).",
+                    count=len(updates), conflicts=len(conflicts)))
+
+
+def _post_notes(env, notes):
+    """One chatter note per contact, created in one batch (no followers notified: it is evidence)."""
+    if not notes:
+        return
+    subtype_id = env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+    author_id = env.ref("base.partner_root").id
+    env["mail.message"].sudo().create([
+        {
+            "model": "mailing.contact",
+            "res_id": contact_id,
+            "body": body,
+            "message_type": "notification",
+            "subtype_id": subtype_id,
+            "author_id": author_id,
+        }
+        for contact_id, body in notes
+    ])

@@ -1,0 +1,153 @@
+"""Pull job: contacts changed at the ESP come into Odoo (two-way fields, new contacts)."""
+
+from odoo import _, fields
+
+from .common import values_hash
+
+PULL_CHUNK = 1000
+
+
+class ContactPullJob:
+    """Read the book's change feed from the pull watermark and upsert what it says.
+
+    The watermark is the provider's clock read before this run's first call, stored only when the whole feed
+    was read, and nothing else ever moves it: a contact added or edited at the ESP at any moment (while an
+    import of ours is in flight included) is read by the next pull. Lists for which nothing of the ESP's
+    contact data can change Odoo (no two-way field, no "Create New Contacts") have nothing to pull.
+
+    Newer side wins: a two-way field changed at the ESP overwrites Odoo unless the Odoo contact was modified
+    after the previous pull (then Odoo's value is newer and goes out with the next export).
+    """
+
+    name = "pull"
+
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+        self.binding = run.binding
+        self.mappings = run.account.field_mapping_ids
+        self.two_way = self.mappings.filtered("two_way")
+
+    def needed(self):
+        return bool(self.binding.create_contacts or self.two_way)
+
+    def execute(self):
+        run, binding = self.run, self.binding
+        if not self.needed():
+            return None
+        since = run.since(binding.pull_watermark)
+        chunk, seen = [], 0
+        feed = run.client.iter_book_contacts_modified_since(
+            binding.remote_id, since, with_full_data=bool(self.two_way)
+        )
+        for contact in feed:
+            chunk.append(contact)
+            if len(chunk) >= PULL_CHUNK:
+                self._apply(chunk)
+                seen += len(chunk)
+                chunk = []
+            if run.out_of_time():
+                # Stop between chunks without moving the watermark: the next run reads this window again.
+                run.log._add_step(_("Time budget used up while reading contacts changed at the ESP."))
+                return "partial"
+        if chunk:
+            self._apply(chunk)
+            seen += len(chunk)
+        binding.pull_watermark = max(run.server_now, binding.pull_watermark or run.limits.feed_epoch)
+        run.log._add_step(_("%(count)s contacts changed at the ESP since %(since)s.", count=seen, since=since))
+        run.commit("pull:done")
+        return None
+
+    def _apply(self, contacts):
+        binding = self.binding
+        list_id = binding.mailing_list_id.id
+        by_email = {contact.email.strip().lower(): contact for contact in contacts if contact.email}
+        self.env["esp.list.member"]._esp_learn_remote_ids(
+            list_id, [(email, contact.id) for email, contact in by_email.items() if contact.id is not None]
+        )
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT DISTINCT ON (c.email_normalized) c.email_normalized, c.id, c.write_date
+              FROM mailing_subscription s
+              JOIN mailing_contact c ON c.id = s.contact_id
+             WHERE s.list_id = %s AND c.email_normalized = ANY(%s)
+          ORDER BY c.email_normalized, c.id
+            """,
+            [list_id, list(by_email)],
+        )
+        members = {email: (contact_id, write_date) for email, contact_id, write_date in cr.fetchall()}
+        touched = self.env["mailing.contact"]
+        if self.two_way:
+            touched |= self._two_way(by_email, members)
+        if binding.create_contacts:
+            unknown = {email: contact for email, contact in by_email.items()
+                       if email not in members and contact.sendable}
+            if unknown:
+                touched |= self._create_contacts(unknown)
+        if touched:
+            # What came from the ESP is what the ESP holds: record it so the next export does not send it back.
+            self._record_synced(touched)
+
+    def _two_way(self, by_email, members):
+        Contact = self.env["mailing.contact"]
+        odoo_newer_than = self.binding.pull_watermark or self.run.limits.feed_epoch
+        contacts = Contact.browse([contact_id for contact_id, _write_date in members.values()])
+        contacts.fetch([mapping.source for mapping in self.two_way])
+        updated = Contact
+        for email, (contact_id, write_date) in members.items():
+            remote = by_email[email].data_fields
+            if not remote or write_date > odoo_newer_than:
+                continue
+            record = Contact.browse(contact_id)
+            changes = {}
+            for mapping in self.two_way:
+                if mapping.data_field_name not in remote:
+                    continue
+                value = remote[mapping.data_field_name]
+                value = "" if value is None else str(value)
+                if (record[mapping.source] or "") != value:
+                    changes[mapping.source] = value or False
+            if changes:
+                record.write(changes)
+                updated |= record
+        self.run.log.updated += len(updated)
+        return updated
+
+    def _create_contacts(self, unknown):
+        """Add contacts new at the ESP to this list, reusing existing Odoo contacts of the same email."""
+        list_id = self.binding.mailing_list_id.id
+        Contact = self.env["mailing.contact"].with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
+        existing = Contact.with_context(active_test=False).search([("email_normalized", "in", list(unknown))])
+        by_email = {}
+        for contact in existing:
+            by_email.setdefault(contact.email_normalized, contact)
+        self.env["mailing.subscription"].create(
+            [{"contact_id": contact.id, "list_id": list_id} for contact in by_email.values()]
+        )
+        name_sources = ("name", "first_name", "last_name", "company_name")
+        name_mappings = self.mappings.filtered(lambda mapping: mapping.source in name_sources)
+        to_create = []
+        for email, remote in unknown.items():
+            if email in by_email:
+                continue
+            values = {"email": remote.email, "subscription_ids": [fields.Command.create({"list_id": list_id})]}
+            for mapping in name_mappings:
+                value = remote.data_fields.get(mapping.data_field_name)
+                if value:
+                    values[mapping.source] = str(value)
+            values.setdefault("name", remote.email)
+            to_create.append(values)
+        created = Contact.create(to_create)
+        self.run.log.created += len(created)
+        return created | self.env["mailing.contact"].browse([contact.id for contact in by_email.values()])
+
+    def _record_synced(self, contacts):
+        self.env.flush_all()
+        export = self.mappings._esp_exporter()
+        rows = []
+        for row in self.binding._esp_member_rows(contact_ids=contacts.ids):
+            values, _problems = export(row)
+            rows.append((row["email"], values_hash(values), row["write_date"]))
+        self.env["esp.list.member"]._esp_record_synced(self.binding.mailing_list_id.id, rows)

@@ -1,0 +1,243 @@
+"""The runner: claims due lists account by account, keeps each run inside the cron's time limit, makes work
+durable after every remote side effect, and keeps one failing list or account from delaying the others."""
+
+import logging
+import time
+from datetime import timedelta
+
+from odoo import _, fields
+from odoo.exceptions import UserError
+from odoo.tools import config
+
+from .. import providers
+from .common import CommitPoints, ListRun, RunAborted, utc_naive
+from .export import ExportJob
+from .imports import ImportPollJob
+from .optouts import OptOutJob
+from .pull import ContactPullJob
+
+_logger = logging.getLogger(__name__)
+
+# Advisory lock namespace of this module ("ESPC"), so account ids do not clash with other advisory locks.
+LOCK_NAMESPACE = 0x45535043
+# Share of the worker's real-time limit a run may use: the rest covers the slowest single call and the commit.
+BUDGET_SHARE = 0.5
+DEFAULT_BUDGET = 240
+MIN_BUDGET = 10
+# Transient failures are retried after 1, 2, 4, ... minutes, at most this many.
+MAX_BACKOFF_MINUTES = 60
+# Errors that mean the provider or the network is unwell for the whole account: its other lists wait too.
+ACCOUNT_TRANSIENT = (providers.EspConnectionError, providers.ServerError, providers.InvalidResponse)
+# Errors only a person can fix (credentials, permissions, region): they stop the account, and only it.
+ACCOUNT_NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied)
+
+JOBS = {"poll": ImportPollJob, "pull": ContactPullJob, "optouts": OptOutJob, "export": ExportJob}
+FULL_RUN = ("poll", "pull", "optouts", "export")
+
+
+def time_budget():
+    """Seconds a run may take: half the real-time limit cron workers get (Odoo's default: 120 s)."""
+    limit = config.get("limit_time_real_cron") or -1
+    if limit <= 0:
+        limit = config.get("limit_time_real") or 0
+    if limit <= 0:
+        return DEFAULT_BUDGET
+    return max(MIN_BUDGET, min(DEFAULT_BUDGET, int(limit * BUDGET_SHARE)))
+
+
+def backoff(retry_count):
+    return timedelta(minutes=min(2 ** max(retry_count, 0), MAX_BACKOFF_MINUTES))
+
+
+class _AccountFeeds:
+    """Account-wide feeds, read at most once per account per run and shared by all its lists."""
+
+    def __init__(self, client, since):
+        self._client = client
+        self._since = since
+        self._suppressions = None
+
+    def suppressions(self):
+        """``[(email, reason, at)]`` of account-wide suppressions since the earliest watermark of the run."""
+        if self._suppressions is None:
+            self._suppressions = [
+                (row.email.strip().lower(), row.reason or _("Suppressed"), utc_naive(row.removed_at))
+                for row in self._client.iter_suppressed_since(self._since) if row.email
+            ]
+        return self._suppressions
+
+
+class ListSyncRunner:
+    """Run the sync jobs of connected lists.
+
+    :param env: an environment (the runner works as superuser: it acts for the connector)
+    :param trigger: ``cron`` or ``manual`` (recorded on the run logs)
+    :param steps: job names to run (default: all, in order poll, pull, optouts, export); a run of the poll
+        job alone never changes a list's state or error
+    """
+
+    def __init__(self, env, trigger="cron", steps=FULL_RUN):
+        self.env = env(su=True)
+        self.trigger = trigger
+        self.steps = tuple(steps)
+        self.poll_only = self.steps == ("poll",)
+        self.deadline = time.monotonic() + time_budget()
+        self.done = 0
+
+    # -- claiming ------------------------------------------------------------------------------------------
+
+    def due_bindings(self):
+        Book = self.env["esp.address.book"]
+        domain = [
+            ("mailing_list_id", "!=", False),
+            ("account_id.active", "=", True),
+            ("account_id.state", "=", "connected"),
+        ]
+        if self.poll_only:
+            batches = self.env["esp.import.batch"].search([("state", "=", "posted")])
+            return Book.search([*domain, ("mailing_list_id", "in", batches.list_id.ids)])
+        now = fields.Datetime.now()
+        return Book.search(
+            [*domain, ("sync_state", "not in", ("rejected", "guard")),
+             "|", ("next_sync_datetime", "=", False), ("next_sync_datetime", "<=", now)],
+            order="next_sync_datetime asc nulls first, last_attempt_datetime asc nulls first, id",
+        )
+
+    def _try_lock(self, account):
+        # A session lock, not a transaction one: it must survive the commits made during the run. A killed
+        # worker's connection closes, which releases it.
+        self.env.cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, account.id])
+        return self.env.cr.fetchone()[0]
+
+    def _unlock(self, account):
+        self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, account.id])
+
+    # -- running -------------------------------------------------------------------------------------------
+
+    def run(self, bindings=None):
+        """Sync ``bindings`` (default: every due list), account by account, within the time budget.
+
+        :return: the ``esp.sync.log`` records of the runs made
+        """
+        bindings = self.due_bindings() if bindings is None else bindings.sudo()
+        logs = self.env["esp.sync.log"]
+        total = len(bindings)
+        for account in bindings.account_id:
+            if time.monotonic() > self.deadline:
+                break
+            if not self._try_lock(account):
+                _logger.info("ESP account %s is being synced by another worker; skipped this time", account.id)
+                continue
+            try:
+                logs |= self._run_account(account, bindings.filtered(lambda b, a=account: b.account_id == a))
+            finally:
+                self._unlock(account)
+        self.env["ir.cron"]._notify_progress(done=self.done, remaining=max(total - self.done, 0))
+        return logs
+
+    def _run_account(self, account, bindings):
+        logs = self.env["esp.sync.log"]
+        points = CommitPoints(self.env)
+        self._calls_logged = 0
+        try:
+            with account._esp_client() as client:
+                try:
+                    server_now = utc_naive(client.server_time())
+                except providers.EspError as error:
+                    self._account_failed(account, bindings, error, points)
+                    return logs
+                watermarks = [b.optout_watermark for b in bindings]
+                overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
+                since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
+                feeds = _AccountFeeds(client, since)
+                for binding in bindings:
+                    if time.monotonic() > self.deadline:
+                        break
+                    log, stop_account = self._run_list(binding, client, server_now, points, feeds)
+                    logs |= log
+                    self.done += 1
+                    if stop_account:
+                        break
+        except UserError as error:  # no API password: a person must set it
+            account.write({"state": "error", "last_error": str(error)})
+        finally:
+            points.commit()
+            points.close()
+        return logs
+
+    def _run_list(self, binding, client, server_now, points, feeds):
+        """One run of one list. :return: ``(log, stop_account)``"""
+        log = self.env["esp.sync.log"].create({
+            "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
+        })
+        # The account's own calls of this run (clock, shared feeds) are counted on the log of the list that
+        # made them: each call is on exactly one log.
+        started, calls_before = time.monotonic(), self._calls_logged
+        if not self.poll_only:
+            binding._esp_start_run()
+        points.commit("run:started")
+        run = ListRun(binding, client, log, server_now, points, self.deadline, feeds)
+        state, message, stop_account, retry_at, transient = "done", False, False, None, False
+        try:
+            for name in self.steps:
+                if not self.poll_only:
+                    binding.sync_progress = _("Step %(step)s of %(count)s: %(name)s",
+                                              step=self.steps.index(name) + 1, count=len(self.steps), name=name)
+                outcome = JOBS[name](run).execute()
+                points.commit(f"step:{name}")
+                if outcome in ("guard", "rejected"):
+                    state = outcome
+                    break
+                if outcome == "partial":
+                    state = "partial"
+        except RunAborted as abort:
+            state, message = abort.state, abort.message
+        except providers.RateLimited as error:
+            state, message, stop_account = "throttled", binding.account_id._esp_error_message(error), True
+            retry_at, transient = fields.Datetime.now() + timedelta(seconds=max(int(error.retry_after or 60), 1)), True
+        except ACCOUNT_NEEDS_PERSON as error:
+            state, message, stop_account = "failed", binding.account_id._esp_error_message(error), True
+            binding.account_id.write({"state": "error", "last_error": message})
+        except ACCOUNT_TRANSIENT as error:
+            state, message, stop_account = "failed", binding.account_id._esp_error_message(error), True
+            transient = True
+        except providers.EspError as error:
+            state, message = "failed", binding.account_id._esp_error_message(error)
+        except Exception:
+            # A bug met on one list must not stall the others: undo its unrecorded work, record it, go on.
+            _logger.exception("ESP sync of mailing list %s crashed", binding.mailing_list_id.id)
+            points.rollback()
+            state, message = "failed", _("The sync stopped on an unexpected error; see the server log.")
+            log = log.exists() or self.env["esp.sync.log"].create({
+                "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
+            })
+        log.write({
+            "state": state,
+            "message": message or log.message,
+            "end_datetime": fields.Datetime.now(),
+            "duration": time.monotonic() - started,
+            "api_calls": client.stats.calls - calls_before,
+        })
+        self._calls_logged = client.stats.calls
+        if not self.poll_only or state == "rejected":
+            binding._esp_finish_run(state, message or log.message, full=not self.poll_only, retry_at=retry_at,
+                                    transient=transient)
+        if message:
+            _logger.warning("ESP sync of mailing list %s: %s", binding.mailing_list_id.id, message)
+        points.commit("run:finished")
+        return log, stop_account
+
+    def _account_failed(self, account, bindings, error, points):
+        """The account's first call failed: no list of it runs now; transient errors are retried later."""
+        message = account._esp_error_message(error)
+        if isinstance(error, ACCOUNT_NEEDS_PERSON):
+            account.write({"state": "error", "last_error": message})
+        elif not self.poll_only:
+            retry_at = None
+            if isinstance(error, providers.RateLimited):
+                retry_at = fields.Datetime.now() + timedelta(seconds=max(int(error.retry_after or 60), 1))
+            for binding in bindings:
+                binding._esp_finish_run("failed" if retry_at is None else "throttled", message, full=False,
+                                        retry_at=retry_at, transient=True)
+        _logger.warning("ESP account %s: %s", account.id, message)
+        points.commit("account:failed")
