@@ -88,6 +88,12 @@ class EspAccount(models.Model):
     from_address_ids = fields.One2many("esp.from.address", "account_id", string="From Addresses")
     field_mapping_ids = fields.One2many("esp.field.mapping", "account_id", string="Field Mapping")
     mailing_list_ids = fields.One2many("mailing.list", "esp_account_id", string="Connected Lists")
+    # What the provider can do, read by views to hide what it cannot (as payment.provider's support_* fields).
+    support_list_sync = fields.Boolean(string="List Sync", compute="_compute_support_fields")
+    support_campaigns = fields.Boolean(string="Campaigns", compute="_compute_support_fields")
+    support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")
+    support_resubscribe = fields.Boolean(string="Re-subscribe", compute="_compute_support_fields")
+    support_test_send = fields.Boolean(string="Test Sends", compute="_compute_support_fields")
     address_book_count = fields.Integer(compute="_compute_catalogue_counts")
     data_field_count = fields.Integer(compute="_compute_catalogue_counts")
     template_count = fields.Integer(compute="_compute_catalogue_counts")
@@ -110,6 +116,16 @@ class EspAccount(models.Model):
         today = fields.Date.context_today(self)
         for account in self:
             account.api_calls_today = account.api_call_count if account.api_call_date == today else 0
+
+    @api.depends("provider")
+    def _compute_support_fields(self):
+        for account in self:
+            provider = providers.get_provider_class(account.provider) if account.provider else None
+            account.support_list_sync = bool(provider and provider.supports_group("lists"))
+            account.support_campaigns = bool(provider and provider.supports_group("campaigns"))
+            account.support_reports = bool(provider and provider.supports_group("reports"))
+            account.support_resubscribe = bool(provider and provider.supports(providers.Capability.RESUBSCRIBE))
+            account.support_test_send = bool(provider and provider.supports(providers.Capability.TEST_SEND))
 
     def _compute_catalogue_counts(self):
         for fname, model in (

@@ -9,8 +9,6 @@ class TestEspSettings(EspCommon):
     def test_defaults(self):
         settings = self.env["res.config.settings"].create({})
         self.assertEqual(settings.esp_contact_sync_interval, 4)
-        self.assertEqual(settings.esp_statistics_sync_interval, 30)
-        self.assertEqual(settings.esp_activity_sync_interval, 24)
         self.assertEqual(settings.esp_guard_threshold, 5)
         self.assertTrue(settings.esp_blacklist_suppressed)
 
@@ -18,8 +16,6 @@ class TestEspSettings(EspCommon):
         self.env["res.config.settings"].create(
             {
                 "esp_contact_sync_interval": 7,
-                "esp_statistics_sync_interval": 45,
-                "esp_activity_sync_interval": 12,
                 "esp_guard_threshold": 10,
                 "esp_blacklist_suppressed": False,
             }
@@ -28,8 +24,6 @@ class TestEspSettings(EspCommon):
         self.assertEqual(icp.get_param("campaign_esp_connector.contact_sync_interval"), "7")
         settings = self.env["res.config.settings"].create({})
         self.assertEqual(settings.esp_contact_sync_interval, 7)
-        self.assertEqual(settings.esp_statistics_sync_interval, 45)
-        self.assertEqual(settings.esp_activity_sync_interval, 12)
         self.assertEqual(settings.esp_guard_threshold, 10)
         self.assertFalse(settings.esp_blacklist_suppressed)
 

@@ -6,7 +6,7 @@ import io
 import esp_providers
 import pytest
 from esp_providers import dotdigital, exceptions, transport
-from esp_providers.base import Capability
+from esp_providers.base import CAPABILITY_GROUPS, Capability
 
 
 def test_registry_selection_and_lazy_class():
@@ -166,3 +166,11 @@ def test_import_size_is_bounded():
     with pytest.raises(ValueError, match="larger than 10 bytes"):
         provider.start_import(1, io.BytesIO(b"Email\nsomeone@example.com\n"))
     assert provider.stats.calls == 0
+
+
+def test_capability_groups_and_limits_are_declared_by_the_provider():
+    provider = esp_providers.get_provider_class("dotdigital")
+    assert provider.supports_group("lists") and provider.supports_group("campaigns")
+    assert set(CAPABILITY_GROUPS) >= {"lists", "campaigns", "reports"}
+    assert provider.limits.imports_in_flight == 25
+    assert provider.limits.rows_per_import <= 50000
