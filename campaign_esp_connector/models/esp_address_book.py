@@ -164,12 +164,14 @@ class EspAddressBook(models.Model):
         self.ensure_one()
         now = fields.Datetime.now()
         values = {"sync_progress": False}
-        if state in ("done", "partial"):
-            values.update(sync_state="done", last_error=False, retry_count=0)
-            if full and state == "done":
+        if state == "done":
+            values.update(sync_state="done", last_error=False, retry_count=0, next_sync_datetime=False)
+            if full:
                 values["last_sync_datetime"] = now
+        elif state == "partial":
             # More to do (imports in flight, budget used up): come back shortly, not at once.
-            values["next_sync_datetime"] = now + self._esp_backoff(0) if state == "partial" else False
+            values.update(sync_state="queued", last_error=False, retry_count=0,
+                          next_sync_datetime=now + self._esp_backoff(0))
         elif state in ("guard", "rejected"):
             values.update(sync_state=state, last_error=message, next_sync_datetime=False)
         else:

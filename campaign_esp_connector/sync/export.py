@@ -27,6 +27,7 @@ class ExportJob:
         self.binding = run.binding
         self.list_id = run.mailing_list.id
         self.Member = self.env["esp.list.member"]
+        self.sent = 0
 
     def execute(self):
         run, binding = self.run, self.binding
@@ -123,6 +124,8 @@ class ExportJob:
         })
         self.Member._esp_to_exporting(self.list_id, batch.id, export_file.members)
         run.log._add_step(_("Import %(id)s sent with %(rows)s contacts.", id=job.id, rows=len(export_file)))
+        self.sent += len(export_file)
+        run.binding.sync_progress = _("Sending contacts: %(count)s sent so far", count=self.sent)
         run.commit("export:posted")
         return 1
 

@@ -182,7 +182,8 @@ class ListSyncRunner:
             for name in self.steps:
                 if not self.poll_only:
                     binding.sync_progress = _("Step %(step)s of %(count)s: %(name)s",
-                                              step=self.steps.index(name) + 1, count=len(self.steps), name=name)
+                                              step=self.steps.index(name) + 1, count=len(self.steps),
+                                              name=self._step_label(name))
                 outcome = JOBS[name](run).execute()
                 points.commit(f"step:{name}")
                 if outcome in ("guard", "rejected"):
@@ -190,6 +191,10 @@ class ListSyncRunner:
                     break
                 if outcome == "partial":
                     state = "partial"
+            if state == "done" and not self.poll_only and self.env["esp.import.batch"].search_count(
+                [("list_id", "=", binding.mailing_list_id.id), ("state", "=", "posted")]
+            ):
+                state = "partial"  # imports in flight: the run that confirms them is scheduled shortly
         except RunAborted as abort:
             state, message = abort.state, abort.message
         except providers.RateLimited as error:
@@ -226,6 +231,14 @@ class ListSyncRunner:
             _logger.warning("ESP sync of mailing list %s: %s", binding.mailing_list_id.id, message)
         points.commit("run:finished")
         return log, stop_account
+
+    def _step_label(self, name):
+        return {
+            "poll": _("checking imports in flight"),
+            "pull": _("reading changes made at the ESP"),
+            "optouts": _("opt-outs and removals"),
+            "export": _("sending contacts"),
+        }[name]
 
     def _account_failed(self, account, bindings, error, points):
         """The account's first call failed: no list of it runs now; transient errors are retried later."""

@@ -93,6 +93,8 @@ class TestSyncEngine(EspListSyncCommon):
         healthy = self._create_connected_list([{"name": "A", "email": "a@example.com"}])
         broken.sudo().api_password = "wrong"  # voids the test: not connected any more
         self.env["mailing.list"]._cron_esp_sync_contacts()
+        self.assertEqual(self._members(healthy)["a@example.com"].state, "exporting")
+        healthy.esp_address_book_id.next_sync_datetime = False  # due again (imports take a minute)
         self.env["mailing.list"]._cron_esp_sync_contacts()
         self.assertEqual(self._members(healthy)["a@example.com"].state, "synced")
         # A wrong password found during a run stops that account (a person must fix it), and only it.
