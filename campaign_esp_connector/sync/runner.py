@@ -45,6 +45,17 @@ def time_budget():
     return max(MIN_BUDGET, min(DEFAULT_BUDGET, int(limit * BUDGET_SHARE)))
 
 
+def transport_options(budget, testing):
+    """HTTP limits that keep one call (its retries and in-line throttling waits included) inside the worker's
+    real-time limit: the budget is half of it, a call may take a share of the other half."""
+    read = max(10, min(121, int(budget) - 10))
+    return {
+        "timeout": read if testing else (10, read),
+        "max_wait": min(30.0, budget / 4),
+        "throttle_retries": 1,
+    }
+
+
 def backoff(retry_count):
     return timedelta(minutes=min(2 ** max(retry_count, 0), MAX_BACKOFF_MINUTES))
 
@@ -81,7 +92,8 @@ class ListSyncRunner:
         self.trigger = trigger
         self.steps = tuple(steps)
         self.poll_only = self.steps == ("poll",)
-        self.deadline = time.monotonic() + time_budget()
+        self.budget = time_budget()
+        self.deadline = time.monotonic() + self.budget
         self.done = 0
 
     # -- claiming ------------------------------------------------------------------------------------------
@@ -139,6 +151,10 @@ class ListSyncRunner:
         logs = self.env["esp.sync.log"]
         points = CommitPoints(self.env)
         self._calls_logged = 0
+        # Options a caller (a test, a benchmark) put in the context win over the runner's limits.
+        options = transport_options(self.budget, points.testing)
+        options.update(account.env.context.get("campaign_esp_connector_transport") or {})
+        account = account.with_context(campaign_esp_connector_transport=options)
         try:
             with account._esp_client() as client:
                 try:

@@ -199,6 +199,10 @@ class TestSyncEngine(EspListSyncCommon):
         self.assertLessEqual(sync_runner.time_budget(), 60)
         self.patch(config, "options", dict(config.options, limit_time_real=120, limit_time_real_cron=30))
         self.assertLessEqual(sync_runner.time_budget(), 15)
+        # One call, its in-line throttling wait included, fits in the other half of the limit.
+        options = sync_runner.transport_options(60, testing=False)
+        self.assertEqual(options["timeout"], (10, 50))
+        self.assertLessEqual(options["max_wait"] * options["throttle_retries"], 15)
 
     @mute_logger(RUNNER_LOGGER)
     def test_poll_only_run_keeps_a_failed_list_failed(self):
