@@ -123,15 +123,15 @@ class EspListMember(models.Model):
                 member.email, book_id=member.list_id.esp_address_book_id.remote_id
             ))
             if outcome.state == providers.records.RESUBSCRIBE_ADDED:
-                member.write({"state": "pending", "failure_reason": False})
+                member._esp_resubscribed(member.ids)
                 mailing_list._update_subscription_from_email(member.email, opt_out=False, force_message=False)
                 outcomes["added"].append(member.email)
             elif outcome.state == providers.records.RESUBSCRIBE_CHALLENGED:
-                member.failure_reason = _("Confirmation email sent by the ESP")
+                member._esp_note(member.ids, _("Confirmation email sent by the ESP"))
                 outcomes["challenged"].append(member.email)
             else:
-                member.failure_reason = _("The ESP refuses to re-subscribe this address (%(status)s)",
-                                          status=outcome.status or "?")
+                member._esp_note(member.ids, _("The ESP refuses to re-subscribe this address (%(status)s)",
+                                               status=outcome.status or "?"))
                 outcomes["refused"].append(member.email)
         message = _(
             "Re-subscribed: %(added)s. Confirmation email sent: %(challenged)s. Refused by the ESP: %(refused)s.",
@@ -275,6 +275,20 @@ class EspListMember(models.Model):
                 "WHERE id = ANY(%s) AND state IN ('failed', 'rejected')",
                 [list(ids)],
             )
+
+    @api.model
+    def _esp_resubscribed(self, ids):
+        """Opted-out members the ESP took back on a person's request: they go out again."""
+        self._esp_execute(
+            "UPDATE esp_list_member SET state = 'pending', failure_reason = NULL WHERE id = ANY(%s) "
+            "AND state = 'opted_out'",
+            [list(ids)],
+        )
+
+    @api.model
+    def _esp_note(self, ids, reason):
+        """Say why these members are as they are (the ESP's answer), without changing their state."""
+        self._esp_execute("UPDATE esp_list_member SET failure_reason = %s WHERE id = ANY(%s)", [reason, list(ids)])
 
     @api.model
     def _esp_mark(self, list_id, emails, state, reason=None):

@@ -6,7 +6,8 @@ import tempfile
 from odoo import _
 
 from .. import providers
-from .common import values_hash
+from .common import RunAborted, values_hash
+from .imports import ImportPollJob
 
 # Contacts read per query while planning (keyset paging on contact id).
 PLAN_PAGE = 20000
@@ -111,7 +112,7 @@ class ExportJob:
                     run.binding.remote_id, export_file.fileobj, filename=f"odoo-list-{self.list_id}.csv"
                 )
         except providers.ValidationError as error:
-            if error.code == "ERROR_IMPORT_TOOMANYACTIVEIMPORTS":
+            if error.is_retryable:  # no room for another import now (too many in flight at the ESP)
                 run.log._add_step(_("The ESP has no room for another import now: the rest goes out next run."))
                 return 0
             raise
@@ -127,6 +128,13 @@ class ExportJob:
         self.sent += len(export_file)
         run.binding.sync_progress = _("Sending contacts: %(count)s sent so far", count=self.sent)
         run.commit("export:posted")
+        if job.is_finished:
+            # The provider processed the push synchronously: settle it now instead of polling for it.
+            poll = ImportPollJob(run)
+            poll.settle(batch, job)
+            if poll.rejected:
+                raise RunAborted("rejected", run.log.message)
+            run.commit("export:settled")
         return 1
 
 

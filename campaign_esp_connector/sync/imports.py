@@ -29,28 +29,36 @@ class ImportPollJob:
             if run.out_of_time():
                 return "partial"
             job = run.client.get_import(batch.remote_id)
-            batch.write({"poll_count": batch.poll_count + 1, "remote_status": job.status})
-            if job.state == providers.records.IMPORT_PENDING:
-                if batch.poll_count >= run.limits.max_import_polls:
-                    batch.write({"state": "timeout", "done_datetime": fields.Datetime.now()})
-                    self.Member._esp_requeue(batch)
-                    run.log._add_step(
-                        _("Import %(id)s still not finished after %(count)s checks: gave up, its %(rows)s contacts "
-                          "will be sent again.", id=batch.remote_id, count=batch.poll_count, rows=batch.row_count)
-                    )
-                else:
-                    outcome = "partial"
-            elif job.state == providers.records.IMPORT_REJECTED:
-                self.reject(batch)
-            elif job.state == providers.records.IMPORT_FAILED:
-                batch.write({"state": "failed", "done_datetime": fields.Datetime.now()})
-                self.Member._esp_requeue(batch)
-                run.log._add_step(_("Import %(id)s ended as %(status)s: its contacts will be sent again.",
-                                    id=batch.remote_id, status=job.status))
-            else:
-                self.confirm(batch)
+            batch.write({"poll_count": batch.poll_count + 1})
+            if not self.settle(batch, job):
+                outcome = "partial"
             run.commit("poll:batch")
         return "rejected" if self.rejected else outcome
+
+    def settle(self, batch, job):
+        """Act on what the provider says of ``batch`` (also called right after a push the provider finished
+        at once). :return: False while the import is still being processed"""
+        run = self.run
+        batch.remote_status = job.status
+        if job.state == providers.records.IMPORT_PENDING:
+            if batch.poll_count < run.limits.max_import_polls:
+                return False
+            batch.write({"state": "timeout", "done_datetime": fields.Datetime.now()})
+            self.Member._esp_requeue(batch)
+            run.log._add_step(
+                _("Import %(id)s still not finished after %(count)s checks: gave up, its %(rows)s contacts "
+                  "will be sent again.", id=batch.remote_id, count=batch.poll_count, rows=batch.row_count)
+            )
+        elif job.state == providers.records.IMPORT_REJECTED:
+            self.reject(batch)
+        elif job.state == providers.records.IMPORT_FAILED:
+            batch.write({"state": "failed", "done_datetime": fields.Datetime.now()})
+            self.Member._esp_requeue(batch)
+            run.log._add_step(_("Import %(id)s ended as %(status)s: its contacts will be sent again.",
+                                id=batch.remote_id, status=job.status))
+        else:
+            self.confirm(batch)
+        return True
 
     def reject(self, batch):
         run = self.run
