@@ -236,18 +236,18 @@ class EspAddressBook(models.Model):
             )
 
     def _esp_change_mark(self):
-        """Highest change recorded for the list, or None when nothing changed since the last complete plan."""
+        """The changes recorded for the list that this transaction sees (a tuple of ids; empty: nothing changed
+        since the last complete plan)."""
         self.ensure_one()
-        self.env.cr.execute("SELECT max(id) FROM esp_list_change WHERE list_id = %s", [self.mailing_list_id.id])
-        return self.env.cr.fetchone()[0]
+        self.env.cr.execute("SELECT id FROM esp_list_change WHERE list_id = %s", [self.mailing_list_id.id])
+        return tuple(row[0] for row in self.env.cr.fetchall())
 
-    def _esp_clear_changes(self, upto):
-        """Forget the changes a complete plan covered (those recorded after ``upto``, or not yet visible, stay)."""
+    def _esp_clear_changes(self, mark):
+        """Forget the changes a complete plan covered: exactly those it saw when it started. A change committed
+        later, even one whose id is lower (ids are taken before commit), stays for the next run."""
         self.ensure_one()
-        if upto is not None:
-            self.env.cr.execute(
-                "DELETE FROM esp_list_change WHERE list_id = %s AND id <= %s", [self.mailing_list_id.id, upto]
-            )
+        if mark:
+            self.env.cr.execute("DELETE FROM esp_list_change WHERE id = ANY(%s)", [list(mark)])
 
     # ------------------------------------------------------------
     # BINDING: PLANNING QUERIES

@@ -33,7 +33,7 @@ class ExportJob:
     def execute(self):
         run, binding = self.run, self.binding
         change_mark = binding._esp_change_mark()
-        if change_mark is None and not self._has_pending():
+        if not change_mark and not self._has_pending():
             return None  # nothing changed in Odoo since the last complete plan: no planning at all
         in_flight = self.env["esp.import.batch"].search_count(
             [("account_id", "=", run.account.id), ("state", "=", "posted")]

@@ -41,7 +41,7 @@ class OptOutJob:
             for email, reason, at in run.account_feeds.suppressions() if at is None or at >= since
         ]
         incoming = self._subscribed(incoming)
-        odoo_side = binding._esp_change_mark() is not None or binding.odoo_changes_pending
+        odoo_side = bool(binding._esp_change_mark()) or binding.odoo_changes_pending
         outgoing = self._odoo_opt_outs() if odoo_side else []
         removals = self._removed_members() if odoo_side else []
         changes = len({row[0] for row in incoming}) + len(outgoing) + len(removals)

@@ -252,7 +252,7 @@ class TestSyncEngine(EspListSyncCommon):
                                                     for i in range(20)])
         self._sync_until_idle(mailing_list)
         binding = mailing_list.esp_address_book_id
-        self.assertIsNone(binding._esp_change_mark())
+        self.assertFalse(binding._esp_change_mark())
         # Nothing changed: the export and the removal diff are not even planned.
         with self.assertQueryCount(__system__=60):
             log = self._sync(mailing_list)
@@ -261,7 +261,7 @@ class TestSyncEngine(EspListSyncCommon):
         # A change to a mapped field is recorded and goes out.
         contact = mailing_list.contact_ids[:1]
         contact.name = "Renamed"
-        self.assertIsNotNone(binding._esp_change_mark())
+        self.assertTrue(binding._esp_change_mark())
 
     # 12 ------------------------------------------------------------------------------------------------------
     def test_members_searched_by_contact(self):
