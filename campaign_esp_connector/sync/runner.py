@@ -183,6 +183,11 @@ class ListSyncRunner:
 
     def _run_list(self, binding, client, server_now, points, feeds):
         """One run of one list. :return: ``(log, stop_account)``"""
+        # This worker holds the account: a run of the list still "running" is one a dead worker left.
+        self.env["esp.sync.log"].search(
+            [("list_id", "=", binding.mailing_list_id.id), ("state", "=", "running")]
+        ).write({"state": "failed", "message": _("Interrupted: the worker running this sync stopped before its end; "
+                                                 "the next run resumed from what was recorded.")})
         log = self.env["esp.sync.log"].create({
             "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
         })

@@ -273,3 +273,12 @@ class TestSyncEngine(EspListSyncCommon):
         Member = self.env["esp.list.member"]
         self.assertEqual(Member.search([("contact_id", "=", ada.id)]).mapped("email"), ["ada@example.com"])
         self.assertEqual(Member.search([("contact_id", "ilike", "grace")]).mapped("email"), ["grace@example.com"])
+
+    def test_run_left_by_a_dead_worker_is_closed(self):
+        mailing_list = self._create_connected_list([{"name": "A", "email": "a@example.com"}])
+        dead = self.env["esp.sync.log"].create({"list_id": mailing_list.id, "account_id": self.sandbox_account.id})
+        mailing_list.esp_address_book_id.sync_state = "running"
+        self.env["mailing.list"]._cron_esp_sync_contacts()
+        self.assertEqual(dead.state, "failed")
+        self.assertIn("Interrupted", dead.message)
+        self.assertEqual(self._members(mailing_list)["a@example.com"].state, "exporting")
