@@ -122,3 +122,23 @@ class ListRun:
     def since(self, watermark):
         """Where a feed whose last watermark is ``watermark`` is read from again (epoch the first time)."""
         return watermark - self.overlap if watermark else self.limits.feed_epoch
+
+
+class Job:
+    """A sync job of one list. Subclasses set ``name`` and implement :meth:`execute`.
+
+    :meth:`execute` returns ``None`` (done), ``"partial"`` (more next run), ``"guard"`` or ``"rejected"``
+    (a person must act), and raises provider errors for the runner to classify.
+    """
+
+    name = None
+
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+        self.binding = run.binding
+        self.list_id = run.mailing_list.id
+        self.Member = self.env["esp.list.member"]
+
+    def execute(self):
+        raise NotImplementedError

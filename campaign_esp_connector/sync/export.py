@@ -6,14 +6,14 @@ import tempfile
 from odoo import _
 
 from .. import providers
-from .common import RunAborted, values_hash
+from .common import Job, RunAborted, values_hash
 from .imports import ImportPollJob
 
 # Contacts read per query while planning (keyset paging on contact id).
 PLAN_PAGE = 20000
 
 
-class ExportJob:
+class ExportJob(Job):
     """Plan (SQL) -> CSV files -> ``start_import`` -> record the batch, commit; one file at a time.
 
     Owns no watermark: what must go out is what differs from the member rows (``confirmed_hash`` and the
@@ -23,11 +23,7 @@ class ExportJob:
     name = "export"
 
     def __init__(self, run):
-        self.run = run
-        self.env = run.env
-        self.binding = run.binding
-        self.list_id = run.mailing_list.id
-        self.Member = self.env["esp.list.member"]
+        super().__init__(run)
         self.sent = 0
 
     def execute(self):

@@ -3,10 +3,11 @@
 from odoo import _, fields
 
 from .. import providers
+from .common import Job
 from .optouts import apply_esp_opt_outs
 
 
-class ImportPollJob:
+class ImportPollJob(Job):
     """Confirm finished imports (after reading their fault report), re-queue failed or stuck ones, stop the
     list on a rejection that needs a person. Owns no watermark and never moves another job's: contacts
     changed at the ESP while an import was in flight are the pull job's, read from its own watermark."""
@@ -14,9 +15,7 @@ class ImportPollJob:
     name = "poll"
 
     def __init__(self, run):
-        self.run = run
-        self.env = run.env
-        self.Member = self.env["esp.list.member"]
+        super().__init__(run)
         self.rejected = False
 
     def execute(self):

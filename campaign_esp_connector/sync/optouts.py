@@ -6,7 +6,7 @@ from psycopg2.extras import execute_values
 from odoo import _, fields
 
 from .. import providers
-from .common import utc_naive
+from .common import Job, utc_naive
 
 # Odoo opt-outs are pushed one call each (the ESP has no bulk unsubscribe): bound them per run.
 MAX_UNSUBSCRIBES_PER_RUN = 200
@@ -17,18 +17,11 @@ MAX_LOOKUPS_PER_RUN = 100
 GUARD_MIN_CONTACTS = 10
 
 
-class OptOutJob:
+class OptOutJob(Job):
     """Owns the opt-out watermark (the book's unsubscribe feed). Account-wide suppressions are read once per
     account per run by the runner and handed to every list in ``run.account_feeds``."""
 
     name = "optouts"
-
-    def __init__(self, run):
-        self.run = run
-        self.env = run.env
-        self.binding = run.binding
-        self.list_id = run.mailing_list.id
-        self.Member = self.env["esp.list.member"]
 
     def execute(self):
         run, binding = self.run, self.binding

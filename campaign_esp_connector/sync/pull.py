@@ -2,12 +2,12 @@
 
 from odoo import _, fields
 
-from .common import values_hash
+from .common import Job, values_hash
 
 PULL_CHUNK = 1000
 
 
-class ContactPullJob:
+class ContactPullJob(Job):
     """Read the book's change feed from the pull watermark and upsert what it says.
 
     The watermark is the provider's clock read before this run's first call, stored only when the whole feed
@@ -22,9 +22,7 @@ class ContactPullJob:
     name = "pull"
 
     def __init__(self, run):
-        self.run = run
-        self.env = run.env
-        self.binding = run.binding
+        super().__init__(run)
         self.mappings = run.account.field_mapping_ids
         self.two_way = self.mappings.filtered("two_way")
 
