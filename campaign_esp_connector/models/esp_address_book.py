@@ -1,3 +1,7 @@
+import contextlib
+
+import psycopg2
+
 from odoo import _, api, fields, models
 
 # The contact columns the export reads, joined to the member rows by normalized email.
@@ -253,15 +257,37 @@ class EspAddressBook(models.Model):
     # BINDING: PLANNING QUERIES
     # ------------------------------------------------------------
 
-    def _esp_member_rows(self, contact_ids=None, after_id=0, limit=None, changed_only=False):
-        """Subscribed contacts of the list with what the export needs, one dict per row (ordered by contact).
+    def _esp_iter_changed_rows(self, fetch=20000):
+        """Yield lists of member rows (as :meth:`_esp_member_rows`) of the contacts an export must look at:
+        new to the sync, pending, or modified since last checked; one row per email.
 
-        :param contact_ids: only these contacts
-        :param after_id: keyset paging on contact id
-        :param limit: at most this many rows
-        :param changed_only: only contacts new to the sync, pending, or modified since last checked
+        One pass over the list, whatever its size: a server-side cursor held across the run's commits streams
+        the result ``fetch`` rows at a time (paging with OFFSET or a keyset would join the whole list again
+        for every page), and ``DISTINCT ON`` keeps one contact per email without a set in memory.
         """
         self.ensure_one()
+        self.env.flush_all()
+        cr = self.env.cr
+        where = self._esp_member_where(changed_only=True)
+        # The cursor name is a fixed prefix and an integer; every value is a parameter.
+        name = "esp_plan_%d" % self.id
+        rows = MEMBER_ROWS_QUERY.format(where=" AND ".join(where)).replace("ORDER BY s.contact_id", "")
+        query = "SELECT DISTINCT ON (email) * FROM (%s) AS r ORDER BY email, contact_id" % rows  # noqa: S608 - fixed fragments
+        cr.execute(f"DECLARE {name} NO SCROLL CURSOR WITH HOLD FOR {query}",  # noqa: S608
+                   {"list": self.mailing_list_id.id, "after": 0})
+        try:
+            while True:
+                cr.execute(f"FETCH {int(fetch)} FROM {name}")  # noqa: S608
+                columns = [desc[0] for desc in cr.description]
+                rows = cr.fetchall()
+                if not rows:
+                    break
+                yield [dict(zip(columns, row, strict=False)) for row in rows]
+        finally:
+            with contextlib.suppress(psycopg2.Error):
+                cr.execute(f"CLOSE {name}")
+
+    def _esp_member_where(self, contact_ids=None, changed_only=False):
         where = ["s.list_id = %(list)s", "s.opt_out IS NOT TRUE", "s.contact_id > %(after)s",
                  "NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = c.email_normalized AND b.active)"]
         if contact_ids is not None:
@@ -271,7 +297,19 @@ class EspAddressBook(models.Model):
                 "(m.id IS NULL OR m.state = 'pending' OR (m.state IN ('synced', 'failed') AND "
                 "(m.confirmed_hash IS NULL OR c.write_date IS DISTINCT FROM m.checked_datetime)))"
             )
-        # Only the fixed fragments above are joined into the query; every value is a parameter.
+        return where
+
+    def _esp_member_rows(self, contact_ids=None, after_id=0, limit=None, changed_only=False):
+        """Subscribed contacts of the list with what the export needs, one dict per row (ordered by contact).
+
+        :param contact_ids: only these contacts
+        :param after_id: keyset paging on contact id
+        :param limit: at most this many rows
+        :param changed_only: only contacts new to the sync, pending, or modified since last checked
+        """
+        self.ensure_one()
+        where = self._esp_member_where(contact_ids=contact_ids, changed_only=changed_only)
+        # Only fixed fragments are joined into the query; every value is a parameter.
         query = MEMBER_ROWS_QUERY.format(where=" AND ".join(where))
         if limit:
             query += " LIMIT %(limit)s"

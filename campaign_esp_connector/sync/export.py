@@ -9,7 +9,7 @@ from .. import providers
 from .common import Job, RunAborted, values_hash
 from .imports import ImportPollJob
 
-# Contacts read per query while planning (keyset paging on contact id).
+# Rows fetched at a time from the planning cursor.
 PLAN_PAGE = 20000
 
 
@@ -41,18 +41,13 @@ class ExportJob(Job):
         export = mappings._esp_exporter()
         self.env.flush_all()
         invalid_email = _("invalid email address")
-        checked, problems, seen = [], [], set()
-        pending_file, complete, after_id = None, True, 0
-        while complete:
-            rows = binding._esp_member_rows(after_id=after_id, limit=PLAN_PAGE, changed_only=True)
-            if not rows:
-                break
-            after_id = rows[-1]["contact_id"]
+        checked, problems = [], []
+        pending_file, complete = None, True
+        for rows in binding._esp_iter_changed_rows(fetch=PLAN_PAGE):
             for row in rows:
                 email = row["email"]
-                if not email or email in seen:
-                    continue  # the same email twice in a list is one ESP contact
-                seen.add(email)
+                if not email:
+                    continue
                 if not row["valid"]:
                     problems.append((email, invalid_email))
                     checked.append((email, "failed", None, row["write_date"], invalid_email))
@@ -74,6 +69,8 @@ class ExportJob(Job):
                     pending_file = None
             self.Member._esp_record_checked(self.list_id, checked)
             checked = []
+            if not complete:
+                break
         if pending_file:
             in_flight += self._post(pending_file)
         if problems:
