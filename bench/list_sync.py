@@ -1,15 +1,17 @@
-"""List sync figures: a mailing list of N contacts exported to a sandbox ESP address book, then a no-op sync.
+"""List sync figures: a mailing list of N contacts exported to a sandbox ESP address book, a no-op sync, a
+batch of changed contacts, and a per-contact exporter beside the engine on 5,000 contacts.
 
 Run through ``bench/run`` (throwaway PostgreSQL, fresh database, sandbox in its own process). By hand::
 
     python bench/list_sync.py --config odoo.conf --database DB --sandbox-url http://127.0.0.1:8899 \\
-        [--contacts 100000] [--rows-per-file 10000] [--tracemalloc]
+        [--contacts 100000] [--changes 10000] [--compare 5000] [--rows-per-file R] [--tracemalloc]
 
-Every run is the cron's own ``mailing.list._esp_sync(trigger="cron")`` in its own transaction, committed
-after it. HTTP wait is read from the provider transport's per-call log records (the same ``elapsed`` it adds
-to ``client.stats.http_seconds``), so the engine runs unmodified; their count is checked against
-``esp.sync.log.api_calls`` and the sandbox's request log. It prints figures, never fails on a target: the
-targets are shown next to them. The database is left with the bench's data (bench/run drops it).
+Every run is the cron's own ``mailing.list._esp_sync(trigger="cron")`` (the sync runner, which commits after
+each remote side effect), followed by a commit. HTTP wait is read from the provider transport's per-call log
+records (the same ``elapsed`` it adds to ``client.stats.http_seconds``), so the engine runs unmodified; their
+count is checked against ``esp.sync.log.api_calls`` and the sandbox's request log. It prints figures, never
+fails on a target: the targets are shown next to them. The database is left with the bench's data (bench/run
+drops it).
 """
 
 import argparse
@@ -19,11 +21,14 @@ import logging
 import pstats
 import re
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
 from collections import Counter, defaultdict
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,10 +39,14 @@ from odoo.modules.registry import Registry  # noqa: E402
 from esp_sandbox.testing import SandboxControl  # noqa: E402
 
 TRANSPORT_LOGGER = "odoo.addons.campaign_esp_connector.providers.transport"
-MAX_RUNS = 5
-# From the issue: first export, and the no-op sync that follows it.
+ROWS_PER_FILE_PARAM = "campaign_esp_connector.rows_per_file"
+# Runs that fail in a way another run would not fix: stop there.
+STOP_STATES = ("failed", "rejected", "guard", "throttled")
+# From the issue: first export, and the no-op sync that follows it (100,000 contacts).
 TARGET_EXPORT_CALLS, TARGET_EXPORT_ODOO_SECONDS = 25, 10.0
 TARGET_NOOP_CALLS, TARGET_NOOP_SECONDS = 5, 1.0
+# The name written on the changed contacts (FULLNAME and LASTNAME change at the ESP).
+CHANGED_NAME = "Bench Renamed Person"
 
 
 # -- measuring --------------------------------------------------------------------------------------------
@@ -103,16 +112,37 @@ def statement_shape(text):
     return " ".join(LITERAL.sub("?", text).split())[:150]
 
 
+def proc_status_mb(key):
+    """A ``/proc/self/status`` memory line (``VmRSS``, ``VmHWM``) in MB; None where there is no such file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def rss_now_mb():
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return proc_status_mb("VmRSS") or 0.0
+
+
+def reset_rss_peak():
+    """Bring this process's peak RSS (the kernel's ``VmHWM``) down to its current RSS, so that the next peak
+    read is the peak of what runs from now on. Linux 4.0+; returns False where it is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def rss_peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """Peak RSS since the last :func:`reset_rss_peak` (``VmHWM``), else since the process started."""
+    peak = proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{32,36})$")
@@ -173,15 +203,48 @@ def member_states(env, mailing_list):
     return dict(env.cr.fetchall())
 
 
+def backlog(env, mailing_list):
+    """``(recorded changes, imports in flight)`` of a list: what the next runs still have to look at."""
+    env.cr.execute(
+        "SELECT (SELECT count(*) FROM esp_list_change WHERE list_id = %(list)s), "
+        "       (SELECT count(*) FROM esp_import_batch WHERE list_id = %(list)s AND state = 'posted')",
+        {"list": mailing_list.id},
+    )
+    return env.cr.fetchone()
+
+
+def pick_contacts(env, mailing_list, count):
+    """``count`` contact ids of the list, spread evenly over it (every k-th by id)."""
+    env.cr.execute("SELECT count(*) FROM mailing_subscription WHERE list_id = %s", [mailing_list.id])
+    step = max(env.cr.fetchone()[0] // max(count, 1), 1)
+    env.cr.execute(
+        """
+        SELECT contact_id FROM (
+            SELECT contact_id, row_number() OVER (ORDER BY contact_id) AS rn
+              FROM mailing_subscription WHERE list_id = %s
+        ) AS numbered
+         WHERE rn %% %s = 0 ORDER BY contact_id LIMIT %s
+        """,
+        [mailing_list.id, step, count],
+    )
+    return [row[0] for row in env.cr.fetchall()]
+
+
+def book_counts(sandbox):
+    """``{book id: contacts}`` as the sandbox holds them."""
+    return {book["id"]: book["count"] for book in sandbox.state(contacts_limit=1)["books"]}
+
+
 # -- running ----------------------------------------------------------------------------------------------
 
 
 class Bench:
     """What every run needs: the cursor, the probes and the sandbox's control surface."""
 
-    def __init__(self, cr, env, sandbox, http, sql, cprofile=False):
+    def __init__(self, cr, env, sandbox, http, sql, cprofile=False, max_runs=12):
         self.cr, self.env, self.sandbox, self.http, self.sql = cr, env, sandbox, http, sql
         self.cprofile = cprofile
+        self.max_runs = max_runs
 
     def one_run(self, mailing_list, label, trace=False):
         """One cron-like run, committed; prints its line at once and returns its figures."""
@@ -204,9 +267,10 @@ class Bench:
         python_peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
         calls = self.http.take()
         http_seconds = sum(seconds for _method, _path, _status, seconds in calls)
+        changes, in_flight = backlog(self.env, mailing_list)
         run = {
             "label": label,
-            "state": log.state,
+            "state": log.state or "none",
             "exported": log.exported,
             "api_calls": log.api_calls,
             "http_calls": calls,
@@ -222,36 +286,98 @@ class Bench:
             "python_peak_mb": python_peak,
             "rss_peak_mb": rss_peak_mb(),
             "members": member_states(self.env, mailing_list),
+            "changes": changes,
+            "in_flight": in_flight,
             "steps": (log.steps or "").strip(),
             "message": log.message,
         }
         print_run(run)
         return run
 
-    def run_until_synced(self, mailing_list, trace=False):
-        """Runs until no member waits to go out (at most MAX_RUNS), then one more: the no-op run."""
+    @staticmethod
+    def settled(run, expected):
+        """Every one of the ``expected`` members is synced, and nothing is left to look at or to confirm."""
+        members = run["members"]
+        return (members.get("synced", 0) == expected and not members.get("pending")
+                and not members.get("exporting") and not run["changes"] and not run["in_flight"])
+
+    def run_until_settled(self, mailing_list, expected, prefix="", trace=False):
+        """Runs until every member is synced and confirmed (at most ``max_runs``)."""
         runs = []
-        for attempt in range(1, MAX_RUNS + 1):
-            run = self.one_run(mailing_list, str(attempt), trace)
+        for attempt in range(1, self.max_runs + 1):
+            run = self.one_run(mailing_list, f"{prefix}{attempt}", trace)
             runs.append(run)
-            if run["state"] in ("failed", "rejected", "guard", "throttled"):
+            if run["state"] in STOP_STATES or self.settled(run, expected):
                 break
-            if run["members"] and not run["members"].get("pending") and not run["members"].get("exporting"):
-                break
-        return runs, self.one_run(mailing_list, "no-op", trace)
+        return runs
+
+
+def totals(runs):
+    return {key: sum(run[key] for run in runs) for key in ("api_calls", "wall", "http", "odoo", "cpu", "exported")}
+
+
+# -- the per-contact exporter -----------------------------------------------------------------------------
+
+
+def naive_export(env, mailing_list, url, auth, book_id):
+    """What a per-contact connector does: read the list's contacts through the ORM, then one
+    ``POST /v2/address-books/{id}/contacts`` per contact (``requests``, one kept-alive session).
+
+    :return: ``{"calls", "errors", "wall", "http"}``
+    """
+    session = requests.Session()
+    session.auth = auth
+    endpoint = f"{url}/v2/address-books/{book_id}/contacts"
+    calls = errors = 0
+    http = 0.0
+    started = time.perf_counter()
+    subscriptions = env["mailing.subscription"].search([("list_id", "=", mailing_list.id), ("opt_out", "=", False)])
+    for contact in subscriptions.contact_id:
+        first, _space, last = (contact.name or "").strip().partition(" ")
+        body = {
+            "email": contact.email,
+            "optInType": "Unknown",
+            "emailType": "Html",
+            "dataFields": [
+                {"key": "FIRSTNAME", "value": contact.first_name or first},
+                {"key": "LASTNAME", "value": contact.last_name or last},
+                {"key": "FULLNAME", "value": contact.name or ""},
+            ],
+        }
+        sent = time.perf_counter()
+        answer = session.post(endpoint, json=body, timeout=30)
+        http += time.perf_counter() - sent
+        calls += 1
+        errors += answer.status_code != 200
+    wall = time.perf_counter() - started
+    session.close()
+    return {"calls": calls, "errors": errors, "wall": wall, "http": http, "odoo": wall - http}
+
+
+def remote_values(url, auth, email):
+    """``{data field: value}`` of one contact at the sandbox (``GET /v2/contacts/{email}``)."""
+    answer = requests.get(f"{url}/v2/contacts/{email}", auth=auth, timeout=30)
+    if answer.status_code != 200:
+        return {}
+    return {item["key"]: item["value"] for item in answer.json().get("dataFields") or []}
 
 
 # -- reporting --------------------------------------------------------------------------------------------
 
 RUN_HEADER = (f"{'run':<6} {'state':<8} {'exported':>8} {'calls':>5} {'sandbox':>7} {'wall s':>7} {'http s':>7} "
-              f"{'odoo s':>7} {'cpu s':>6} {'commit s':>8} {'RSS peak MB':>11}  members")
+              f"{'odoo s':>7} {'cpu s':>6} {'RSS peak MB':>11} {'changes':>7} {'posted':>6}  members")
+RUN_LEGEND = ("(calls: esp.sync.log.api_calls; sandbox: v2 requests in the sandbox's log; wall = _esp_sync + commit; "
+              "http = waiting for answers; odoo = wall - http; cpu = this process's CPU, the rest of odoo being mostly "
+              "PostgreSQL; RSS peak: since just before the phase's first run; changes: esp_list_change rows left; "
+              "posted: imports in flight)")
 
 
 def print_run(run):
     members = ", ".join(f"{state} {count}" for state, count in sorted(run["members"].items()))
     print(f"{run['label']:<6} {run['state']:<8} {run['exported']:>8} {run['api_calls']:>5} "
           f"{len(run['sandbox_calls']):>7} {run['wall']:>7.2f} {run['http']:>7.2f} {run['odoo']:>7.2f} "
-          f"{run['cpu']:>6.2f} {run['commit_seconds']:>8.2f} {run['rss_peak_mb']:>11.0f}  {members}", flush=True)
+          f"{run['cpu']:>6.2f} {run['rss_peak_mb']:>11.0f} {run['changes']:>7} {run['in_flight']:>6}  {members}",
+          flush=True)
 
 
 def print_breakdown(run, top_statements=8):
@@ -291,8 +417,10 @@ def print_breakdown(run, top_statements=8):
                 print(f"    {line.strip()}")
 
 
-def verdict(value, limit):
-    return "ok" if value <= limit else "MISSED"
+def verdict(value, limit, applies=True):
+    if not applies:
+        return "target is for 100,000 contacts"
+    return "target <= %s: %s" % (f"{limit:g}", "ok" if value <= limit else "MISSED")
 
 
 def count_mismatches(runs):
@@ -305,37 +433,88 @@ def count_mismatches(runs):
     ]
 
 
-def print_summary(args, rows_per_file, runs, noop, peak_before, remote_count, traced):
-    all_synced = not runs[-1]["members"].get("pending") and not runs[-1]["members"].get("exporting")
-    calls = sum(run["api_calls"] for run in runs)
-    odoo_seconds = sum(run["odoo"] for run in runs)
-    peak_after = max(run["rss_peak_mb"] for run in [*runs, noop])
+def expect(value, wanted):
+    return "ok" if value == wanted else f"MISMATCH, expected {wanted:,}"
+
+
+def ratio(a, b):
+    return f"{a / b:,.1f}x" if b else "n/a"
+
+
+def print_summary(args, rows, results):
+    export, noop = results["export"], results["noop"]
+    size = args.contacts
+    issue_case = size == 100_000
+    synced = Bench.settled(export[-1], size)
+    calls, odoo_seconds = totals(export)["api_calls"], totals(export)["odoo"]
     print("\n== summary")
-    print(f"contacts                           {args.contacts:,}")
-    print(f"rows per file                      {rows_per_file:,}")
-    print(f"runs to reach everything synced    {len(runs)}{'' if all_synced else ' (NOT all synced)'}")
-    print(f"API calls per run                  {', '.join(str(run['api_calls']) for run in runs)}")
-    print(f"API calls, export total            {calls}  (target <= {TARGET_EXPORT_CALLS}: "
-          f"{verdict(calls, TARGET_EXPORT_CALLS)})")
-    print(f"wall time, export total            {sum(run['wall'] for run in runs):.2f} s")
-    print(f"HTTP wait, export total            {sum(run['http'] for run in runs):.2f} s")
-    print(f"Odoo-side time, export total       {odoo_seconds:.2f} s  (target <= {TARGET_EXPORT_ODOO_SECONDS:.0f} s: "
-          f"{verdict(odoo_seconds, TARGET_EXPORT_ODOO_SECONDS)})")
-    print(f"no-op sync                         {noop['api_calls']} calls (target <= {TARGET_NOOP_CALLS}: "
-          f"{verdict(noop['api_calls'], TARGET_NOOP_CALLS)}), {noop['wall']:.2f} s wall (target <= "
-          f"{TARGET_NOOP_SECONDS:.0f} s: {verdict(noop['wall'], TARGET_NOOP_SECONDS)}), {noop['http']:.2f} s HTTP, "
-          f"{noop['odoo']:.2f} s Odoo-side")
-    print(f"peak RSS of the Odoo process       {peak_after:.0f} MB (+{peak_after - peak_before:.0f} MB over the "
-          f"{peak_before:.0f} MB before the first run)")
+    print(f"contacts                           {size:,}")
+    print(f"rows per file                      {rows['effective']:,} (ICP {ROWS_PER_FILE_PARAM} = "
+          f"{rows['param'] or 'unset'}, provider limit {rows['provider']:,})")
+    print(f"time budget per run                {results['budget']} s (runner: half the cron's real-time limit)")
+    print("\n-- first export (until every member is synced and confirmed)")
+    print(f"runs                               {len(export)}{'' if synced else ' (NOT all synced)'}")
+    print(f"API calls per run                  {', '.join(str(run['api_calls']) for run in export)}")
+    print(f"API calls, total                   {calls}  ({verdict(calls, TARGET_EXPORT_CALLS, issue_case)})")
+    print(f"wall time, total                   {totals(export)['wall']:.2f} s")
+    print(f"HTTP wait, total                   {totals(export)['http']:.2f} s")
+    print(f"Odoo-side time, total              {odoo_seconds:.2f} s  "
+          f"({verdict(odoo_seconds, TARGET_EXPORT_ODOO_SECONDS, issue_case)})")
+    print(f"Odoo process RSS                   {results['rss_before']:.0f} MB before, peak {results['export_peak']:.0f} MB "
+          f"during the export: +{results['export_peak'] - results['rss_before']:.0f} MB"
+          f"{'' if results['peak_reset'] else ' (peak since process start: VmHWM could not be reset)'}")
+    print(f"sandbox book holds                 {results['book_after_export']:,} contacts "
+          f"({expect(results['book_after_export'], size)})")
+    print("\n-- no-op sync")
+    print(f"API calls                          {noop['api_calls']}  ({verdict(noop['api_calls'], TARGET_NOOP_CALLS, issue_case)})")
+    print(f"wall / HTTP / Odoo-side            {noop['wall']:.2f} s / {noop['http']:.2f} s / {noop['odoo']:.2f} s  "
+          f"(wall {verdict(noop['wall'], TARGET_NOOP_SECONDS, issue_case)})")
+    changed = results.get("changed")
+    if changed:
+        runs = changed["runs"]
+        done = Bench.settled(runs[-1], size) if runs else False
+        print(f"\n-- {changed['count']:,} changed contacts (ORM write of name, {changed['write_seconds']:.1f} s, "
+              f"{changed['change_rows']} esp_list_change rows recorded; not timed below)")
+        print(f"runs                               {len(runs)}{'' if done else ' (NOT all synced)'}")
+        print(f"exported (confirmed)               {totals(runs)['exported']:,}  ({expect(totals(runs)['exported'], changed['count'])})")
+        print(f"API calls per run                  {', '.join(str(run['api_calls']) for run in runs)}  "
+              f"(total {totals(runs)['api_calls']})")
+        print(f"wall / HTTP / Odoo-side, total     {totals(runs)['wall']:.2f} s / {totals(runs)['http']:.2f} s / "
+              f"{totals(runs)['odoo']:.2f} s")
+        print(f"sample at the sandbox              {changed['sample_email']}: FULLNAME "
+              f"{changed['sample_value']!r} ({'ok' if changed['sample_value'] == CHANGED_NAME else 'NOT UPDATED'})")
+        print(f"sandbox book holds                 {results['book_final']:,} contacts "
+              f"({expect(results['book_final'], size)})")
+    compare = results.get("compare")
+    if compare:
+        engine, naive = compare["engine"], compare["naive"]
+        print(f"\n-- per-contact exporter vs this engine, {args.compare:,} contacts (same sandbox, one book each)")
+        print(f"{'':<28} {'API calls':>10} {'wall s':>8} {'HTTP s':>8} {'Odoo-side s':>11}  book holds")
+        print(f"{'per-contact (1 POST each)':<28} {naive['calls']:>10,} {naive['wall']:>8.2f} {naive['http']:>8.2f} "
+              f"{naive['odoo']:>11.2f}  {compare['naive_book']:,} ({expect(compare['naive_book'], args.compare)})"
+              f"{'' if not naive['errors'] else ', %d refused' % naive['errors']}")
+        print(f"{'this engine (%d runs)' % len(engine):<28} {totals(engine)['api_calls']:>10,} "
+              f"{totals(engine)['wall']:>8.2f} {totals(engine)['http']:>8.2f} {totals(engine)['odoo']:>11.2f}  "
+              f"{compare['engine_book']:,} ({expect(compare['engine_book'], args.compare)})")
+        print(f"{'ratio per-contact / engine':<28} {ratio(naive['calls'], totals(engine)['api_calls']):>10} "
+              f"{ratio(naive['wall'], totals(engine)['wall']):>8} {ratio(naive['http'], totals(engine)['http']):>8} "
+              f"{ratio(naive['odoo'], totals(engine)['odoo']):>11}")
+        if compare["calls_per_hour"]:
+            per_hour = compare["calls_per_hour"]
+            print(f"under the sandbox's flat rate limit setting ({per_hour:,} calls per hour, off in this bench) the "
+                  f"per-contact export uses {naive['calls'] / per_hour:.1f} hours' worth of calls, the engine "
+                  f"{totals(engine)['api_calls'] / per_hour:.2%} of one hour's")
+        print(f"sandbox log during the per-contact export: {compare['naive_logged']:,} v2 calls "
+              f"({expect(compare['naive_logged'], naive['calls'])})")
+    traced = results.get("traced")
     if traced:
-        peaks = ", ".join(f"{run['python_peak_mb']:.1f}" for run in [*traced[0], traced[1]])
-        print(f"Python peak per run (tracemalloc)  {peaks} MB (second list of {args.contacts:,} new contacts; "
-              f"the last is its no-op run)")
-    print(f"sandbox book holds                 {remote_count} contacts "
-          f"({'ok' if remote_count == args.contacts else 'MISMATCH, expected %d' % args.contacts})")
-    for problem in count_mismatches([*runs, noop]):
+        peaks = ", ".join(f"{run['python_peak_mb']:.1f}" for run in traced)
+        print(f"\nPython peak per run (tracemalloc)  {peaks} MB (another list of {size:,} new contacts; the last is its "
+              f"no-op run)")
+    every_run = [*export, noop, *(changed["runs"] if changed else []), *(compare["engine"] if compare else [])]
+    for problem in count_mismatches(every_run):
         print(f"call counts disagree: {problem}")
-    return all_synced
+    return synced
 
 
 # -- main -------------------------------------------------------------------------------------------------
@@ -349,10 +528,19 @@ def parse_args(argv=None):
     parser.add_argument("--api-user", default="demo@apiconnector.com", help="the sandbox's API user")
     parser.add_argument("--api-password", default="demo-password", help="the sandbox's API password")
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts in the list (default: %(default)s)")
+    parser.add_argument("--changes", type=int, default=10_000,
+                        help="after the no-op sync, rename this many of the list's contacts (ORM write) and time "
+                             "their export until confirmed; 0 skips it (default: %(default)s)")
+    parser.add_argument("--compare", type=int, default=5_000,
+                        help="contacts of the per-contact exporter comparison (a second list, two more books); "
+                             "0 skips it (default: %(default)s)")
     parser.add_argument("--rows-per-file", type=int, default=None,
-                        help="set ICP campaign_esp_connector.rows_per_file (default: keep the database's, 10000)")
+                        help="set ICP campaign_esp_connector.rows_per_file first; 0 removes it (the provider's "
+                             "limit applies). Default: keep the database's")
+    parser.add_argument("--max-runs", type=int, default=12,
+                        help="runs at most per phase before giving up on it (default: %(default)s)")
     parser.add_argument("--tracemalloc", action="store_true",
-                        help="second pass on a second list of as many new contacts, under tracemalloc, for the "
+                        help="second pass on another list of as many new contacts, under tracemalloc, for the "
                              "Python peak of the sync alone (slower; its times are not the figures)")
     parser.add_argument("--sql-profile", action="store_true",
                         help="time every SQL statement (Odoo's DEBUG query log) and show the slowest per run; "
@@ -362,6 +550,36 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def rows_per_file(env, account, wanted):
+    """Apply ``--rows-per-file`` and return what the export will use: ``{"param", "provider", "effective"}``."""
+    from odoo.addons.campaign_esp_connector.providers import get_provider_class
+
+    icp = env["ir.config_parameter"].sudo()
+    if wanted == 0:
+        icp.set_param(ROWS_PER_FILE_PARAM, False)
+    elif wanted:
+        icp.set_param(ROWS_PER_FILE_PARAM, str(wanted))
+    param = icp.get_param(ROWS_PER_FILE_PARAM)
+    provider = get_provider_class(account.provider).limits.rows_per_import
+    # As the export job does: the parameter can only lower the provider's limit.
+    return {"param": param, "provider": provider, "effective": max(1, min(int(param or provider), provider))}
+
+
+def engine_version():
+    """The checkout's commit, and whether the add-on differs from it (the figures belong to that code)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False).stdout
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = git("status", "--porcelain", "--", "campaign_esp_connector", ":!campaign_esp_connector/tests").strip()
+    return f"{commit}{' + uncommitted changes in campaign_esp_connector' if dirty else ''}"
+
+
+def phase(title):
+    print(f"\n== {title}")
+    print(RUN_HEADER)
+    print("-" * len(RUN_HEADER), flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.database, "--log-level=warn"])
@@ -369,14 +587,14 @@ def main(argv=None):
     sql = install_probe(SqlStatements(), "odoo.sql_db") if args.sql_profile else None
     sandbox = SandboxControl(args.sandbox_url)
     sandbox.reset()
+    auth = (args.api_user, args.api_password)
     rss_start = rss_now_mb()
+    results = {}
     with Registry(args.database).cursor() as cr:
+        from odoo.addons.campaign_esp_connector.sync.runner import time_budget
+
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        bench = Bench(cr, env, sandbox, http, sql, cprofile=args.cprofile)
-        icp = env["ir.config_parameter"].sudo()
-        if args.rows_per_file:
-            icp.set_param("campaign_esp_connector.rows_per_file", str(args.rows_per_file))
-        rows_per_file = int(icp.get_param("campaign_esp_connector.rows_per_file", 10000))
+        bench = Bench(cr, env, sandbox, http, sql, cprofile=args.cprofile, max_runs=args.max_runs)
         account = env["esp.account"].create({
             "name": "Bench sandbox",
             "provider": "dotdigital",
@@ -386,42 +604,92 @@ def main(argv=None):
         })
         account.action_test_connection()
         assert account.state == "connected", account.last_error
+        rows = rows_per_file(env, account, args.rows_per_file)
+        results["budget"] = time_budget()
         started = time.perf_counter()
         mailing_list = seed_list(env, "Bench list", "bench", args.contacts)
         cr.commit()
         seeded = time.perf_counter() - started
         book = connect_list(env, account, mailing_list, "Bench list")
         cr.commit()
-        peak_before = rss_peak_mb()
-        print(f"\n== list sync bench: {args.contacts:,} contacts, rows per file {rows_per_file:,}, sandbox "
+        print(f"\n== list sync bench: {args.contacts:,} contacts, rows per file {rows['effective']:,}, sandbox "
               f"{args.sandbox_url} (own process){', SQL profiled' if sql else ''}")
+        print(f"engine: commit {engine_version()}; time budget per run {results['budget']} s")
         print(f"seeded in {seeded:.1f} s (SQL); process RSS {rss_start:.0f} MB at start, {rss_now_mb():.0f} MB "
-              f"with the registry loaded (peak so far {peak_before:.0f} MB)\n")
-        print(RUN_HEADER)
-        print("-" * len(RUN_HEADER), flush=True)
-        runs, noop = bench.run_until_synced(mailing_list)
-        print("(calls: esp.sync.log.api_calls; sandbox: v2 requests in the sandbox's log; wall = _esp_sync + "
-              "commit; http = waiting for answers; odoo = wall - http; cpu = this process's CPU, the rest of odoo "
-              "being mostly PostgreSQL)")
-        remote = {book["id"]: book for book in sandbox.state(contacts_limit=1)["books"]}
-        remote_count = remote.get(int(book.remote_id), {}).get("count")
+              f"with the registry loaded and the list seeded")
 
-        traced = None
+        # First export, then the no-op sync.
+        phase(f"first export of {args.contacts:,} contacts")
+        results["peak_reset"] = reset_rss_peak()
+        results["rss_before"] = rss_now_mb()
+        results["export"] = bench.run_until_settled(mailing_list, args.contacts)
+        results["export_peak"] = rss_peak_mb()
+        results["book_after_export"] = book_counts(sandbox).get(int(book.remote_id), 0)
+        results["noop"] = bench.one_run(mailing_list, "no-op")
+        print(RUN_LEGEND)
+
+        # Changed contacts: an ORM write, so the change is recorded by the add-on's own hooks.
+        if args.changes:
+            count = min(args.changes, args.contacts)
+            contact_ids = pick_contacts(env, mailing_list, count)
+            started = time.perf_counter()
+            env["mailing.contact"].browse(contact_ids).with_context(tracking_disable=True).write({"name": CHANGED_NAME})
+            cr.commit()
+            write_seconds = time.perf_counter() - started
+            change_rows = backlog(env, mailing_list)[0]
+            env.invalidate_all()
+            phase(f"{len(contact_ids):,} changed contacts (name written through the ORM in {write_seconds:.1f} s)")
+            runs = bench.run_until_settled(mailing_list, args.contacts, prefix="c")
+            sample = env["mailing.contact"].browse(contact_ids[len(contact_ids) // 2]).email_normalized
+            results["changed"] = {
+                "count": len(contact_ids), "write_seconds": write_seconds, "change_rows": change_rows, "runs": runs,
+                "sample_email": sample, "sample_value": remote_values(args.sandbox_url, auth, sample).get("FULLNAME"),
+            }
+        results["book_final"] = book_counts(sandbox).get(int(book.remote_id), 0)
+
+        # The per-contact exporter beside the engine, on the same 5,000 contacts (one list, one book each).
+        # The engine goes first: the per-contact exporter then finds the contacts at the ESP (an update and a
+        # book membership each), which can only make it look faster.
+        if args.compare:
+            compare_list = seed_list(env, f"Comparison ({args.compare:,})", "compare", args.compare)
+            cr.commit()
+            engine_book = connect_list(env, account, compare_list, "Comparison: engine")
+            cr.commit()
+            phase(f"comparison: this engine, {args.compare:,} contacts")
+            engine_runs = bench.run_until_settled(compare_list, args.compare, prefix="e")
+            answer = requests.post(f"{args.sandbox_url}/v2/address-books", json={"name": "Comparison: per-contact"},
+                                   auth=auth, timeout=30)
+            answer.raise_for_status()
+            naive_book_id = answer.json()["id"]
+            sandbox.clear_log()
+            print(f"\n== comparison: per-contact exporter, {args.compare:,} contacts", flush=True)
+            naive = naive_export(env, compare_list, args.sandbox_url, auth, naive_book_id)
+            naive_logged = sum(1 for entry in sandbox.requests_log() if entry["path"].startswith("/v2/"))
+            print(f"{naive['calls']:,} calls in {naive['wall']:.2f} s wall ({naive['http']:.2f} s HTTP)", flush=True)
+            counts = book_counts(sandbox)
+            results["compare"] = {
+                "engine": engine_runs, "naive": naive, "naive_logged": naive_logged,
+                "engine_book": counts.get(int(engine_book.remote_id), 0), "naive_book": counts.get(naive_book_id, 0),
+                "calls_per_hour": (sandbox.config().get("rate_limit") or {}).get("calls_per_hour"),
+            }
+
         if args.tracemalloc:
-            print("\n== tracemalloc pass (second list, new contacts; times inflated by tracing)")
             second = seed_list(env, "Bench list (tracemalloc)", "traced", args.contacts)
             cr.commit()
             connect_list(env, account, second, "Bench list (tracemalloc)")
             cr.commit()
-            print(RUN_HEADER)
+            phase("tracemalloc pass (another list of new contacts; times inflated by tracing)")
             tracemalloc.start()
-            traced = bench.run_until_synced(second, trace=True)
+            traced = bench.run_until_settled(second, args.contacts, prefix="t", trace=True)
+            traced.append(bench.one_run(second, "t-noop", trace=True))
             tracemalloc.stop()
+            results["traced"] = traced
 
-        for run in [*runs, noop]:
+        for run in [*results["export"], results["noop"], *(results.get("changed") or {}).get("runs", [])]:
             print_breakdown(run)
-        all_synced = print_summary(args, rows_per_file, runs, noop, peak_before, remote_count, traced)
-    return 0 if remote_count == args.contacts and all_synced else 1
+        all_synced = print_summary(args, rows, results)
+    ok = all_synced and results["book_after_export"] == args.contacts and results["book_final"] == args.contacts
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
