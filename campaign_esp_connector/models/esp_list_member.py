@@ -309,6 +309,18 @@ class EspListMember(models.Model):
             )
 
     @api.model
+    def _esp_opted_out(self, list_id, emails):
+        """The ESP holds these emails unsubscribed from the list's book (rows are created if missing)."""
+        self._esp_execute_values(
+            """
+            INSERT INTO esp_list_member (list_id, email, state)
+            SELECT v.list_id, v.email, 'opted_out' FROM (VALUES %s) AS v(list_id, email)
+            ON CONFLICT (list_id, email) DO UPDATE SET state = 'opted_out', batch_id = NULL
+            """,
+            [(list_id, email) for email in emails],
+        )
+
+    @api.model
     def _esp_learn_remote_ids(self, list_id, pairs):
         """Remember the ESP ids of members (needed to remove them from the book).
 

@@ -32,7 +32,16 @@ class ImportPollJob(Job):
             if not self.settle(batch, job):
                 outcome = "partial"
             run.commit("poll:batch")
-        return "rejected" if self.rejected else outcome
+        if self.rejected or self._has_rejected_members():
+            # Also after a crash between the rejection and the run's end: the list waits for a person.
+            return "rejected"
+        return outcome
+
+    def _has_rejected_members(self):
+        self.env.cr.execute(
+            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND state = 'rejected' LIMIT 1", [self.list_id]
+        )
+        return bool(self.env.cr.fetchone())
 
     def settle(self, batch, job):
         """Act on what the provider says of ``batch`` (also called right after a push the provider finished
@@ -43,7 +52,7 @@ class ImportPollJob(Job):
             if batch.poll_count < run.limits.max_import_polls:
                 return False
             batch.write({"state": "timeout", "done_datetime": fields.Datetime.now()})
-            self.Member._esp_requeue(batch)
+            self._requeue(batch)
             run.log._add_step(
                 _("Import %(id)s still not finished after %(count)s checks: gave up, its %(rows)s contacts "
                   "will be sent again.", id=batch.remote_id, count=batch.poll_count, rows=batch.row_count)
@@ -52,12 +61,18 @@ class ImportPollJob(Job):
             self.reject(batch)
         elif job.state == providers.records.IMPORT_FAILED:
             batch.write({"state": "failed", "done_datetime": fields.Datetime.now()})
-            self.Member._esp_requeue(batch)
+            self._requeue(batch)
             run.log._add_step(_("Import %(id)s ended as %(status)s: its contacts will be sent again.",
                                 id=batch.remote_id, status=job.status))
         else:
             self.confirm(batch)
         return True
+
+    def _requeue(self, batch):
+        self.Member._esp_requeue(batch)
+        # A change to look at: some of these members may have left the list meanwhile (their removal waited
+        # for the import), and only runs with recorded changes plan removals.
+        self.env["esp.address.book"]._esp_mark_changed([self.list_id])
 
     def reject(self, batch):
         run = self.run

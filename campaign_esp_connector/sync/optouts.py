@@ -113,9 +113,16 @@ class OptOutJob(Job):
                  UNION
                 SELECT b.email FROM mail_blacklist b WHERE b.active
             )
-            SELECT m.id, m.email FROM gone JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
-             WHERE m.state IN ('synced', 'exporting', 'pending', 'failed')
-          ORDER BY m.id LIMIT %(limit)s
+            -- Members still subscribed at the ESP, and addresses of this list the connector holds no row for:
+            -- the book may have them all the same (an import whose answer was lost, a contact a person added
+            -- at the ESP), and an opt-out must reach it. Unsubscribing an address the book lacks is harmless.
+            SELECT m.id, gone.email FROM gone
+              LEFT JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
+             WHERE (m.id IS NULL AND EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c
+                                               ON c.id = s.contact_id
+                                            WHERE s.list_id = %(list)s AND c.email_normalized = gone.email))
+                OR m.state IN ('synced', 'exporting', 'pending', 'failed')
+          ORDER BY m.id NULLS FIRST LIMIT %(limit)s
             """,
             {"list": self.list_id, "limit": MAX_UNSUBSCRIBES_PER_RUN + 1},
         )
@@ -132,7 +139,7 @@ class OptOutJob(Job):
                 run.client.unsubscribe_from_book(run.binding.remote_id, email)
             except providers.NotFound:
                 pass  # never reached the book: nothing to unsubscribe
-            self.Member._esp_mark(self.list_id, [email], "opted_out")
+            self.Member._esp_opted_out(self.list_id, [email])
             run.commit("optouts:unsubscribed")
             if run.out_of_time():
                 return True
@@ -219,11 +226,14 @@ def apply_esp_opt_outs(run, incoming):
         """,
         [list_id, list(latest)],
     )
+    # Fetched before any ORM read: with a cold cache (every cron job's new cursor) reading the list's name
+    # runs a query on this same cursor, and an unread result would be lost.
+    subscriptions = cr.fetchall()
     updates, conflicts, notes = [], [], []
     now = fields.Datetime.now()
     list_name = run.mailing_list.name
     provider = run.account._get_provider_label()
-    for subscription_id, contact_id, email, write_date in cr.fetchall():
+    for subscription_id, contact_id, email, write_date in subscriptions:
         why, when, _suppressed = latest[email]
         if when and write_date > when:
             # Odoo re-subscribed (or changed) this membership after the ESP's opt-out: report, don't undo.

@@ -35,9 +35,8 @@ class ContactPullJob(Job):
             return None
         since = run.since(binding.pull_watermark)
         chunk, seen = [], 0
-        feed = run.client.iter_book_contacts_modified_since(
-            binding.remote_id, since, with_full_data=bool(self.two_way)
-        )
+        # Data fields too when contacts are created from the ESP: a new contact is named from them.
+        feed = run.client.iter_book_contacts_modified_since(binding.remote_id, since, with_full_data=True)
         for contact in feed:
             chunk.append(contact)
             if len(chunk) >= PULL_CHUNK:
@@ -80,8 +79,13 @@ class ContactPullJob(Job):
         if self.two_way:
             touched |= self._two_way(by_email, members)
         if binding.create_contacts:
+            # An address the connector tracks for this list but Odoo no longer holds was removed in Odoo (its
+            # removal from the book may be pending): it is not new at the ESP, whatever the feed says.
+            cr.execute("SELECT email FROM esp_list_member WHERE list_id = %s AND email = ANY(%s)",
+                       [list_id, list(by_email)])
+            tracked = {row[0] for row in cr.fetchall()}
             unknown = {email: contact for email, contact in by_email.items()
-                       if email not in members and contact.sendable}
+                       if email not in members and email not in tracked and contact.sendable}
             if unknown:
                 touched |= self._create_contacts(unknown)
         if touched:
