@@ -170,6 +170,34 @@ KNOWN_DEFECTS = {
         lambda scenario: scenario["create_contacts"] and not scenario["two_way"]
         and any(step[0] == "esp_add" for step in scenario["steps"]),
     ),
+    # Still open (found on the fixed engine, 1,000 examples): a list that creates contacts from the ESP
+    # re-creates, subscribed, a contact removed in Odoo that has no member row while the book holds it (a
+    # person added it at the ESP, or an import whose answer was lost carried it). The pull cannot tell it
+    # from a contact new at the ESP. If Odoo had opted it out before removing it, that opt-out is undone too:
+    # the steps [esp_add 3, odoo_optout 3, odoo_remove 3, sync, sync] end with p3 subscribed on both sides.
+    "removal_without_member_undone": (
+        {"initial": [[0, "Ada Lovelace"], [3, "Grace Hopper"]], "create_contacts": True, "two_way": False,
+         "steps": [["esp_add", 3, "Grace Hopper"], ["odoo_remove", 3], ["sync"], ["sync"]]},
+        lambda scenario: scenario["create_contacts"] and any(step[0] == "odoo_remove" for step in scenario["steps"])
+        and any(step[0] == "esp_add" or (step[0] == "fault" and step[2] == "truncated_json"
+                                         and step[1] in ("import_post", "any")) for step in scenario["steps"]),
+    ),
+    # Still open (1 in 1,000 examples on the fixed engine): an Odoo opt-out of an address the ESP did not hold
+    # is recorded as an "opted_out" member; when a person then adds it to the book at the ESP and Odoo opts it
+    # out again (after re-subscribing it, or on top of a blacklist), that new opt-out is never sent: the row
+    # already says opted_out, and only other states (or no row) are looked at.
+    "stale_opted_out_row": (
+        {"initial": [[0, "Ada Lovelace"], [2, "Grace Hopper"]], "create_contacts": False, "two_way": False,
+         "steps": [["odoo_optout", 2], ["sync"], ["sync"], ["esp_add", 2, "Grace Hopper"],
+                   ["odoo_add", 2, "Grace Hopper"], ["odoo_optout", 2], ["sync"], ["sync"]]},
+        lambda scenario: any(
+            step[0] in ("odoo_optout", "odoo_blacklist") and any(
+                later[0] == "esp_add" and later[1] == step[1] and any(
+                    last[0] in ("odoo_optout", "odoo_blacklist") and last[1] == step[1]
+                    for last in scenario["steps"][index + offset + 2:])
+                for offset, later in enumerate(scenario["steps"][index + 1:]))
+            for index, step in enumerate(scenario["steps"])),
+    ),
 }
 
 
@@ -575,6 +603,8 @@ class TestSyncProperties(EspListSyncCommon):
             timeline.add(EMAILS[index], "odoo_optout")
 
     def _step_odoo_blacklist(self, mailing_list, timeline, index):
+        if self.env["mail.blacklist"].search_count([("email", "=", EMAILS[index])]):
+            return  # already blacklisted: nothing changes, nothing for the sync to do
         self.env["mail.blacklist"]._add(EMAILS[index])
         timeline.add(EMAILS[index], "odoo_optout")
 
@@ -694,10 +724,12 @@ class TestSyncProperties(EspListSyncCommon):
                 violations.append(f"{email}: subscribed in Odoo, member "
                                   f"{members[email].state if email in members else 'missing'}")
         elif esp_book_sendable:
-            # Foreign: added to the book at the ESP after Odoo last removed it (or never had it), in a list that
-            # does not create contacts from the ESP.
+            # Foreign: not in the Odoo list, and a person added it to the book at the ESP, in a list that does
+            # not create contacts from the ESP. (Even when Odoo removed it later: if Odoo never sent it, the
+            # removal of a contact someone else put in the book is not Odoo's to make; opt-outs are checked
+            # above whatever the order.)
             foreign = (not in_list and not scenario["create_contacts"]
-                       and timeline.any_after(email, last_removed or -1, "esp_add"))
+                       and timeline.last(email, "esp_add") is not None)
             if not foreign:
                 violations.append(f"{email}: subscribed in the book, not subscribed in Odoo (in list: {in_list})")
         # A contact the list created from the ESP (Odoo never named it) carries the name the ESP gave it.
@@ -732,6 +764,14 @@ class TestSyncKnownDefects(TestSyncProperties):
     @unittest.expectedFailure
     def test_esp_removal_unnoticed(self):
         self._assert_scenario("esp_removal_unnoticed")
+
+    @unittest.expectedFailure
+    def test_removal_without_member_undone(self):
+        self._assert_scenario("removal_without_member_undone")
+
+    @unittest.expectedFailure
+    def test_stale_opted_out_row(self):
+        self._assert_scenario("stale_opted_out_row")
 
     def test_rejection_lost_on_crash(self):
         self._assert_scenario("rejection_lost_on_crash")
