@@ -1,7 +1,7 @@
 {
     "name": "Email Marketing ESP Connector",
     "summary": "Sync mailing lists, campaigns and statistics with an external Email Service Provider (dotdigital)",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Marketing/Email Marketing",
     "website": "https://github.com/campaign-esp-connector/campaign_esp_connector",
     "author": "campaign_esp_connector developers",
@@ -31,6 +31,7 @@
     "demo": [
         "demo/esp_account_demo.xml",
     ],
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
     "application": False,
 }

@@ -301,7 +301,7 @@ class EspAddressBook(models.Model):
             where.append("c.id = ANY(%(ids)s)")
         if changed_only:
             where.append(
-                "(m.id IS NULL OR m.state = 'pending' OR (m.state IN ('synced', 'failed') AND "
+                "(m.id IS NULL OR m.state IN ('pending', 'removing') OR (m.state IN ('synced', 'failed') AND "
                 "(m.confirmed_hash IS NULL OR c.write_date IS DISTINCT FROM m.checked_datetime)))"
             )
         return where

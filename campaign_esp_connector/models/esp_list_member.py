@@ -5,6 +5,53 @@ from odoo.exceptions import UserError
 
 from .. import providers
 
+# Created by init(), dropped by the uninstall hook.
+REMOVAL_TRIGGERS = (
+    ("esp_list_member_subscription_removed", "mailing_subscription"),
+    ("esp_list_member_email_changed", "mailing_contact"),
+)
+REMOVAL_TRIGGERS_SQL = """
+-- The list and the contact must still exist: a list being deleted takes its member rows with it and must
+-- not gain new ones (a deleted contact is recorded by mailing.contact.unlink, before its cascade).
+CREATE OR REPLACE FUNCTION esp_list_member_subscription_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO esp_list_member (list_id, email, state)
+    SELECT DISTINCT o.list_id, COALESCE(c.email_normalized, lower(trim(c.email))), 'removing'
+      FROM removed_rows o
+      JOIN mailing_list l ON l.id = o.list_id
+      JOIN esp_address_book b ON b.mailing_list_id = o.list_id
+      JOIN mailing_contact c ON c.id = o.contact_id
+     WHERE COALESCE(c.email_normalized, lower(trim(c.email))) IS NOT NULL
+    ON CONFLICT (list_id, email) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION esp_list_member_email_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO esp_list_member (list_id, email, state)
+    SELECT DISTINCT s.list_id, COALESCE(o.email_normalized, lower(trim(o.email))), 'removing'
+      FROM old_rows o
+      JOIN new_rows n ON n.id = o.id
+      JOIN mailing_subscription s ON s.contact_id = o.id
+      JOIN esp_address_book b ON b.mailing_list_id = s.list_id
+     WHERE COALESCE(o.email_normalized, lower(trim(o.email))) IS NOT NULL
+       AND COALESCE(o.email_normalized, lower(trim(o.email)))
+           IS DISTINCT FROM COALESCE(n.email_normalized, lower(trim(n.email)))
+    ON CONFLICT (list_id, email) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS esp_list_member_subscription_removed ON mailing_subscription;
+CREATE TRIGGER esp_list_member_subscription_removed AFTER DELETE ON mailing_subscription
+    REFERENCING OLD TABLE AS removed_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION esp_list_member_subscription_removed();
+
+DROP TRIGGER IF EXISTS esp_list_member_email_changed ON mailing_contact;
+CREATE TRIGGER esp_list_member_email_changed AFTER UPDATE ON mailing_contact
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION esp_list_member_email_changed();
+"""
+
 
 class EspListMember(models.Model):
     """What the connector knows about one email of a connected mailing list at the ESP.
@@ -16,6 +63,9 @@ class EspListMember(models.Model):
     * ``exporting`` -> ``synced`` (``confirmed_hash`` equals what the ESP holds) or ``failed``: :meth:`_esp_confirm`
     * ``exporting``/``failed``/``rejected`` -> ``pending`` or ``rejected``: :meth:`_esp_requeue`
     * any -> ``opted_out`` / ``failed``: :meth:`_esp_mark`; rows whose email left the list: :meth:`_esp_forget`
+    * none -> ``removing``: an email that left the list before the connector tracked it (never exported, or
+      carried by an import whose answer was lost). Written by database triggers (see :meth:`init`), so the
+      removal step looks for it in the book and the pull never takes it for a contact new at the ESP.
 
     ``failed`` and ``rejected`` rows always carry the reason. Users read these rows; only the engine writes them.
     """
@@ -43,6 +93,7 @@ class EspListMember(models.Model):
             ("failed", "Failed"),
             ("opted_out", "Opted Out"),
             ("rejected", "Rejected"),
+            ("removing", "Removal Pending"),
         ],
         default="pending",
         required=True,
@@ -58,6 +109,9 @@ class EspListMember(models.Model):
     checked_datetime = fields.Datetime(string="Contact Version Checked", readonly=True)
     exported_datetime = fields.Datetime(string="Last Confirmed Export", readonly=True)
     failure_reason = fields.Char(readonly=True)
+    # An Odoo opt-out made after this moment is sent again: the ESP may have gained the address since (a person
+    # added it to the book), and a row that merely says "opted_out" would hide the new opt-out.
+    opted_out_datetime = fields.Datetime(string="Opted Out Since", readonly=True)
 
     _sql_constraints = [
         ("list_email_uniq", "unique(list_id, email)", "An email is tracked once per mailing list."),
@@ -70,6 +124,12 @@ class EspListMember(models.Model):
             "CREATE INDEX IF NOT EXISTS esp_list_member_todo_index ON esp_list_member (list_id) "
             "WHERE state IN ('pending', 'exporting')"
         )
+        # Memberships leave a list by many roads: mailing.subscription.unlink, many2many writes from either
+        # side (raw SQL on the relation table), a contact's email changed, a contact deleted. An email the
+        # connector never tracked would leave no trace, yet the ESP may hold it; statement triggers record a
+        # "removing" row, one INSERT per statement whatever its size. (A deleted contact's subscriptions go by
+        # cascade after the contact row, too late to read its email: mailing.contact.unlink records those.)
+        self.env.cr.execute(REMOVAL_TRIGGERS_SQL)
 
     # ------------------------------------------------------------
     # COMPUTES
@@ -303,9 +363,10 @@ class EspListMember(models.Model):
         """Members of these emails become ``state`` (``opted_out`` or ``failed``), whatever they were."""
         if emails:
             self._esp_execute(
-                "UPDATE esp_list_member SET state = %s, failure_reason = %s, batch_id = NULL "
+                "UPDATE esp_list_member SET state = %s, failure_reason = %s, batch_id = NULL, "
+                "opted_out_datetime = CASE WHEN %s = 'opted_out' THEN clock_timestamp() at time zone 'UTC' END "
                 "WHERE list_id = %s AND email = ANY(%s)",
-                [state, reason, list_id, list(emails)],
+                [state, reason, state, list_id, list(emails)],
             )
 
     @api.model
@@ -313,11 +374,32 @@ class EspListMember(models.Model):
         """The ESP holds these emails unsubscribed from the list's book (rows are created if missing)."""
         self._esp_execute_values(
             """
-            INSERT INTO esp_list_member (list_id, email, state)
-            SELECT v.list_id, v.email, 'opted_out' FROM (VALUES %s) AS v(list_id, email)
-            ON CONFLICT (list_id, email) DO UPDATE SET state = 'opted_out', batch_id = NULL
+            INSERT INTO esp_list_member (list_id, email, state, opted_out_datetime)
+            SELECT v.list_id, v.email, 'opted_out', clock_timestamp() at time zone 'UTC' FROM (VALUES %s) AS v(list_id, email)
+            ON CONFLICT (list_id, email) DO UPDATE
+               SET state = 'opted_out', batch_id = NULL, opted_out_datetime = EXCLUDED.opted_out_datetime
             """,
             [(list_id, email) for email in emails],
+        )
+
+    @api.model
+    def _esp_removing_contacts(self, contact_ids):
+        """The emails of these contacts are about to leave every connected list they belong to."""
+        if not contact_ids:
+            return
+        self.env["mailing.contact"].flush_model(["email", "email_normalized", "list_ids"])
+        self.env["esp.address.book"].flush_model(["mailing_list_id"])
+        self.env.cr.execute(
+            """
+            INSERT INTO esp_list_member (list_id, email, state)
+            SELECT DISTINCT s.list_id, COALESCE(c.email_normalized, lower(trim(c.email))), 'removing'
+              FROM mailing_contact c
+              JOIN mailing_subscription s ON s.contact_id = c.id
+              JOIN esp_address_book b ON b.mailing_list_id = s.list_id
+             WHERE c.id = ANY(%s) AND COALESCE(c.email_normalized, lower(trim(c.email))) IS NOT NULL
+            ON CONFLICT (list_id, email) DO NOTHING
+            """,
+            [list(contact_ids)],
         )
 
     @api.model

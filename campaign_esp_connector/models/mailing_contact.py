@@ -27,6 +27,13 @@ class MailingContact(models.Model):
             self._esp_mark_changed(lists_before)
         return res
 
+    def unlink(self):
+        # The subscriptions go by cascade once the contact row is gone, too late for the trigger that records
+        # emails leaving a connected list: record them now.
+        self.env["esp.list.member"].sudo()._esp_removing_contacts(self.ids)
+        self._esp_mark_changed()
+        return super().unlink()
+
     def _esp_mark_changed(self, other_list_ids=()):
         """Record a change for every connected list these contacts belong to (one statement)."""
         if not self:

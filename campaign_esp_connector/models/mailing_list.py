@@ -67,7 +67,7 @@ class MailingList(models.Model):
             self.env.cr.execute(
                 """
                 SELECT s.list_id,
-                       count(*) FILTER (WHERE m.id IS NULL OR m.state IN ('pending', 'exporting')),
+                       count(*) FILTER (WHERE m.id IS NULL OR m.state IN ('pending', 'exporting', 'removing')),
                        count(*) FILTER (WHERE m.state IN ('failed', 'rejected')),
                        count(*) FILTER (WHERE m.state = 'synced')
                   FROM mailing_subscription s

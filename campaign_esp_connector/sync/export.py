@@ -3,15 +3,12 @@
 import csv
 import tempfile
 
-from odoo import _
-
 from .. import providers
 from .common import Job, RunAborted, values_hash
 from .imports import ImportPollJob
 
 # Rows fetched at a time from the planning cursor.
 PLAN_PAGE = 20000
-
 
 class ExportJob(Job):
     """Plan (SQL) -> CSV files -> ``start_import`` -> record the batch, commit; one file at a time.
@@ -40,7 +37,7 @@ class ExportJob(Job):
         header = ["Email", *mappings.mapped("data_field_name")]
         export = mappings._esp_exporter()
         self.env.flush_all()
-        invalid_email = _("invalid email address")
+        invalid_email = self.env._("invalid email address")
         checked, problems = [], []
         pending_file, complete = None, True
         for rows in binding._esp_iter_changed_rows(fetch=PLAN_PAGE):
@@ -78,10 +75,10 @@ class ExportJob(Job):
             run.log.failed += sum(1 for _email, problem in problems if problem == invalid_email)
         if not complete:
             if in_flight >= run.limits.imports_in_flight:
-                run.log._add_step(_("The ESP's limit of %(max)s imports in flight is reached: the rest goes out "
+                run.log._add_step(self.env._("The ESP's limit of %(max)s imports in flight is reached: the rest goes out "
                                     "next run.", max=run.limits.imports_in_flight))
             else:
-                run.log._add_step(_("Time budget of this run used up: the rest goes out next run."))
+                run.log._add_step(self.env._("Time budget of this run used up: the rest goes out next run."))
             return "partial"
         # Every change recorded up to the mark is planned; changes recorded meanwhile stay for the next run.
         binding._esp_clear_changes(change_mark)
@@ -106,7 +103,7 @@ class ExportJob(Job):
                 )
         except providers.ValidationError as error:
             if error.is_retryable:  # no room for another import now (too many in flight at the ESP)
-                run.log._add_step(_("The ESP has no room for another import now: the rest goes out next run."))
+                run.log._add_step(self.env._("The ESP has no room for another import now: the rest goes out next run."))
                 return 0
             raise
         batch = self.env["esp.import.batch"].create({
@@ -117,9 +114,9 @@ class ExportJob(Job):
             "row_count": len(export_file),
         })
         self.Member._esp_to_exporting(self.list_id, batch.id, export_file.members)
-        run.log._add_step(_("Import %(id)s sent with %(rows)s contacts.", id=job.id, rows=len(export_file)))
+        run.log._add_step(self.env._("Import %(id)s sent with %(rows)s contacts.", id=job.id, rows=len(export_file)))
         self.sent += len(export_file)
-        run.binding.sync_progress = _("Sending contacts: %(count)s sent so far", count=self.sent)
+        run.binding.sync_progress = self.env._("Sending contacts: %(count)s sent so far", count=self.sent)
         run.commit("export:posted")
         if job.is_finished:
             # The provider processed the push synchronously: settle it now instead of polling for it.
@@ -129,7 +126,6 @@ class ExportJob(Job):
                 raise RunAborted("rejected", run.log.message)
             run.commit("export:settled")
         return 1
-
 
 class ExportFile:
     """A CSV file of one import, spooled to disk past 8 MB, with the members it carries."""
@@ -155,7 +151,6 @@ class ExportFile:
 
     def __exit__(self, *exc_info):
         self.fileobj.close()
-
 
 class _TextWriter:
     """Minimal text-to-bytes adapter for csv.writer over a binary spooled file."""

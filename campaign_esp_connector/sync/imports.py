@@ -1,6 +1,6 @@
 """Import poll job: follow the imports in flight until their faults are read."""
 
-from odoo import _, fields
+from odoo import fields
 
 from .. import providers
 from .common import Job
@@ -54,7 +54,7 @@ class ImportPollJob(Job):
             batch.write({"state": "timeout", "done_datetime": fields.Datetime.now()})
             self._requeue(batch)
             run.log._add_step(
-                _("Import %(id)s still not finished after %(count)s checks: gave up, its %(rows)s contacts "
+                self.env._("Import %(id)s still not finished after %(count)s checks: gave up, its %(rows)s contacts "
                   "will be sent again.", id=batch.remote_id, count=batch.poll_count, rows=batch.row_count)
             )
         elif job.state == providers.records.IMPORT_REJECTED:
@@ -62,7 +62,7 @@ class ImportPollJob(Job):
         elif job.state == providers.records.IMPORT_FAILED:
             batch.write({"state": "failed", "done_datetime": fields.Datetime.now()})
             self._requeue(batch)
-            run.log._add_step(_("Import %(id)s ended as %(status)s: its contacts will be sent again.",
+            run.log._add_step(self.env._("Import %(id)s ended as %(status)s: its contacts will be sent again.",
                                 id=batch.remote_id, status=job.status))
         else:
             self.confirm(batch)
@@ -76,10 +76,10 @@ class ImportPollJob(Job):
 
     def reject(self, batch):
         run = self.run
-        reason = _("Rejected by the ESP's watchdog")
+        reason = self.env._("Rejected by the ESP's watchdog")
         batch.write({"state": "rejected", "done_datetime": fields.Datetime.now()})
         self.Member._esp_requeue(batch, state="rejected", reason=reason)
-        message = _(
+        message = self.env._(
             "The ESP's watchdog rejected import %(id)s (%(rows)s contacts): it suspects the list was not "
             "collected with consent. Nothing is sent again automatically; contact the ESP, then use "
             "“Retry Rejected” on the list.", id=batch.remote_id, rows=batch.row_count,
@@ -96,9 +96,9 @@ class ImportPollJob(Job):
                 continue
             email = fault.email.strip().lower()
             if fault.kind == providers.records.FAULT_SUPPRESSED:
-                suppressed[email] = fault.reason or _("Suppressed")
+                suppressed[email] = fault.reason or self.env._("Suppressed")
             else:
-                refused[email] = fault.reason or _("Refused by the ESP")
+                refused[email] = fault.reason or self.env._("Refused by the ESP")
         confirmed = self.Member._esp_confirm(batch, refused)
         if refused:
             run.log._add_lines(refused.items())
@@ -109,5 +109,5 @@ class ImportPollJob(Job):
                      "done_datetime": fields.Datetime.now()})
         run.log.exported += confirmed
         run.log.failed += len(refused)
-        run.log._add_step(_("Import %(id)s confirmed: %(ok)s exported, %(faults)s refused.",
+        run.log._add_step(self.env._("Import %(id)s confirmed: %(ok)s exported, %(faults)s refused.",
                             id=batch.remote_id, ok=confirmed, faults=len(refused) + len(suppressed)))

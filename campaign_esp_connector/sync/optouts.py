@@ -3,7 +3,7 @@
 from markupsafe import Markup
 from psycopg2.extras import execute_values
 
-from odoo import _, fields
+from odoo import fields
 
 from .. import providers
 from .common import Job, utc_naive
@@ -26,8 +26,9 @@ class OptOutJob(Job):
     def execute(self):
         run, binding = self.run, self.binding
         since = run.since(binding.optout_watermark)
+        unsubscribed = self.env._("Unsubscribed")
         incoming = [
-            (row.email.strip().lower(), row.reason or _("Unsubscribed"), utc_naive(row.removed_at), False)
+            (row.email.strip().lower(), row.reason or unsubscribed, utc_naive(row.removed_at), False)
             for row in run.client.iter_book_unsubscribed_since(binding.remote_id, since) if row.email
         ] + [
             (email, reason, at, True)
@@ -78,7 +79,7 @@ class OptOutJob(Job):
         size = self.run.mailing_list.contact_count or 1
         if changes * 100.0 / size <= threshold:
             return False
-        log.message = _(
+        log.message = self.env._(
             "This sync would change %(changes)s of the %(size)s contacts of the list (more than %(threshold)s%%): "
             "%(esp_optouts)s opt-outs from the ESP, %(odoo_optouts)s unsubscribes to send to the ESP and "
             "%(removals)s removals from the address book. Nothing was changed; confirm on the list to apply them.",
@@ -104,24 +105,31 @@ class OptOutJob(Job):
         self.env.cr.execute(
             """
             WITH gone AS (
-                SELECT c.email_normalized AS email
-                  FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
-                 WHERE s.list_id = %(list)s AND s.opt_out AND c.email_normalized IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM mailing_contact c2
-                                     JOIN mailing_subscription s2 ON s2.contact_id = c2.id AND s2.list_id = %(list)s
-                                    WHERE c2.email_normalized = c.email_normalized AND s2.opt_out IS NOT TRUE)
-                 UNION
-                SELECT b.email FROM mail_blacklist b WHERE b.active
+                SELECT email, max(at) AS at FROM (
+                    SELECT c.email_normalized AS email, s.write_date AS at
+                      FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                     WHERE s.list_id = %(list)s AND s.opt_out AND c.email_normalized IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM mailing_contact c2
+                                         JOIN mailing_subscription s2 ON s2.contact_id = c2.id
+                                          AND s2.list_id = %(list)s
+                                        WHERE c2.email_normalized = c.email_normalized AND s2.opt_out IS NOT TRUE)
+                     UNION ALL
+                    SELECT b.email, COALESCE(b.write_date, b.create_date) FROM mail_blacklist b WHERE b.active
+                ) AS g GROUP BY email
             )
             -- Members still subscribed at the ESP, and addresses of this list the connector holds no row for:
             -- the book may have them all the same (an import whose answer was lost, a contact a person added
             -- at the ESP), and an opt-out must reach it. Unsubscribing an address the book lacks is harmless.
+            -- An opted-out row is sent again when Odoo opted the address out after the row was recorded (a
+            -- person may have added it to the book meanwhile). Compared on the database's clock (write
+            -- dates), never on the ESP's: opt_out_datetime holds the ESP's time when the ESP opted it out.
             SELECT m.id, gone.email FROM gone
               LEFT JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
              WHERE (m.id IS NULL AND EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c
                                                ON c.id = s.contact_id
                                             WHERE s.list_id = %(list)s AND c.email_normalized = gone.email))
-                OR m.state IN ('synced', 'exporting', 'pending', 'failed')
+                OR m.state IN ('synced', 'exporting', 'pending', 'failed', 'removing')
+                OR (m.state = 'opted_out' AND gone.at > m.opted_out_datetime)
           ORDER BY m.id NULLS FIRST LIMIT %(limit)s
             """,
             {"list": self.list_id, "limit": MAX_UNSUBSCRIBES_PER_RUN + 1},
@@ -144,7 +152,7 @@ class OptOutJob(Job):
             if run.out_of_time():
                 return True
         if outgoing:
-            run.log._add_step(_("%(count)s Odoo opt-outs unsubscribed at the ESP.",
+            run.log._add_step(self.env._("%(count)s Odoo opt-outs unsubscribed at the ESP.",
                                 count=min(len(outgoing), MAX_UNSUBSCRIBES_PER_RUN)))
         return len(outgoing) > MAX_UNSUBSCRIBES_PER_RUN
 
@@ -196,7 +204,9 @@ class OptOutJob(Job):
             run.client.remove_contacts_from_book(run.binding.remote_id, remote_ids)
         self.Member._esp_forget(forget)
         run.log.removed += len(remote_ids)
-        run.log._add_step(_("%(count)s contacts removed from the address book.", count=len(remote_ids)))
+        run.log._add_step(
+            self.env._("%(count)s contacts removed from the address book.", count=len(remote_ids))
+        )
         run.commit("optouts:removed")
         return truncated
 
@@ -237,11 +247,11 @@ def apply_esp_opt_outs(run, incoming):
         why, when, _suppressed = latest[email]
         if when and write_date > when:
             # Odoo re-subscribed (or changed) this membership after the ESP's opt-out: report, don't undo.
-            conflicts.append((email, _("kept subscribed: Odoo's subscription is newer than the ESP's "
+            conflicts.append((email, env._("kept subscribed: Odoo's subscription is newer than the ESP's "
                                        "opt-out (%(reason)s)", reason=why)))
             continue
         updates.append((subscription_id, when or now))
-        notes.append((contact_id, Markup("<p>%s</p>") % _(
+        notes.append((contact_id, Markup("<p>%s</p>") % env._(
             "Opted out of the mailing list “%(list)s” by %(provider)s: %(reason)s (at the ESP on %(date)s).",
             list=list_name, provider=provider, reason=why, date=fields.Datetime.to_string(when or now),
         )))
@@ -263,11 +273,13 @@ def apply_esp_opt_outs(run, incoming):
     if run.param("blacklist_suppressed", False):
         for email, (why, _when, suppressed) in latest.items():
             if suppressed:
-                env["mail.blacklist"].sudo()._add(email, message=_("Suppressed at the ESP: %(reason)s", reason=why))
+                env["mail.blacklist"].sudo()._add(
+                    email, message=env._("Suppressed at the ESP: %(reason)s", reason=why)
+                )
     log.opted_out += len(updates)
     if conflicts:
         log._add_lines(conflicts)
-    log._add_step(_("%(count)s opt-outs from the ESP applied, %(conflicts)s kept (Odoo newer).",
+    log._add_step(env._("%(count)s opt-outs from the ESP applied, %(conflicts)s kept (Odoo newer).",
                     count=len(updates), conflicts=len(conflicts)))
 
 

@@ -1,6 +1,6 @@
 """Pull job: contacts changed at the ESP come into Odoo (two-way fields, new contacts)."""
 
-from odoo import _, fields
+from odoo import fields
 
 from .common import Job, values_hash
 
@@ -45,13 +45,13 @@ class ContactPullJob(Job):
                 chunk = []
             if run.out_of_time():
                 # Stop between chunks without moving the watermark: the next run reads this window again.
-                run.log._add_step(_("Time budget used up while reading contacts changed at the ESP."))
+                run.log._add_step(self.env._("Time budget used up while reading contacts changed at the ESP."))
                 return "partial"
         if chunk:
             self._apply(chunk)
             seen += len(chunk)
         binding.pull_watermark = max(run.server_now, binding.pull_watermark or run.limits.feed_epoch)
-        run.log._add_step(_("%(count)s contacts changed at the ESP since %(since)s.", count=seen, since=since))
+        run.log._add_step(self.env._("%(count)s contacts changed at the ESP since %(since)s.", count=seen, since=since))
         run.commit("pull:done")
         return None
 
@@ -59,9 +59,6 @@ class ContactPullJob(Job):
         binding = self.binding
         list_id = binding.mailing_list_id.id
         by_email = {contact.email.strip().lower(): contact for contact in contacts if contact.email}
-        self.env["esp.list.member"]._esp_learn_remote_ids(
-            list_id, [(email, contact.id) for email, contact in by_email.items() if contact.id is not None]
-        )
         self.env.flush_all()
         cr = self.env.cr
         cr.execute(
@@ -91,6 +88,11 @@ class ContactPullJob(Job):
         if touched:
             # What came from the ESP is what the ESP holds: record it so the next export does not send it back.
             self._record_synced(touched)
+        # Last, so rows just recorded get theirs too: a removal needs the ESP's id, and one learnt here saves
+        # a lookup call later (an email removed in Odoo before it was ever exported included).
+        self.env["esp.list.member"]._esp_learn_remote_ids(
+            list_id, [(email, contact.id) for email, contact in by_email.items() if contact.id is not None]
+        )
 
     def _two_way(self, by_email, members):
         Contact = self.env["mailing.contact"]

@@ -5,7 +5,7 @@ import logging
 import time
 from datetime import timedelta
 
-from odoo import _, fields
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tools import config
 
@@ -63,7 +63,8 @@ def backoff(retry_count):
 class _AccountFeeds:
     """Account-wide feeds, read at most once per account per run and shared by all its lists."""
 
-    def __init__(self, client, since):
+    def __init__(self, env, client, since):
+        self._env = env
         self._client = client
         self._since = since
         self._suppressions = None
@@ -71,8 +72,9 @@ class _AccountFeeds:
     def suppressions(self):
         """``[(email, reason, at)]`` of account-wide suppressions since the earliest watermark of the run."""
         if self._suppressions is None:
+            suppressed = self._env._("Suppressed")
             self._suppressions = [
-                (row.email.strip().lower(), row.reason or _("Suppressed"), utc_naive(row.removed_at))
+                (row.email.strip().lower(), row.reason or suppressed, utc_naive(row.removed_at))
                 for row in self._client.iter_suppressed_since(self._since) if row.email
             ]
         return self._suppressions
@@ -165,7 +167,7 @@ class ListSyncRunner:
                 watermarks = [b.optout_watermark for b in bindings]
                 overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
                 since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
-                feeds = _AccountFeeds(client, since)
+                feeds = _AccountFeeds(self.env, client, since)
                 for binding in bindings:
                     if time.monotonic() > self.deadline:
                         break
@@ -186,8 +188,9 @@ class ListSyncRunner:
         # This worker holds the account: a run of the list still "running" is one a dead worker left.
         self.env["esp.sync.log"].search(
             [("list_id", "=", binding.mailing_list_id.id), ("state", "=", "running")]
-        ).write({"state": "failed", "message": _("Interrupted: the worker running this sync stopped before its end; "
-                                                 "the next run resumed from what was recorded.")})
+        ).write({"state": "failed", "message": self.env._(
+            "Interrupted: the worker running this sync stopped before its end; the next run resumed from what "
+            "was recorded.")})
         log = self.env["esp.sync.log"].create({
             "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
         })
@@ -202,9 +205,9 @@ class ListSyncRunner:
         try:
             for name in self.steps:
                 if not self.poll_only:
-                    binding.sync_progress = _("Step %(step)s of %(count)s: %(name)s",
-                                              step=self.steps.index(name) + 1, count=len(self.steps),
-                                              name=self._step_label(name))
+                    binding.sync_progress = self.env._("Step %(step)s of %(count)s: %(name)s",
+                                                       step=self.steps.index(name) + 1, count=len(self.steps),
+                                                       name=self._step_label(name))
                 outcome = JOBS[name](run).execute()
                 points.commit(f"step:{name}")
                 if outcome in ("guard", "rejected"):
@@ -233,7 +236,7 @@ class ListSyncRunner:
             # A bug met on one list must not stall the others: undo its unrecorded work, record it, go on.
             _logger.exception("ESP sync of mailing list %s crashed", binding.mailing_list_id.id)
             points.rollback()
-            state, message = "failed", _("The sync stopped on an unexpected error; see the server log.")
+            state, message = "failed", self.env._("The sync stopped on an unexpected error; see the server log.")
             log = log.exists() or self.env["esp.sync.log"].create({
                 "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
             })
@@ -255,10 +258,10 @@ class ListSyncRunner:
 
     def _step_label(self, name):
         return {
-            "poll": _("checking imports in flight"),
-            "pull": _("reading changes made at the ESP"),
-            "optouts": _("opt-outs and removals"),
-            "export": _("sending contacts"),
+            "poll": self.env._("checking imports in flight"),
+            "pull": self.env._("reading changes made at the ESP"),
+            "optouts": self.env._("opt-outs and removals"),
+            "export": self.env._("sending contacts"),
         }[name]
 
     def _account_failed(self, account, bindings, error, points):

@@ -2,6 +2,7 @@
 
 import requests
 
+from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 from odoo.tools import config, mute_logger
@@ -282,3 +283,82 @@ class TestSyncEngine(EspListSyncCommon):
         self.assertEqual(dead.state, "failed")
         self.assertIn("Interrupted", dead.message)
         self.assertEqual(self._members(mailing_list)["a@example.com"].state, "exporting")
+
+
+@tagged("campaign_esp_connector", "esp_sync_engine")
+class TestListRemovals(EspListSyncCommon):
+    """An email leaving a connected list leaves the book too, whatever road it took out of the list and even
+    when Odoo never exported it (a person added it at the ESP, or an import whose answer was lost carried it)."""
+
+    def _add_at_esp(self, mailing_list, email):
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        requests.post(f"{self.sandbox.url}/v2/address-books/{book_id}/contacts", timeout=10,
+                      auth=(self.sandbox.api_user, self.sandbox.api_password),
+                      json={"email": email}).raise_for_status()
+
+    def test_every_road_out_of_the_list_reaches_the_book(self):
+        emails = ["sub@example.com", "m2m@example.com", "list@example.com", "deleted@example.com",
+                  "renamed@example.com", "stays@example.com"]
+        mailing_list = self._create_connected_list([{"name": email, "email": email} for email in emails])
+        for email in emails:
+            self._add_at_esp(mailing_list, email)
+        contacts = {contact.email: contact for contact in mailing_list.contact_ids}
+        # Before any export, each leaves the list by another road.
+        mailing_list.subscription_ids.filtered(lambda s: s.contact_id.email == "sub@example.com").unlink()
+        contacts["m2m@example.com"].write({"list_ids": [Command.unlink(mailing_list.id)]})
+        mailing_list.write({"contact_ids": [Command.unlink(contacts["list@example.com"].id)]})
+        contacts["deleted@example.com"].unlink()
+        contacts["renamed@example.com"].email = "new-address@example.com"
+        self.env.flush_all()
+        members = self._members(mailing_list)
+        removed = set(emails) - {"stays@example.com"}
+        self.assertEqual({email for email, member in members.items() if member.state == "removing"}, removed)
+        self._sync_until_idle(mailing_list)
+        book = self._book_state(mailing_list)
+        self.assertFalse(removed & set(book), "removed in Odoo, still in the book")
+        self.assertLessEqual({"stays@example.com", "new-address@example.com"}, set(book))
+        self.assertFalse(removed & set(self._members(mailing_list)))
+
+    def test_removed_then_added_again_goes_out(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        contact = mailing_list.contact_ids
+        contact.write({"list_ids": [Command.unlink(mailing_list.id)]})
+        self.assertEqual(self._members(mailing_list)["ada@example.com"].state, "removing")
+        contact.write({"list_ids": [Command.link(mailing_list.id)]})
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(self._members(mailing_list)["ada@example.com"].state, "synced")
+        self.assertIn("ada@example.com", self._book_state(mailing_list))
+
+    def test_removal_is_not_taken_for_a_contact_new_at_the_esp(self):
+        mailing_list = self._create_connected_list(
+            [{"name": "Ada", "email": "ada@example.com"}, {"name": "Grace", "email": "grace@example.com"}],
+            create_contacts=True,
+        )
+        self._add_at_esp(mailing_list, "grace@example.com")
+        mailing_list.subscription_ids.filtered(lambda s: s.contact_id.email == "grace@example.com").unlink()
+        self.sandbox.advance_clock(60)
+        self._sync_until_idle(mailing_list)
+        self._sync(mailing_list)
+        mailing_list.invalidate_recordset(["contact_ids"])
+        self.assertEqual(mailing_list.contact_ids.mapped("email"), ["ada@example.com"])
+        self.assertNotIn("grace@example.com", self._book_state(mailing_list))
+
+    def test_deleting_a_connected_list_or_its_contacts_works(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        self._sync(mailing_list)
+        mailing_list.contact_ids.unlink()
+        mailing_list.unlink()
+        self.env.flush_all()
+        self.assertFalse(mailing_list.exists())
+
+    def test_uninstall_drops_the_triggers(self):
+        from .. import uninstall_hook
+        from ..models.esp_list_member import REMOVAL_TRIGGERS
+
+        names = [name for name, _table in REMOVAL_TRIGGERS]
+        query = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s)"
+        self.env.cr.execute(query, [names])
+        self.assertEqual(self.env.cr.fetchone()[0], len(names))
+        uninstall_hook(self.env)  # rolled back with the test
+        self.env.cr.execute(query, [names])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
