@@ -81,6 +81,14 @@ class EspAddressBook(models.Model):
     pull_watermark = fields.Datetime(readonly=True, copy=False)
     optout_watermark = fields.Datetime(readonly=True, copy=False)
     guard_confirmed = fields.Boolean(readonly=True, copy=False)
+    # The book is read whole now and then: the ESP reports no removals, only this shows one made there.
+    book_checked_datetime = fields.Datetime(
+        string="Book Last Compared", readonly=True, copy=False,
+        help="When every contact of the address book was last read and compared with the list (contacts "
+             "removed from the book at the ESP are then sent again).",
+    )
+    book_check_started = fields.Datetime(readonly=True, copy=False)
+    book_check_skip = fields.Integer(readonly=True, copy=False)
     odoo_changes_pending = fields.Boolean(
         readonly=True, copy=False, help="Odoo opt-outs or removals remain to be sent (more than one run sends)."
     )
@@ -139,6 +147,9 @@ class EspAddressBook(models.Model):
             "sync_state": "never",
             "pull_watermark": False,
             "optout_watermark": False,
+            "book_checked_datetime": False,
+            "book_check_started": False,
+            "book_check_skip": 0,
             "guard_confirmed": False,
             "odoo_changes_pending": False,
             "last_error": False,

@@ -112,6 +112,10 @@ class EspListMember(models.Model):
     # An Odoo opt-out made after this moment is sent again: the ESP may have gained the address since (a person
     # added it to the book), and a row that merely says "opted_out" would hide the new opt-out.
     opted_out_datetime = fields.Datetime(string="Opted Out Since", readonly=True)
+    listed_datetime = fields.Datetime(
+        string="Last Seen in the Book", readonly=True,
+        help="Start of the last complete reading of the address book that listed this email.",
+    )
 
     _sql_constraints = [
         ("list_email_uniq", "unique(list_id, email)", "An email is tracked once per mailing list."),
@@ -416,6 +420,45 @@ class EspListMember(models.Model):
             """,
             [(list_id, email, str(remote_id)) for email, remote_id in pairs],
         )
+
+    @api.model
+    def _esp_listed(self, list_id, pairs, at):
+        """These emails were listed in the book by the reading that started ``at`` (ids learnt on the way).
+
+        :param pairs: ``(email, remote id)``
+        """
+        self._esp_execute_values(
+            """
+            UPDATE esp_list_member m SET listed_datetime = v.at, remote_contact_id = COALESCE(v.remote_id,
+                                                                                          m.remote_contact_id)
+              FROM (VALUES %s) AS v(list_id, email, remote_id, at)
+             WHERE m.list_id = v.list_id AND m.email = v.email
+            """,
+            [(list_id, email, None if remote_id is None else str(remote_id), at) for email, remote_id in pairs],
+            template="(%s, %s, %s, %s::timestamp)",
+        )
+
+    @api.model
+    def _esp_requeue_unlisted(self, list_id, started, reason):
+        """Synced members the reading of the book that started at ``started`` did not list go out again: the
+        book lost them (removed at the ESP). Members confirmed after the reading started are left alone.
+
+        :return: their emails
+        """
+        self.flush_model()
+        self.env.cr.execute(
+            """
+            UPDATE esp_list_member SET state = 'pending', confirmed_hash = NULL, failure_reason = %(reason)s
+             WHERE list_id = %(list)s AND state = 'synced'
+               AND (listed_datetime IS NULL OR listed_datetime < %(started)s)
+               AND (exported_datetime IS NULL OR exported_datetime < %(started)s)
+         RETURNING email
+            """,
+            {"list": list_id, "started": started, "reason": reason},
+        )
+        emails = [row[0] for row in self.env.cr.fetchall()]
+        self.invalidate_model()
+        return emails
 
     @api.model
     def _esp_forget(self, ids):

@@ -26,6 +26,7 @@ class MailingList(models.Model):
         SYNC_STATES, string="ESP Sync", compute="_compute_esp_sync_state", search="_search_esp_sync_state"
     )
     esp_last_sync_datetime = fields.Datetime(related="esp_address_book_id.last_sync_datetime")
+    esp_book_checked_datetime = fields.Datetime(related="esp_address_book_id.book_checked_datetime")
     esp_last_attempt_datetime = fields.Datetime(related="esp_address_book_id.last_attempt_datetime")
     esp_next_sync_datetime = fields.Datetime(related="esp_address_book_id.next_sync_datetime")
     esp_last_error = fields.Text(related="esp_address_book_id.last_error")

@@ -21,6 +21,7 @@ class Capability:
     FROM_ADDRESSES = "from_addresses"  # account-specific list of allowed sender addresses
     LIST_CHANGE_FEED = "list_change_feed"  # contacts modified / unsubscribed since a date, per list
     SUPPRESSION_FEED = "suppression_feed"  # account-wide suppressions since a date
+    BOOK_LISTING = "book_listing"  # every contact of a list, page by page (removals made at the ESP show there)
     RESUBSCRIBE = "resubscribe"
     REGION_DETECTION = "region_detection"  # the API endpoint is discovered from the account
 
@@ -36,6 +37,7 @@ class Capability:
         FROM_ADDRESSES,
         LIST_CHANGE_FEED,
         SUPPRESSION_FEED,
+        BOOK_LISTING,
         RESUBSCRIBE,
         REGION_DETECTION,
     )
@@ -144,6 +146,12 @@ class EspProvider:
         raise NotImplementedError
 
     def iter_book_unsubscribed_since(self, book_id, since):
+        raise NotImplementedError
+
+    def book_contacts_page(self, book_id, skip=0):
+        """One page of the contacts of a list, without data fields: ``(contacts, next_skip)``, ``next_skip``
+        being ``None`` after the last page. One call per page, so a caller can stop between pages and resume at
+        ``next_skip`` later; a contact may come twice."""
         raise NotImplementedError
 
     def iter_suppressed_since(self, since):

@@ -10,6 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tools import config
 
 from .. import providers
+from .book_check import BookCheckJob
 from .common import CommitPoints, ListRun, RunAborted, utc_naive
 from .export import ExportJob
 from .imports import ImportPollJob
@@ -31,8 +32,9 @@ ACCOUNT_TRANSIENT = (providers.EspConnectionError, providers.ServerError, provid
 # Errors only a person can fix (credentials, permissions, region): they stop the account, and only it.
 ACCOUNT_NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied)
 
-JOBS = {"poll": ImportPollJob, "pull": ContactPullJob, "optouts": OptOutJob, "export": ExportJob}
-FULL_RUN = ("poll", "pull", "optouts", "export")
+JOBS = {"poll": ImportPollJob, "pull": ContactPullJob, "optouts": OptOutJob, "book_check": BookCheckJob,
+        "export": ExportJob}
+FULL_RUN = ("poll", "pull", "optouts", "book_check", "export")
 
 
 def time_budget():
@@ -85,8 +87,8 @@ class ListSyncRunner:
 
     :param env: an environment (the runner works as superuser: it acts for the connector)
     :param trigger: ``cron`` or ``manual`` (recorded on the run logs)
-    :param steps: job names to run (default: all, in order poll, pull, optouts, export); a run of the poll
-        job alone never changes a list's state or error
+    :param steps: job names to run (default: all, in order poll, pull, optouts, book_check, export); a run of
+        the poll job alone never changes a list's state or error
     """
 
     def __init__(self, env, trigger="cron", steps=FULL_RUN):
@@ -261,6 +263,7 @@ class ListSyncRunner:
             "poll": self.env._("checking imports in flight"),
             "pull": self.env._("reading changes made at the ESP"),
             "optouts": self.env._("opt-outs and removals"),
+            "book_check": self.env._("comparing the address book"),
             "export": self.env._("sending contacts"),
         }[name]
 

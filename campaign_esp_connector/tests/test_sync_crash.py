@@ -33,9 +33,10 @@ ACCOUNT_PREFIX = "Crash test sandbox"
 # Every commit point of a full run the scenario below reaches (see the commit("...") calls in sync/*.py).
 LABELS = [
     "run:started", "poll:batch", "step:poll", "pull:done", "step:pull", "optouts:incoming",
-    "optouts:unsubscribed", "optouts:removed", "optouts:done", "step:optouts", "export:posted", "step:export",
-    "run:finished",
+    "optouts:unsubscribed", "optouts:removed", "optouts:done", "step:optouts", "book_check:started",
+    "book_check:done", "step:book_check", "export:posted", "step:export", "run:finished",
 ]
+BOOK_CHECK_PARAM = "campaign_esp_connector.book_check_hours"
 WORKER_TIMEOUT = 120  # seconds for the worker to load the registry, or to answer one command
 RECOVERY_RUNS = 6
 
@@ -138,6 +139,7 @@ class TestSyncCrash(TransactionCase):
             env["mailing.contact"].search([("email", "=like", f"%@{DOMAIN}")]).unlink()
             env["mail.blacklist"].search([("email", "=like", f"%@{DOMAIN}")]).unlink()
             env["esp.address.book"].search([("account_id", "in", account_ids)]).unlink()
+            env["ir.config_parameter"].search([("key", "=", BOOK_CHECK_PARAM)]).unlink()
             if accounts:
                 env["esp.account"].browse(account_ids).unlink()
                 cron = env.ref("campaign_esp_connector.ir_cron_esp_sync_contacts", raise_if_not_found=False)
@@ -170,7 +172,8 @@ class TestSyncCrash(TransactionCase):
         c0..c4 went out in a first import, confirmed long ago; c0 renamed and c5 went out in a second import,
         which the ESP applied but Odoo has not confirmed yet (the next run's poll does). Since then, at the
         ESP: "new" was added to the book (the list creates contacts), c1 unsubscribed from the book, c2 hard
-        bounced; then in Odoo: c3 opted out, c4 removed, c0 renamed again, c6 added.
+        bounced, c5 removed from the book; then in Odoo: c3 opted out, c4 removed, c0 renamed again, c6 added;
+        and the daily book check is due.
         """
         self.sandbox.reset()
         with self._committed() as env:
@@ -206,6 +209,8 @@ class TestSyncCrash(TransactionCase):
                   json={"email": _email("new"), "dataFields": [{"key": "FULLNAME", "value": "New Person"}]})
         self.sandbox.set_contact_status(_email("c1"), "Unsubscribed", book_id=book_id)
         self.sandbox.set_contact_status(_email("c2"), "HardBounced")
+        c5_id = self._api("GET", f"contacts/{_email('c5')}").json()["id"]
+        self._api("DELETE", f"address-books/{book_id}/contacts/{c5_id}").raise_for_status()
         self.sandbox.advance_clock(60)
         with self._committed() as env:
             mailing_list = env["mailing.list"].browse(list_id)
@@ -217,6 +222,8 @@ class TestSyncCrash(TransactionCase):
             c6 = mailing_list.subscription_ids.filtered(lambda s: s.contact_id.email == _email("c6"))
             self._date_at_sandbox_clock(env, contacts=[by_email[_email("c0")].contact_id.id, c6.contact_id.id],
                                         subscriptions=[by_email[_email("c3")].id, *c6.ids])
+            # A day later: the book check is due (it sends back c5, removed from the book at the ESP).
+            env["ir.config_parameter"].set_param(BOOK_CHECK_PARAM, 0)
         return binding_id, book_id
 
     def _scenario(self, label):

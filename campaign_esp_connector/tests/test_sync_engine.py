@@ -1,5 +1,7 @@
 """One regression test per defect of the sync engine found when tried from outside (issue #8)."""
 
+from unittest.mock import patch
+
 import requests
 
 from odoo import Command
@@ -7,6 +9,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 from odoo.tools import config, mute_logger
 
+from ..sync import ListRun
 from ..sync import runner as sync_runner
 from .common import EspListSyncCommon
 
@@ -362,3 +365,75 @@ class TestListRemovals(EspListSyncCommon):
         uninstall_hook(self.env)  # rolled back with the test
         self.env.cr.execute(query, [names])
         self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+
+@tagged("campaign_esp_connector", "esp_sync_engine")
+class TestBookCheck(EspListSyncCommon):
+    """The ESP reports no removal from a book: the book is read whole now and then, and a contact removed from
+    it at the ESP while Odoo keeps it subscribed goes back (Odoo keeps the lists)."""
+
+    def _delete_at_esp(self, mailing_list, email):
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        contact = requests.get(f"{self.sandbox.url}/v2/contacts/{email}", auth=auth, timeout=10).json()
+        requests.delete(f"{self.sandbox.url}/v2/address-books/{book_id}/contacts/{contact['id']}", auth=auth,
+                        timeout=10).raise_for_status()
+
+    def _set_hours(self, hours):
+        self.env["ir.config_parameter"].sudo().set_param("campaign_esp_connector.book_check_hours", hours)
+
+    def test_contact_removed_at_the_esp_goes_back(self):
+        emails = [f"c{i}@example.com" for i in range(5)]
+        mailing_list = self._create_connected_list([{"name": email, "email": email} for email in emails])
+        self._sync_until_idle(mailing_list)
+        binding = mailing_list.esp_address_book_id
+        self.assertTrue(binding.book_checked_datetime, "the first run stamps the check (nothing to compare)")
+        self._delete_at_esp(mailing_list, "c3@example.com")
+        self.assertNotIn("c3@example.com", self._book_state(mailing_list))
+        # Not due yet: a run does not read the book.
+        calls = len(self._sandbox_api_calls())
+        self._sync(mailing_list)
+        self.assertFalse([call for call in self._sandbox_api_calls()[calls:]
+                          if call["path"].endswith(f"address-books/{binding.remote_id}/contacts")])
+        self._set_hours(0)
+        log = self._sync(mailing_list)
+        self.assertIn("1 removed at the ESP sent again", log.steps)
+        self._sync_until_idle(mailing_list)
+        self.assertIn("c3@example.com", self._book_state(mailing_list))
+        self.assertEqual(self._members(mailing_list)["c3@example.com"].state, "synced")
+        self.assertEqual(set(self._members(mailing_list)), set(emails))
+
+    def test_reading_resumes_across_runs(self):
+        emails = [f"r{i}@example.com" for i in range(7)]
+        mailing_list = self._create_connected_list([{"name": email, "email": email} for email in emails])
+        self._sync_until_idle(mailing_list)
+        self._delete_at_esp(mailing_list, "r5@example.com")
+        self._set_hours(0)
+        binding = mailing_list.esp_address_book_id
+        # Pages of 2 rows and a run out of time after each page: the reading goes on where it stopped.
+        small = mailing_list.with_context(campaign_esp_connector_transport={"page_size": 2})
+        with patch.object(ListRun, "out_of_time", lambda run: True):
+            small._esp_sync(trigger="manual")
+        self.assertTrue(binding.book_check_started)
+        self.assertGreater(binding.book_check_skip, 0)
+        for _run in range(6):
+            small._esp_sync(trigger="manual")
+            if not binding.book_check_started:
+                break
+        self.assertFalse(binding.book_check_started)
+        self._sync_until_idle(mailing_list)
+        self.assertIn("r5@example.com", self._book_state(mailing_list))
+        self.assertEqual(self._members(mailing_list)["r5@example.com"].state, "synced")
+
+    def test_opted_out_and_foreign_contacts_are_left_alone(self):
+        mailing_list = self._create_connected_list([{"name": "A", "email": "a@example.com"},
+                                                    {"name": "B", "email": "b@example.com"}])
+        self._sync_until_idle(mailing_list)
+        self._esp_set_status(mailing_list, "b@example.com")
+        self._sync(mailing_list)
+        self.assertEqual(self._members(mailing_list)["b@example.com"].state, "opted_out")
+        self._delete_at_esp(mailing_list, "b@example.com")
+        self._set_hours(0)
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(self._members(mailing_list)["b@example.com"].state, "opted_out")
+        self.assertNotIn("b@example.com", self._book_state(mailing_list))

@@ -4,7 +4,7 @@ import datetime
 import io
 
 import pytest
-from esp_providers import NotFound, ValidationError, records
+from esp_providers import Capability, NotFound, ValidationError, records
 from esp_providers.dotdigital import DotdigitalProvider
 
 UTC = datetime.timezone.utc
@@ -205,6 +205,22 @@ def test_change_feeds(sandbox, provider):
     sandbox.set_contact_status("cid@example.com", "HardBounced")
     suppressed = list(provider.iter_suppressed_since(start))
     assert ("cid@example.com", "HardBounced") in {(item.email, item.reason) for item in suppressed}
+
+
+def test_book_listing_pages_resume_with_overlap(sandbox):
+    with DotdigitalProvider(sandbox.api_user, sandbox.api_password, sandbox.url, page_size=3, page_overlap=1) as client:
+        book = client.create_address_book("Listed")
+        emails = [f"l{index}@example.com" for index in range(7)]
+        import_csv(client, book.id, "Email\n" + "".join(f"{email}\n" for email in emails))
+        seen, skips, skip = [], [], 0
+        while skip is not None:
+            skips.append(skip)
+            contacts, skip = client.book_contacts_page(book.id, skip)
+            seen.extend(contact.email for contact in contacts)
+            assert all(contact.id and not contact.data_fields for contact in contacts)
+        assert skips == [0, 2, 4, 6]  # each page starts one row back
+        assert set(seen) == set(emails)
+        assert client.supports(Capability.BOOK_LISTING)
 
 
 def test_resubscribe_outcome(sandbox, provider):
