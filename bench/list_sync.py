@@ -1,10 +1,11 @@
 """List sync figures: a mailing list of N contacts exported to a sandbox ESP address book, a no-op sync, a
-batch of changed contacts, and a per-contact exporter beside the engine on 5,000 contacts.
+batch of changed contacts, the daily book check, and a per-contact exporter beside the engine on 5,000 contacts.
 
 Run through ``bench/run`` (throwaway PostgreSQL, fresh database, sandbox in its own process). By hand::
 
     python bench/list_sync.py --config odoo.conf --database DB --sandbox-url http://127.0.0.1:8899 \\
-        [--contacts 100000] [--changes 10000] [--compare 5000] [--rows-per-file R] [--tracemalloc]
+        [--contacts 100000] [--changes 10000] [--book-check 100] [--compare 5000] [--rows-per-file R]
+        [--tracemalloc]
 
 Every run is the cron's own ``mailing.list._esp_sync(trigger="cron")`` (the sync runner, which commits after
 each remote side effect), followed by a commit. HTTP wait is read from the provider transport's per-call log
@@ -485,6 +486,18 @@ def print_summary(args, rows, results):
               f"{changed['sample_value']!r} ({'ok' if changed['sample_value'] == CHANGED_NAME else 'NOT UPDATED'})")
         print(f"sandbox book holds                 {results['book_final']:,} contacts "
               f"({expect(results['book_final'], size)})")
+    check = results.get("book_check")
+    if check:
+        runs = check["runs"]
+        print(f"\n-- book check ({size:,} contacts read, {check['removed']:,} removed at the ESP sent back)")
+        print(f"runs                               {len(runs)}"
+              f"{'' if Bench.settled(runs[-1], size) else ' (NOT all synced)'}")
+        print(f"API calls per run                  {', '.join(str(run['api_calls']) for run in runs)}  "
+              f"(total {totals(runs)['api_calls']})")
+        print(f"wall / HTTP / Odoo-side, total     {totals(runs)['wall']:.2f} s / {totals(runs)['http']:.2f} s / "
+              f"{totals(runs)['odoo']:.2f} s")
+        print(f"sandbox book holds                 {results['book_final']:,} contacts "
+              f"({expect(results['book_final'], size)})")
     compare = results.get("compare")
     if compare:
         engine, naive = compare["engine"], compare["naive"]
@@ -511,7 +524,8 @@ def print_summary(args, rows, results):
         peaks = ", ".join(f"{run['python_peak_mb']:.1f}" for run in traced)
         print(f"\nPython peak per run (tracemalloc)  {peaks} MB (another list of {size:,} new contacts; the last is its "
               f"no-op run)")
-    every_run = [*export, noop, *(changed["runs"] if changed else []), *(compare["engine"] if compare else [])]
+    every_run = [*export, noop, *(changed["runs"] if changed else []), *(check["runs"] if check else []),
+                 *(compare["engine"] if compare else [])]
     for problem in count_mismatches(every_run):
         print(f"call counts disagree: {problem}")
     return synced
@@ -528,6 +542,9 @@ def parse_args(argv=None):
     parser.add_argument("--api-user", default="demo@apiconnector.com", help="the sandbox's API user")
     parser.add_argument("--api-password", default="demo-password", help="the sandbox's API password")
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts in the list (default: %(default)s)")
+    parser.add_argument("--book-check", type=int, default=100, metavar="N",
+                        help="remove N contacts from the book at the ESP, then time the book check that sends them "
+                             "back (0: skip)")
     parser.add_argument("--changes", type=int, default=10_000,
                         help="after the no-op sync, rename this many of the list's contacts (ORM write) and time "
                              "their export until confirmed; 0 skips it (default: %(default)s)")
@@ -645,6 +662,32 @@ def main(argv=None):
                 "count": len(contact_ids), "write_seconds": write_seconds, "change_rows": change_rows, "runs": runs,
                 "sample_email": sample, "sample_value": remote_values(args.sandbox_url, auth, sample).get("FULLNAME"),
             }
+        # The daily book check: the whole book read again; contacts removed at the ESP go back.
+        if args.book_check:
+            book_id = int(book.remote_id)
+            listed = requests.get(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts",
+                                  params={"select": args.book_check}, auth=auth, timeout=60)
+            listed.raise_for_status()
+            removed_ids = [row["id"] for row in listed.json()]
+            requests.post(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts/delete", json=removed_ids,
+                          auth=auth, timeout=60).raise_for_status()
+            sandbox.state(contacts_limit=1)  # the ESP applies the removal
+            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 0)
+            cr.commit()
+            phase(f"book check: the whole book read, {len(removed_ids):,} contacts removed at the ESP go back")
+            runs = []
+            for attempt in range(1, bench.max_runs + 1):
+                run = bench.one_run(mailing_list, f"b{attempt}")
+                runs.append(run)
+                book.invalidate_recordset()
+                if not book.book_check_started:
+                    break
+            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", -1)
+            cr.commit()
+            runs += bench.run_until_settled(mailing_list, args.contacts, prefix="b+")
+            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 24)
+            cr.commit()
+            results["book_check"] = {"removed": len(removed_ids), "runs": runs}
         results["book_final"] = book_counts(sandbox).get(int(book.remote_id), 0)
 
         # The per-contact exporter beside the engine, on the same 5,000 contacts (one list, one book each).
