@@ -92,7 +92,8 @@ class AccountApi:
     def _check_book_name(self, name, book_id=None):
         taken = self.store.book_by_name(name)
         if name.strip().casefold() in RESERVED_BOOKS or (taken is not None and taken["id"] != book_id):
-            raise errors.bad_request("ERROR_ADDRESSBOOK_DUPLICATE", "An address book with this name already exists.")
+            raise errors.bad_request("ERROR_ADDRESSBOOK_DUPLICATE",
+                                         "That name is in use already, please choose another.")
 
     def on_create_book(self, request):
         body = read_body(request, "ApiAddressBook")

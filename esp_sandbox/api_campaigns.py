@@ -143,6 +143,11 @@ class CampaignsApi:
             raise errors.bad_request("ERROR_CAMPAIGN_INVALID", "The campaign has no $UNSUB$ unsubscribe link.")
         book_ids = body.get("addressBookIds") or []
         contact_ids = body.get("contactIds") or []
+        if not book_ids and not contact_ids:
+            # Recipients under a name the model does not know are dropped by the binding: sending to nobody
+            # named must never become a send to the whole account.
+            raise errors.bad_request("ERROR_CAMPAIGN_SEND_INVALID",
+                                     "A send needs address book ids or contact ids.")
         if len(contact_ids) > MAX_SEND_CONTACTS:
             raise errors.bad_request("ERROR_CAMPAIGN_SEND_INVALID", f"At most {MAX_SEND_CONTACTS} contact ids per send.")
         for book_id in book_ids:

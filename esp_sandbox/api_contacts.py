@@ -9,11 +9,14 @@ from werkzeug.wrappers import Response
 
 from . import errors, imports, render
 from .store import SENDABLE, TEST_BOOK
+from .validation import SCHEMAS, canonical
 from .web import flag, json_response, no_content, paging, read_body, read_int_list, read_json, since
 
 MAX_BULK_DELETE = 1000
 MERGE_OPTIONS = ("Overwrite", "OnlyOverwriteIfNotEmpty", "OnlyOverwriteIfContactDataNotPopulated")
 BOOK = "/v2/address-books/<int:book_id>/contacts"
+# The real text, as dotdigital's Magento extension compares it (Model/Apiconnector/Client.php).
+REPORT_NOT_READY = "Import is not processed yet or completed with error. ERROR_IMPORT_REPORT_NOT_FOUND"
 
 RULES = [
     Rule("/v2/contacts", endpoint="list_contacts", methods=["GET"]),
@@ -22,7 +25,7 @@ RULES = [
     Rule("/v2/contacts/<int:contact_id>", endpoint="get_contact", methods=["GET"]),
     Rule("/v2/contacts/<int:contact_id>", endpoint="update_contact", methods=["PUT"]),
     Rule("/v2/contacts/<int:contact_id>", endpoint="delete_contact", methods=["DELETE"]),
-    Rule("/v2/contacts/<email>", endpoint="get_contact_by_email", methods=["GET"]),
+    Rule("/v2/contacts/<email:email>", endpoint="get_contact_by_email", methods=["GET"]),
     Rule("/v2/contacts/modified-since/<date>", endpoint="list_contacts_modified_since", methods=["GET"]),
     Rule("/v2/contacts/created-since/<date>", endpoint="list_contacts_created_since", methods=["GET"]),
     Rule("/v2/contacts/suppressed-since/<date>", endpoint="list_suppressed_since", methods=["GET"]),
@@ -91,7 +94,7 @@ class ContactsApi:
         """Create or update a contact by email (case-insensitive); suppressed contacts are refused."""
         email = body["email"].strip()
         if not imports.EMAIL_RE.match(email):
-            raise errors.bad_request("ERROR_CONTACT_INVALID", "Email address is not valid.")
+            raise errors.bad_request("ERROR_PARAMETER_INVALID", "Email is not a valid email address.")
         data = self._data_from_body(body)
         row = self.store.contact_by_email(email)
         if row is None:
@@ -139,7 +142,7 @@ class ContactsApi:
         email = body["email"].strip()
         other = self.store.contact_by_email(email)
         if not imports.EMAIL_RE.match(email):
-            raise errors.bad_request("ERROR_CONTACT_INVALID", "Email address is not valid.")
+            raise errors.bad_request("ERROR_PARAMETER_INVALID", "Email is not a valid email address.")
         if other is not None and other["id"] != contact_id:
             raise errors.bad_request("ERROR_NON_UNIQUE_EMAIL", "Another contact has this email address.")
         data = {**json.loads(row["data"]), **self._data_from_body(body)}
@@ -304,7 +307,9 @@ class ContactsApi:
         return self._import(request, self.store.all_contacts_book_id(), merge_option)
 
     def _import(self, request, book_id, merge_option):
-        if merge_option not in MERGE_OPTIONS:
+        merge_option = next((option for option in MERGE_OPTIONS if option.casefold() == merge_option.casefold()),
+                            None)
+        if merge_option is None:
             raise errors.invalid_parameter("mergeOption")
         file_name, data = _uploaded_file(request)
         if imports.active_imports(self.store) >= imports.MAX_ACTIVE_IMPORTS:
@@ -328,13 +333,13 @@ class ContactsApi:
     def on_get_import_report(self, request, import_id):
         row = self._import_or_404(import_id, "ERROR_IMPORT_REPORT_NOT_FOUND")
         if row["report"] is None:
-            raise errors.not_found("ERROR_IMPORT_REPORT_NOT_FOUND")
+            raise errors.ApiError(404, REPORT_NOT_READY)
         return json_response(json.loads(row["report"]))
 
     def on_get_import_faults(self, request, import_id):
         row = self._import_or_404(import_id, "ERROR_IMPORT_REPORT_NOT_FOUND")
         if row["faults"] is None:
-            raise errors.not_found("ERROR_IMPORT_REPORT_NOT_FOUND")
+            raise errors.ApiError(404, REPORT_NOT_READY)
         # UTF-8 with a BOM, as the real report downloads are.
         return Response("\ufeff" + row["faults"], content_type="application/octet-stream")
 
@@ -348,7 +353,7 @@ def _uploaded_file(request):
         if not files or not files[0].filename:
             raise errors.ApiError(400, "file must be valid")
         return files[0].filename, files[0].read()
-    body = read_json(request)
+    body = canonical(read_json(request), SCHEMAS["ApiFileMedia"])
     if not isinstance(body, dict) or not isinstance(body.get("data"), str) or not body.get("fileName"):
         raise errors.ApiError(400, "fileName and data are required. ERROR_PARAMETER_INVALID")
     try:

@@ -11,8 +11,9 @@ import hmac
 import socket
 import time
 
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map
+from werkzeug.routing import BaseConverter, Map, RequestRedirect
 from werkzeug.wrappers import Request
 
 from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, imports
@@ -38,7 +39,13 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         self.request_log = []
         # Rules are copied because a werkzeug Rule binds to one Map and tests build several applications.
         rules = api_account.RULES + api_contacts.RULES + api_campaigns.RULES + control.RULES
-        self.url_map = Map([rule.empty() for rule in rules])
+        self.url_map = Map([rule.empty() for rule in rules], converters={"email": EmailConverter},
+                           merge_slashes=False, strict_slashes=False)
+        # Literal path segments of the v2 routes: matched in any casing, like ASP.NET's routing.
+        self.literal_segments = {
+            segment.lower() for rule in rules if rule.rule.startswith("/v2/")
+            for segment in rule.rule.split("/") if segment and "<" not in segment
+        }
 
     # -- WSGI -------------------------------------------------------------------------------------------------
 
@@ -46,8 +53,20 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         return self.wsgi_app(environ, start_response)
 
     def wsgi_app(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if not path.startswith("/sandbox/"):
+            environ["PATH_INFO"] = self.canonical_path(path)
         response = self.handle(Request(environ))
         return response(environ, start_response)
+
+    def canonical_path(self, path):
+        """The route a v2 path reaches on the real service: IIS and ASP.NET routing ignore a trailing slash
+        and the case of literal segments (``/V2/Address-Books/``); empty segments (``//``) are dropped rather
+        than redirected, so a client gets the route's JSON answer, never an HTML redirect."""
+        segments = [segment for segment in path.split("/") if segment]
+        return "/" + "/".join(
+            segment.lower() if segment.lower() in self.literal_segments else segment for segment in segments
+        )
 
     def handle(self, request):
         if request.path.startswith("/sandbox/"):
@@ -66,12 +85,18 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         try:
             if not request.path.startswith("/sandbox/"):
                 self._authenticate(request)
+                # Query names in any casing (``Select``, ``Skip``, ``WithFullData``), as ASP.NET binds them.
+                request.args = CaseInsensitiveArgs(request.args)
             endpoint, values = adapter.match()
             with self.store.lock:
                 headers = self._admit(request, endpoint)
                 response = getattr(self, f"on_{endpoint}")(request, **values)
             return apply_headers(response, headers)
         except NotFound:
+            return errors.ApiError(
+                404, f"No HTTP resource was found that matches the request URI '{request.url}'."
+            ).get_response(request.environ)
+        except RequestRedirect:
             return errors.ApiError(
                 404, f"No HTTP resource was found that matches the request URI '{request.url}'."
             ).get_response(request.environ)
@@ -146,6 +171,32 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
                 "status": status,
                 "at": self.store.now(),
             })
+
+
+class EmailConverter(BaseConverter):
+    """A path segment holding an email address: ``/v2/contacts/score`` is another route (or none), never a
+    contact called "score"."""
+
+    regex = r"[^/]*@[^/]*"
+
+
+class CaseInsensitiveArgs(ImmutableMultiDict):
+    """Query arguments looked up whatever the casing of their names."""
+
+    def __init__(self, args):
+        super().__init__([(key.casefold(), value) for key, value in args.items(multi=True)])
+
+    def __getitem__(self, key):
+        return super().__getitem__(key.casefold())
+
+    def __contains__(self, key):
+        return super().__contains__(key.casefold())
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - werkzeug's signature
+        return super().get(key.casefold(), default, type)
+
+    def getlist(self, key, type=None):  # noqa: A002
+        return super().getlist(key.casefold(), type)
 
 
 def create_app(config=None, **overrides):

@@ -6,7 +6,7 @@ from werkzeug.wrappers import Response
 
 from . import errors
 from .timeutil import parse_iso
-from .validation import SCHEMAS, validate
+from .validation import SCHEMAS, canonical, validate
 
 MAX_SELECT = 1000  # dotdigital's prose: "select requires a number between 1 and 1000"
 
@@ -67,8 +67,9 @@ def read_json(request):
 
 
 def read_body(request, schema_name):
-    """The JSON body, checked against the spec's schema of that name."""
-    body = read_json(request)
+    """The JSON body bound to the spec's schema of that name (any casing of its names and enum values, unknown
+    names dropped), then checked against it."""
+    body = canonical(read_json(request), SCHEMAS[schema_name])
     problem = validate(body, SCHEMAS[schema_name])
     if problem:
         raise errors.ApiError(400, f"{problem}. ERROR_PARAMETER_INVALID")

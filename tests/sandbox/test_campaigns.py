@@ -73,14 +73,17 @@ def test_send_rules(api, build):
     assert "ERROR_CAMPAIGN_INVALID" in refused.json()["message"]
 
 
-def test_send_without_books_or_contacts_goes_to_all_contacts(api, build, sandbox):
+def test_send_without_books_or_contacts_is_refused(api, build, sandbox):
+    # The swagger summary (and the legacy SOAP text) say an empty send goes to All Contacts; dotdigital's
+    # current send-campaign documentation requires at least one address book or contact id. The sandbox
+    # follows the documentation: nothing named must never mean everybody.
     build.contacts(build.book("A"), 3)
-    build.contacts(build.book("B"), 2, domain="other.example.com")
     campaign_id = build.campaign()
-    build.send(campaign_id)
-    sandbox.advance_clock(7200)
-    assert api.get(api.v2(f"campaigns/{campaign_id}/summary")).json()["numSent"] == 5
-    assert [b["name"] for b in api.get(api.v2(f"campaigns/{campaign_id}/address-books")).json()] == ["All Contacts"]
+    for body in ({"campaignId": campaign_id}, {"campaignId": campaign_id, "addressBookIds": [], "contactIds": []}):
+        refused = api.post(api.v2("campaigns/send"), json=body)
+        assert refused.status_code == 400
+        assert "ERROR_CAMPAIGN_SEND_INVALID" in refused.json()["message"]
+    assert not sandbox.state()["sends"]
 
 
 def test_send_to_contact_ids_only(api, build, sandbox):
