@@ -4,11 +4,12 @@ import json
 
 from werkzeug.routing import Rule
 
-from . import campaigns, errors, render
+from . import campaigns, errors, render, web
 from .timeutil import to_iso
 from .web import flag, json_response, no_content, paging, read_body, since
 
 MAX_SEND_CONTACTS = 10
+MAX_REPLIES = 5  # the spec: "You may not request more than 5 records at a time" of a contact's replies
 UNSUBSCRIBE_TOKEN = "$UNSUB$"
 CAMPAIGN = "/v2/campaigns/<int:campaign_id>"
 
@@ -35,11 +36,67 @@ RULES = [
     Rule(f"{CAMPAIGN}/opens", endpoint="list_opens", methods=["GET"]),
     Rule(f"{CAMPAIGN}/opens/since-date/<date>", endpoint="list_opens_since", methods=["GET"]),
     Rule(f"{CAMPAIGN}/hard-bouncing-contacts", endpoint="list_hard_bouncers", methods=["GET"]),
+    # Static segments where /v2/campaigns/<int:campaign_id> stands: the int converter never takes them.
+    Rule("/v2/campaigns/with-details", endpoint="list_campaigns_with_details", methods=["GET"]),
+    Rule("/v2/campaigns/filtered", endpoint="list_campaigns_filtered", methods=["GET"]),
+    Rule("/v2/campaigns/metrics", endpoint="list_campaign_metrics", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/with-details", endpoint="campaign_with_details", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/page-views/since-date/<date>", endpoint="list_page_views_since", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/page-views", endpoint="list_contact_page_views", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/clicks-with-groups", endpoint="list_clicks_with_groups", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/clicks-with-groups/since-date/<date>", endpoint="list_clicks_with_groups_since",
+         methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/clicks-with-groups", endpoint="list_contact_clicks_with_groups",
+         methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/replies", endpoint="list_contact_replies", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/roi-details/since-date/<date>", endpoint="list_roi_details_since", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/roi-details", endpoint="list_contact_roi_details",
+         methods=["GET"]),
+    Rule(f"{CAMPAIGN}/social-bookmark-views", endpoint="list_social_bookmark_views", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/social-bookmark-views",
+         endpoint="list_contact_social_bookmark_views", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/revenue/since-date/<date>", endpoint="campaign_revenue_since", methods=["GET"]),
+    Rule(f"{CAMPAIGN}/activities/<int:contact_id>/revenue", endpoint="contact_revenue", methods=["GET"]),
 ]
 
 
 def _campaign_body(body):
     return {key: body.get(key) for key in render.CAMPAIGN_FIELDS}
+
+
+def _enum_arg(value, names, parameter):
+    """A query value spelled as one of ``names`` in any case, answered in the spec's spelling."""
+    for name in names:
+        if value.casefold() == name.casefold():
+            return name
+    raise errors.invalid_parameter(parameter)
+
+
+def _date_arg(request, name, required=False):
+    """Epoch seconds of a date-time query parameter; empty or absent is None (or refused when required)."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise errors.invalid_parameter(name)
+        return None
+    return since(raw, name)
+
+
+def _filters(request):
+    """Conditions of /v2/campaigns/filtered from its ``~``-prefixed query parameters (the spec's names)."""
+    args = request.args
+    kind = (args.get("~type") or "").strip()
+    tags = [tag for tag in args.getlist("~tags") if tag.strip()]
+    statuses = [_enum_arg(value.strip(), campaigns.CAMPAIGN_STATUSES, "~statuses")
+                for value in args.getlist("~statuses") if value.strip()]
+    return campaigns.campaign_filters(
+        kind=_enum_arg(kind, campaigns.CAMPAIGN_TYPES, "~type") if kind else None,
+        tags=tags,
+        sent_since=_date_arg(request, "~sentDate"),
+        statuses=statuses,
+        scheduled_from=_date_arg(request, "~scheduledDateFrom"),
+        scheduled_to=_date_arg(request, "~scheduledDateTo"),
+    )
 
 
 class CampaignsApi:
@@ -195,12 +252,13 @@ class CampaignsApi:
             raise errors.not_found("ERROR_CONTACT_NOT_FOUND")
         return json_response(render.activity(rows[0]))
 
-    def _events(self, request, campaign_id, kind, date=None, contact_id=None):
+    def _events(self, request, campaign_id, kind, date=None, contact_id=None, render_row=None):
         page = paging(request)
         self._campaign_or_404(campaign_id)
         rows = campaigns.events(self.store, campaign_id, kind, *page,
                                 since=since(date) if date else None, contact_id=contact_id)
-        return json_response([(render.click if kind == "click" else render.open_)(row) for row in rows])
+        render_row = render_row or {"click": render.click, "open": render.open_, "page_view": render.page_view}[kind]
+        return json_response([render_row(row) for row in rows])
 
     def on_list_clicks(self, request, campaign_id):
         return self._events(request, campaign_id, "click")
@@ -226,3 +284,82 @@ class CampaignsApi:
         rows = campaigns.hard_bouncers(self.store, campaign_id, *page)
         return self._contacts(rows, flag(request, "withFullData"))
 
+
+    # -- detailed listings and metrics -------------------------------------------------------------------------
+
+    def on_list_campaigns_with_details(self, request):
+        rows = campaigns.campaigns_with_dates(self.store, *paging(request))
+        return json_response([render.campaign_details(row) for row in rows])
+
+    def on_campaign_with_details(self, request, campaign_id):
+        self._campaign_or_404(campaign_id)
+        return json_response(render.campaign_details(campaigns.campaign_with_dates(self.store, campaign_id)))
+
+    def on_list_campaigns_filtered(self, request):
+        page = paging(request)
+        rows = campaigns.campaigns_with_dates(self.store, *page, _filters(request))
+        return json_response([render.campaign_extended(row) for row in rows])
+
+    def on_list_campaign_metrics(self, request):
+        skip, select = paging(request)
+        start = _date_arg(request, "startDate", required=True)
+        end = _date_arg(request, "endDate", required=True)
+        rows = campaigns.campaigns_sent_between(self.store, start, end, skip, select)
+        return json_response([render.campaign_metrics(row, campaigns.counts(self.store, row["id"])) for row in rows])
+
+    # -- page views, clicks with link groups ------------------------------------------------------------------
+
+    def on_list_page_views_since(self, request, campaign_id, date):
+        return self._events(request, campaign_id, "page_view", date)
+
+    def on_list_contact_page_views(self, request, campaign_id, contact_id):
+        return self._events(request, campaign_id, "page_view", contact_id=contact_id)
+
+    def on_list_clicks_with_groups(self, request, campaign_id):
+        return self._events(request, campaign_id, "click", render_row=render.click_with_groups)
+
+    def on_list_clicks_with_groups_since(self, request, campaign_id, date):
+        return self._events(request, campaign_id, "click", date, render_row=render.click_with_groups)
+
+    def on_list_contact_clicks_with_groups(self, request, campaign_id, contact_id):
+        return self._events(request, campaign_id, "click", contact_id=contact_id, render_row=render.click_with_groups)
+
+    # -- reports of things the simulation never produces: always empty or zero, like the summary's figures ----
+
+    def _nothing(self, request, campaign_id, date=None, most=None):
+        _skip, select = paging(request, default_select=most or web.MAX_SELECT)
+        if most is not None and select > most:
+            raise errors.invalid_parameter("select")
+        if date is not None:
+            since(date)
+        self._campaign_or_404(campaign_id)
+        return json_response([])
+
+    def on_list_contact_replies(self, request, campaign_id, contact_id):
+        # numReplies is 0 everywhere: the simulation sends no replies. The spec allows at most 5 per page.
+        return self._nothing(request, campaign_id, most=MAX_REPLIES)
+
+    def on_list_roi_details_since(self, request, campaign_id, date):
+        return self._nothing(request, campaign_id, date)
+
+    def on_list_contact_roi_details(self, request, campaign_id, contact_id):
+        return self._nothing(request, campaign_id)
+
+    def on_list_social_bookmark_views(self, request, campaign_id):
+        return self._nothing(request, campaign_id)
+
+    def on_list_contact_social_bookmark_views(self, request, campaign_id, contact_id):
+        return self._nothing(request, campaign_id)
+
+    def on_campaign_revenue_since(self, request, campaign_id, date):
+        since(date)
+        self._campaign_or_404(campaign_id)
+        row = campaigns.campaign_with_dates(self.store, campaign_id)
+        return json_response(render.revenue(campaign_id, row["last_sent"]))
+
+    def on_contact_revenue(self, request, campaign_id, contact_id):
+        self._campaign_or_404(campaign_id)
+        if not campaigns.activities(self.store, campaign_id, contact_id=contact_id):
+            raise errors.not_found("ERROR_CONTACT_NOT_FOUND")
+        row = campaigns.campaign_with_dates(self.store, campaign_id)
+        return json_response(render.revenue(campaign_id, row["last_sent"]))

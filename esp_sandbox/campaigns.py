@@ -3,12 +3,17 @@
 A send picks its recipients, then draws each recipient's engagement from a generator seeded with
 (seed, campaign, email): the same seed always gives the same figures, whatever order recipients come in.
 Everything is stored as timestamped events; reports only show events the sandbox clock has reached, and
-summary, activities, opens and clicks are all computed from the same rows, so they always add up.
+summary, activities, opens, clicks, page views, metrics and the with-details listings are all computed from
+the same rows, so they always add up.
+
+Page views (site tracking: pages of the clicked site a recipient then browses) come from a second generator
+seeded with (seed, campaign, email, "page-views"), so adding them left every earlier figure of a seed as it was.
 """
 
 import json
 import random
 import re
+import urllib.parse
 
 from .store import SENDABLE, new_guid
 
@@ -21,6 +26,15 @@ USER_AGENTS = (
 )
 # Reported statuses a simulated event leaves behind, in order of precedence.
 STATUS_OF_EVENT = {"hard": "HardBounced", "complaint": "IspComplained", "unsubscribe": "Unsubscribed", "soft": "SoftBounced"}
+# Page views after a click: the chance that a click leads to browsing, and how many pages at most. Read from
+# the engagement settings when they carry ``page_view`` / ``max_page_views``, otherwise these defaults.
+PAGE_VIEW_RATE = 0.6
+MAX_PAGE_VIEWS = 3
+SITE_PAGES = ("/", "/products", "/about-us", "/contact")
+# Spellings accepted by /v2/campaigns/filtered (any case): CampaignType / ApiCampaignTypes and ApiCampaignStatuses.
+CAMPAIGN_TYPES = ("Standard", "Triggered", "Template", "AiTemplate")
+CAMPAIGN_STATUSES = ("Unsent", "Sending", "Sent", "Paused", "Cancelled", "RequiresSystemApproval",
+                     "RequiresSMSApproval", "RequiresWorkflowApproval", "Triggered")
 
 
 def campaign_links(html):
@@ -77,6 +91,24 @@ def simulate(rng, rates, links):
     return events
 
 
+def simulate_page_views(rng, rates, events):
+    """Page views that follow a recipient's clicks, as ('page_view', offset, url) tuples: the clicked page
+    first, then other pages of the same site, each a little later."""
+    rate = float(rates.get("page_view", PAGE_VIEW_RATE))
+    most = max(int(rates.get("max_page_views", MAX_PAGE_VIEWS)), 1)
+    views = []
+    for kind, offset, url in events:
+        if kind != "click" or not url.startswith(("http://", "https://")) or rng.random() >= rate:
+            continue
+        at, page = offset, url
+        for index in range(rng.randint(1, most)):
+            if index:
+                page = urllib.parse.urljoin(url, rng.choice(SITE_PAGES))
+            at += rng.uniform(1.0, 120.0)
+            views.append(("page_view", at, page))
+    return views
+
+
 def run_send(store, config, send):
     """Deliver a due send: draw every recipient's events and queue the status changes they cause."""
     body = json.loads(send["body"])
@@ -95,6 +127,8 @@ def run_send(store, config, send):
         client, version = rng.choice(MAIL_CLIENTS)
         agent = rng.choice(USER_AGENTS)
         events = simulate(rng, config.engagement, links)
+        pages_rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}|page-views")
+        events += simulate_page_views(pages_rng, config.engagement, events)
         for kind, offset, url in events:
             rows.append((campaign_id, contact["id"], contact["email"], kind, sent_at + offset, url, ip, agent,
                          f"{client}|{version}"))
@@ -163,6 +197,7 @@ def create_send(store, campaign_id, body, send_at):
 ACTIVITY_SQL = """
 SELECT contact_id, email,
        SUM(kind = 'open') AS opens, SUM(kind = 'click') AS clicks, SUM(kind = 'forward') AS forwards,
+       SUM(kind = 'page_view') AS page_views,
        MIN(CASE WHEN kind = 'sent' THEN at END) AS date_sent,
        MIN(CASE WHEN kind = 'open' THEN at END) AS first_open, MAX(CASE WHEN kind = 'open' THEN at END) AS last_open,
        (SELECT ip FROM events f WHERE f.campaign_id = e.campaign_id AND f.contact_id = e.contact_id
@@ -187,7 +222,7 @@ def activities(store, campaign_id, skip=0, select=1000, since=None, contact_id=N
 
 
 def events(store, campaign_id, kind, skip, select, since=None, contact_id=None):
-    """Opens or clicks of a campaign that the clock has reached, oldest first."""
+    """Opens, clicks or page views of a campaign that the clock has reached, oldest first."""
     return store.db.execute(
         "SELECT * FROM events WHERE campaign_id = ? AND kind = ? AND at <= ? AND at >= ? "
         "AND (? IS NULL OR contact_id = ?) ORDER BY at, id LIMIT ? OFFSET ?",
@@ -202,7 +237,8 @@ def counts(store, campaign_id):
         "COUNT(DISTINCT CASE WHEN kind = 'open' THEN contact_id END) AS unique_opens, "
         "SUM(kind = 'click') AS clicks, COUNT(DISTINCT CASE WHEN kind = 'click' THEN contact_id END) AS clickers, "
         "SUM(kind = 'forward') AS forwards, SUM(kind = 'hard') AS hard, SUM(kind = 'soft') AS soft, "
-        "SUM(kind = 'unsubscribe') AS unsubscribes, SUM(kind = 'complaint') AS complaints "
+        "SUM(kind = 'unsubscribe') AS unsubscribes, SUM(kind = 'complaint') AS complaints, "
+        "SUM(kind = 'page_view') AS page_views "
         "FROM events WHERE campaign_id = ? AND at <= ?",
         (campaign_id, store.now()),
     ).fetchone()
@@ -211,8 +247,8 @@ def counts(store, campaign_id):
 
 def campaigns_with_activity_since(store, since, skip, select):
     return store.db.execute(
-        "SELECT * FROM campaigns WHERE id IN (SELECT campaign_id FROM events WHERE kind IN ('open', 'click') "
-        "AND at >= ? AND at <= ?) ORDER BY id LIMIT ? OFFSET ?",
+        "SELECT * FROM campaigns WHERE id IN (SELECT campaign_id FROM events "
+        "WHERE kind IN ('open', 'click', 'page_view') AND at >= ? AND at <= ?) ORDER BY id LIMIT ? OFFSET ?",
         (since, store.now(), select, skip),
     ).fetchall()
 
@@ -223,3 +259,54 @@ def hard_bouncers(store, campaign_id, skip, select):
         "WHERE campaign_id = ? AND kind = 'hard' AND at <= ?) ORDER BY c.id LIMIT ? OFFSET ?",
         (campaign_id, store.now(), select, skip),
     ).fetchall()
+
+
+# -- listings with details, filters and metrics ------------------------------------------------------------
+
+# Campaign rows plus the dates the detailed listings show: the next scheduled send and the last send done.
+CAMPAIGNS_SQL = """
+SELECT * FROM (
+    SELECT c.*,
+           (SELECT MIN(s.send_at) FROM sends s WHERE s.campaign_id = c.id AND s.status = 'Scheduled') AS scheduled_at,
+           (SELECT MAX(s.send_at) FROM sends s WHERE s.campaign_id = c.id AND s.status = 'Sent') AS last_sent
+    FROM campaigns c
+) AS c
+"""
+
+
+def campaign_with_dates(store, campaign_id):
+    return store.db.execute(f"{CAMPAIGNS_SQL} WHERE c.id = ?", (campaign_id,)).fetchone()  # noqa: S608
+
+
+def campaigns_with_dates(store, skip, select, filters=None):
+    """Campaigns in id order; ``filters`` is a list of (SQL condition on ``c``, argument list) pairs."""
+    filters = filters or []
+    where = " AND ".join(condition for condition, _args in filters) or "1"
+    args = [arg for _condition, values in filters for arg in values]
+    return store.db.execute(
+        f"{CAMPAIGNS_SQL} WHERE {where} ORDER BY c.id LIMIT ? OFFSET ?",  # noqa: S608 - conditions are ours
+        (*args, select, skip),
+    ).fetchall()
+
+
+def campaign_filters(kind=None, tags=(), sent_since=None, statuses=(), scheduled_from=None, scheduled_to=None):
+    """SQL conditions of /v2/campaigns/filtered. Sandbox campaigns are all Standard and carry no tags."""
+    filters = []
+    if kind is not None and kind != "Standard":
+        filters.append(("0", []))
+    if tags:
+        filters.append(("0", []))  # every listed tag must be assigned, and none ever is
+    if statuses:
+        filters.append((f"c.status IN ({','.join('?' * len(statuses))})", list(statuses)))
+    if sent_since is not None:
+        filters.append(("c.date_sent >= ?", [sent_since]))
+    if scheduled_from is not None:
+        filters.append(("c.scheduled_at >= ?", [scheduled_from]))
+    if scheduled_to is not None:
+        filters.append(("c.scheduled_at <= ?", [scheduled_to]))
+    return filters
+
+
+def campaigns_sent_between(store, start, end, skip, select):
+    """Campaigns first sent inside [start, end], both ends included, for /v2/campaigns/metrics."""
+    return campaigns_with_dates(store, skip, select, [("c.date_sent >= ? AND c.date_sent <= ?", [start, end])])

@@ -22,6 +22,9 @@ DEFAULT_ENGAGEMENT = {
     "complaint": 0.005,
     "max_opens": 4,
     "max_clicks": 3,
+    # After a click on a web link, the recipient browses the site (site tracking's page views).
+    "page_view": 0.6,
+    "max_page_views": 3,
     # Engagement spreads over this many seconds after the send; events later than the sandbox clock stay
     # invisible until the clock is advanced.
     "window_seconds": 3600,

@@ -61,7 +61,7 @@ def activity(row):
         "contactId": row["contact_id"],
         "email": row["email"],
         "numOpens": row["opens"],
-        "numPageViews": 0,
+        "numPageViews": row["page_views"],
         "numClicks": row["clicks"],
         "numForwards": row["forwards"],
         "numEstimatedForwards": row["forwards"],
@@ -96,7 +96,7 @@ def summary(totals, date_sent):
     """ApiCampaignSummary from event totals; HTML counters carry everything, text ones stay 0 (HTML-only sends)."""
     per_kind = {
         "UniqueOpens": totals["unique_opens"], "Opens": totals["opens"], "Clicks": totals["clicks"],
-        "PageViews": 0, "Forwards": totals["forwards"], "EstimatedForwards": totals["forwards"], "Replies": 0,
+        "PageViews": totals.get("page_views", 0), "Forwards": totals["forwards"], "EstimatedForwards": totals["forwards"], "Replies": 0,
         "HardBounces": totals["hard"], "SoftBounces": totals["soft"], "Unsubscribes": totals["unsubscribes"],
         "IspComplaints": totals["complaints"], "MailBlocks": 0, "Sent": totals["sent"],
         "Delivered": totals["delivered"],
@@ -124,3 +124,62 @@ def summary(totals, date_sent):
         revenue="0", conversionRate=0.0, assistedRevenue="0", numOrders=0, numAssistedOrders=0,
     )
     return data
+
+
+# -- detailed listings, metrics and the reports the simulation keeps at zero ------------------------------
+
+
+def campaign_details(row):
+    """ApiCampaignDetails: the campaign as ``GET /v2/campaigns/{id}`` shows it, plus type, tags, split-test
+    options and the date of its first send."""
+    return {**campaign(row), "type": "Standard", "tags": [], "splitTestOptions": None,
+            "sentDate": to_iso(row["date_sent"]) or MIN_DATE}
+
+
+def campaign_extended(row):
+    """ApiCampaignExtended (``/v2/campaigns/filtered``): the campaign plus type, tags, first send and next
+    scheduled send (null when none)."""
+    return {**campaign(row), "type": "Standard", "tags": [], "sentDate": to_iso(row["date_sent"]),
+            "scheduledDate": to_iso(row["scheduled_at"])}
+
+
+def campaign_metrics(row, totals):
+    """ApiCampaignReportModelExtended: the campaign's summary figures under the metrics' names (percentages
+    are the summary's own: unique opens, unsubscribes and unique clicks per delivered, bounces per sent)."""
+    figures = summary(totals, row["date_sent"])
+    body = json.loads(row["body"])
+    return {
+        "campaignId": row["id"], "dateSent": figures["dateSent"], "campaignName": body.get("name"),
+        "campaignType": "Standard", "sent": totals["sent"], "delivered": totals["delivered"],
+        "uniqueOpens": totals["unique_opens"], "clicks": totals["clicks"], "hardBounces": totals["hard"],
+        "softBounces": totals["soft"], "replies": 0, "unsubscribes": totals["unsubscribes"],
+        "forwards": totals["forwards"], "uniqueClicks": totals["clickers"], "sendStatusFails": 0, "mailBlocks": 0,
+        "opens": totals["opens"], "complaints": totals["complaints"], "pageViews": totals.get("page_views", 0),
+        "percentageDelivered": figures["percentageDelivered"],
+        "percentageUniqueOpens": figures["percentageUniqueOpens"],
+        "percentageHardBounces": figures["percentageHardBounces"],
+        "percentageSoftBounces": figures["percentageSoftBounces"],
+        "percentageReplies": figures["percentageReplies"],
+        "percentageUnsubscribes": figures["percentageUnsubscribes"],
+        "percentageUniqueClicks": figures["percentageUsersClicked"],
+        "percentageUniqueClicksToOpens": figures["percentageClicksToOpens"],
+        "revenue": 0, "conversionRate": figures["conversionRate"], "assistedRevenue": 0,
+        "orders": figures["numOrders"], "assistedOrders": figures["numAssistedOrders"], "tags": [],
+        "subjectLine": body.get("subject"), "fromName": body.get("fromName"),
+        "fromAddress": (body.get("fromAddress") or {}).get("email"), "isSplitTest": False,
+    }
+
+
+def page_view(row):
+    return {"contactId": row["contact_id"], "email": row["email"], "url": row["url"], "dateViewed": to_iso(row["at"])}
+
+
+def click_with_groups(row):
+    """ApiCampaignContactClickWithGroups: the click; sandbox campaigns assign no link groups."""
+    return {**click(row), "groups": []}
+
+
+def revenue(campaign_id, last_sent):
+    """ApiCampaignRevenueAttributionDetail: the simulation places no orders, like the summary's zero revenue."""
+    return {"campaignID": campaign_id, "dateLastSent": to_iso(last_sent) or MIN_DATE, "currency": None,
+            "revenue": 0, "numOrders": 0, "conversionRate": 0}

@@ -1,6 +1,7 @@
 """Campaigns, sends and the simulated engagement behind the reports."""
 
 import pytest
+from openapi_spec import find_operation, response_schema, schema_errors
 
 RATES = {"hard_bounce": 0.05, "soft_bounce": 0.05, "open": 0.6, "click": 0.5, "forward": 0.1, "unsubscribe": 0.1,
          "complaint": 0.03}
@@ -182,4 +183,245 @@ def test_contact_activity_clicks_and_opens(api, build, sandbox):
 
 @pytest.mark.parametrize("path", ["summary", "activities", "clicks", "opens"])
 def test_reports_of_unknown_campaign(api, path):
+    assert api.get(api.v2(f"campaigns/999/{path}")).json() == {"message": "Error: ERROR_CAMPAIGN_NOT_FOUND"}
+
+
+# -- with-details, filtered, metrics, page views and the other reports -----------------------------------------
+
+SINCE = "2000-01-01T00:00:00Z"
+FAR = "2100-01-01T00:00:00Z"
+MIN_DATE = "0001-01-01T00:00:00Z"
+DETAILS = ("type", "tags", "splitTestOptions", "sentDate")
+
+
+def conforming(api, path, params=None, status=200):
+    """GET a v2 path and check the answer against the spec's response schema of that operation."""
+    response = api.get(api.v2(path), params=params)
+    assert response.status_code == status, (path, response.status_code, response.text)
+    (spec_path, operation), *_ = find_operation("GET", "/v2/" + path)
+    problems = schema_errors(response.json(), response_schema(operation, status))
+    assert not problems, (spec_path, problems)
+    return response.json()
+
+
+def refused(api, path, params=None):
+    response = api.get(api.v2(path), params=params)
+    assert response.status_code == 400, (path, params, response.text)
+    assert response.json()["message"].endswith("ERROR_PARAMETER_INVALID")
+
+
+def three_campaigns(build, sandbox):
+    """A sent campaign, one scheduled for 2100 (still Unsent) and one never sent, in id order."""
+    sent_book, sent = sent_campaign(build, sandbox, recipients=40, rates={**RATES, "open": 1, "click": 1})
+    scheduled = build.campaign(name="Scheduled")
+    build.send(scheduled, [sent_book], sendDate=FAR)
+    draft = build.campaign(name="Draft")
+    return sent, scheduled, draft
+
+
+def test_with_details_is_the_campaign_plus_details(api, build, sandbox):
+    sent, scheduled, draft = three_campaigns(build, sandbox)
+    summary = api.get(api.v2(f"campaigns/{sent}/summary")).json()
+    singles = []
+    for campaign_id in (sent, scheduled, draft):
+        details = conforming(api, f"campaigns/{campaign_id}/with-details")
+        campaign = api.get(api.v2(f"campaigns/{campaign_id}")).json()
+        assert {k: v for k, v in details.items() if k not in DETAILS} == campaign
+        assert details["type"] == "Standard" and details["tags"] == [] and details["splitTestOptions"] is None
+        singles.append(details)
+    assert singles[0]["sentDate"] == summary["dateSent"] != MIN_DATE
+    assert singles[1]["sentDate"] == singles[2]["sentDate"] == MIN_DATE
+    assert conforming(api, "campaigns/with-details") == singles
+    assert conforming(api, "campaigns/with-details", {"select": 2, "skip": 1}) == singles[1:]
+    assert [c["id"] for c in api.get(api.v2("campaigns/with-details")).json()] == \
+        [c["id"] for c in api.get(api.v2("campaigns")).json()]
+    assert api.get(api.v2("campaigns/999/with-details")).json() == {"message": "Error: ERROR_CAMPAIGN_NOT_FOUND"}
+    refused(api, "campaigns/with-details", {"select": 1001})
+
+
+def test_filtered_campaigns(api, build, sandbox):
+    sent, scheduled, draft = three_campaigns(build, sandbox)
+    sent_date = api.get(api.v2(f"campaigns/{sent}/summary")).json()["dateSent"]
+    now = sandbox.now()["now"]
+
+    def ids(**params):
+        query = {f"~{name}": value for name, value in params.items()}
+        return [c["id"] for c in conforming(api, "campaigns/filtered", query)]
+
+    every = conforming(api, "campaigns/filtered")
+    assert [c["id"] for c in every] == [sent, scheduled, draft]
+    for row in every:
+        plain = api.get(api.v2(f"campaigns/{row['id']}")).json()
+        assert {k: v for k, v in row.items() if k not in ("type", "tags", "sentDate", "scheduledDate")} == plain
+        assert row["type"] == "Standard" and row["tags"] == []
+    assert [(c["sentDate"], c["scheduledDate"]) for c in every] == [
+        (sent_date, None), (None, "2100-01-01T00:00:00.000Z"), (None, None)]
+    assert ids(statuses="Sent") == ids(statuses="sent") == [sent]
+    assert ids(statuses=["Unsent", "Sent"]) == [sent, scheduled, draft]
+    assert ids(statuses="Unsent") == [scheduled, draft]
+    assert ids(statuses="Paused") == []
+    assert ids(type="Standard") == ids(type="standard") == [sent, scheduled, draft]
+    assert ids(type="Triggered") == []
+    assert ids(tags="Promotion") == []
+    assert ids(sentDate=SINCE) == [sent]
+    assert ids(sentDate=now) == []
+    assert ids(scheduledDateFrom="2099-12-31T00:00:00Z", scheduledDateTo="2100-01-02T00:00:00Z") == [scheduled]
+    assert ids(scheduledDateTo="2099-12-31T00:00:00Z") == []
+    assert ids(statuses="Unsent", scheduledDateFrom=SINCE) == [scheduled]
+    assert ids(type="", statuses="") == [sent, scheduled, draft]  # empty values filter nothing
+    assert [c["id"] for c in conforming(api, "campaigns/filtered", {"select": 1, "skip": 1})] == [scheduled]
+    for name, value in (("~statuses", "Bogus"), ("~type", "Newsletter"), ("~sentDate", "yesterday"),
+                        ("~scheduledDateFrom", "soon"), ("select", 1001)):
+        refused(api, "campaigns/filtered", {name: value})
+
+
+def summary_as_metrics(summary):
+    """The figures of a summary under the metrics' names, as the sandbox promises they agree."""
+    names = {"sent": "numSent", "delivered": "numDelivered", "opens": "numOpens", "uniqueOpens": "numUniqueOpens",
+             "clicks": "numClicks", "uniqueClicks": "numRecipientsClicked", "hardBounces": "numHardBounces",
+             "softBounces": "numSoftBounces", "unsubscribes": "numUnsubscribes", "forwards": "numForwards",
+             "complaints": "numIspComplaints", "pageViews": "numPageViews", "replies": "numReplies",
+             "mailBlocks": "numMailBlocks", "orders": "numOrders", "assistedOrders": "numAssistedOrders",
+             "dateSent": "dateSent", "percentageDelivered": "percentageDelivered",
+             "percentageUniqueOpens": "percentageUniqueOpens", "percentageHardBounces": "percentageHardBounces",
+             "percentageSoftBounces": "percentageSoftBounces", "percentageReplies": "percentageReplies",
+             "percentageUnsubscribes": "percentageUnsubscribes", "percentageUniqueClicks": "percentageUsersClicked",
+             "percentageUniqueClicksToOpens": "percentageClicksToOpens", "conversionRate": "conversionRate"}
+    return {metric: summary[name] for metric, name in names.items()}
+
+
+def test_metrics_are_the_summaries_of_campaigns_sent_in_the_range(api, build, sandbox):
+    sandbox.configure(engagement={**RATES, "click": 1})
+    book_id = build.book()
+    build.contacts(book_id, 120)
+    first = build.campaign(name="First")
+    build.send(first, [book_id])
+    sandbox.advance_clock(7200)
+    between = sandbox.now()["now"]
+    second = build.campaign(name="Second")
+    build.send(second, [book_id])
+    sandbox.advance_clock(7200)
+    build.campaign(name="Never sent")
+    summaries = {c: api.get(api.v2(f"campaigns/{c}/summary")).json() for c in (first, second)}
+
+    rows = conforming(api, "campaigns/metrics", {"startDate": SINCE, "endDate": FAR})
+    assert [r["campaignId"] for r in rows] == [first, second]
+    for row in rows:
+        assert {k: row[k] for k in summary_as_metrics(summaries[row["campaignId"]])} == \
+            summary_as_metrics(summaries[row["campaignId"]])
+        details = api.get(api.v2(f"campaigns/{row['campaignId']}/with-details")).json()
+        assert (row["campaignName"], row["subjectLine"], row["fromName"], row["dateSent"]) == \
+            (details["name"], details["subject"], details["fromName"], details["sentDate"])
+        assert row["revenue"] == row["assistedRevenue"] == 0 and row["sendStatusFails"] == 0
+    assert rows[0]["pageViews"] > 0
+    total = sum(s["numOpens"] for s in summaries.values())
+    assert sum(r["opens"] for r in rows) == total
+
+    early = conforming(api, "campaigns/metrics", {"startDate": SINCE, "endDate": between})
+    late = conforming(api, "campaigns/metrics", {"startDate": between, "endDate": FAR})
+    assert [r["campaignId"] for r in early] == [first] and [r["campaignId"] for r in late] == [second]
+    assert early + late == rows
+    assert conforming(api, "campaigns/metrics", {"startDate": FAR, "endDate": FAR}) == []
+    assert conforming(api, "campaigns/metrics", {"startDate": SINCE, "endDate": FAR, "select": 1, "skip": 1}) == late
+    refused(api, "campaigns/metrics")
+    refused(api, "campaigns/metrics", {"startDate": SINCE})
+    refused(api, "campaigns/metrics", {"startDate": "not a date", "endDate": FAR})
+
+
+def test_page_views_agree_with_summary_and_activities(api, build, sandbox):
+    _, campaign_id = sent_campaign(build, sandbox, recipients=150, rates={**RATES, "click": 1})
+    summary = api.get(api.v2(f"campaigns/{campaign_id}/summary")).json()
+    activities = {a["contactId"]: a for a in all_pages(api, f"campaigns/{campaign_id}/activities")}
+    views = conforming(api, f"campaigns/{campaign_id}/page-views/since-date/{SINCE}")
+    assert summary["numPageViews"] == summary["numTotalPageViews"] == len(views) > 0
+    assert summary["numPageViews"] == sum(a["numPageViews"] for a in activities.values())
+    first_click = {}
+    for click in all_pages(api, f"campaigns/{campaign_id}/clicks"):
+        first_click.setdefault(click["contactId"], click["dateClicked"])
+    assert [v["dateViewed"] for v in views] == sorted(v["dateViewed"] for v in views)
+    for viewer in {v["contactId"] for v in views}:
+        own = conforming(api, f"campaigns/{campaign_id}/activities/{viewer}/page-views")
+        assert own == [v for v in views if v["contactId"] == viewer]
+        assert len(own) == activities[viewer]["numPageViews"]
+        assert own[0]["email"] == activities[viewer]["email"]
+        assert own[0]["dateViewed"] > first_click[viewer]  # a visit follows a click
+    assert all(v["url"].startswith("https://example.com/") for v in views)
+    assert {v["url"] for v in views} > {"https://example.com/offer", "https://example.com/blog"}
+    middle = views[len(views) // 2]["dateViewed"]
+    assert api.get(api.v2(f"campaigns/{campaign_id}/page-views/since-date/{middle}")).json() == \
+        [v for v in views if v["dateViewed"] >= middle]
+    pages = [api.get(api.v2(f"campaigns/{campaign_id}/page-views/since-date/{SINCE}"),
+                     params={"select": 10, "skip": skip}).json() for skip in range(0, len(views), 10)]
+    assert [v for page in pages for v in page] == views
+    assert api.get(api.v2(f"campaigns/{campaign_id}/activities/999/page-views")).json() == []
+
+
+def test_page_views_show_as_the_clock_moves_and_follow_the_seed(api, build, sandbox):
+    figures = []
+    for seed in (7, 7, 8):
+        sandbox.reset(seed=seed)
+        sandbox.configure(engagement={**RATES, "click": 1})
+        book_id = build.book()
+        build.contacts(book_id, 60)
+        campaign_id = build.campaign()
+        sent = sandbox.now()["now"]
+        build.send(campaign_id, [book_id])
+        assert api.get(api.v2(f"campaigns/{campaign_id}/page-views/since-date/{sent}")).json() == []
+        sandbox.advance_clock(7200)
+        views = api.get(api.v2(f"campaigns/{campaign_id}/page-views/since-date/{sent}")).json()
+        assert views
+        others = [c["dateClicked"] for c in api.get(api.v2(f"campaigns/{campaign_id}/clicks")).json()]
+        others += [o["dateOpened"] for o in api.get(api.v2(f"campaigns/{campaign_id}/opens")).json()]
+        late = [v["dateViewed"] for v in views if v["dateViewed"] > max(others)]
+        if late:  # only a page view makes it a campaign with activity since then
+            assert [c["id"] for c in api.get(api.v2(f"campaigns/with-activity-since/{late[-1]}")).json()] == \
+                [campaign_id]
+        figures.append(([(v["email"], v["url"]) for v in views], bool(late)))
+    assert figures[0] == figures[1] != figures[2]
+    assert any(late for _views, late in figures)
+
+
+def test_clicks_with_groups_are_the_clicks(api, build, sandbox):
+    _, campaign_id = sent_campaign(build, sandbox, recipients=30, rates={**RATES, "open": 1, "click": 1})
+    clicks = api.get(api.v2(f"campaigns/{campaign_id}/clicks")).json()
+    assert clicks
+    with_groups = conforming(api, f"campaigns/{campaign_id}/clicks-with-groups")
+    assert with_groups == [{**c, "groups": []} for c in clicks]
+    middle = clicks[len(clicks) // 2]["dateClicked"]
+    since_middle = conforming(api, f"campaigns/{campaign_id}/clicks-with-groups/since-date/{middle}")
+    assert since_middle == [{**c, "groups": []} for c in clicks if c["dateClicked"] >= middle]
+    clicker = clicks[0]["contactId"]
+    own = conforming(api, f"campaigns/{campaign_id}/activities/{clicker}/clicks-with-groups")
+    assert own == [{**c, "groups": []} for c in clicks if c["contactId"] == clicker]
+    assert conforming(api, f"campaigns/{campaign_id}/clicks-with-groups", {"select": 2, "skip": 1}) == with_groups[1:3]
+
+
+def test_reports_the_simulation_keeps_at_zero(api, build, sandbox):
+    _, campaign_id = sent_campaign(build, sandbox, recipients=20)
+    summary = api.get(api.v2(f"campaigns/{campaign_id}/summary")).json()
+    contact_id = api.get(api.v2(f"campaigns/{campaign_id}/activities")).json()[0]["contactId"]
+    for path in (f"activities/{contact_id}/replies", f"roi-details/since-date/{SINCE}",
+                 f"activities/{contact_id}/roi-details", "social-bookmark-views",
+                 f"activities/{contact_id}/social-bookmark-views"):
+        assert conforming(api, f"campaigns/{campaign_id}/{path}") == []
+    assert summary["numReplies"] == 0 and summary["revenue"] == "0" and summary["numOrders"] == 0
+    expected = {"campaignID": campaign_id, "dateLastSent": summary["dateSent"], "currency": None, "revenue": 0,
+                "numOrders": 0, "conversionRate": 0}
+    assert conforming(api, f"campaigns/{campaign_id}/revenue/since-date/{SINCE}") == expected
+    assert conforming(api, f"campaigns/{campaign_id}/activities/{contact_id}/revenue") == expected
+    assert api.get(api.v2(f"campaigns/{campaign_id}/activities/999/revenue")).status_code == 404
+    assert conforming(api, f"campaigns/{campaign_id}/activities/{contact_id}/replies", {"select": 5}) == []
+    refused(api, f"campaigns/{campaign_id}/activities/{contact_id}/replies", {"select": 6})
+    refused(api, f"campaigns/{campaign_id}/revenue/since-date/not-a-date")
+    unsent = build.campaign(name="Unsent")
+    assert api.get(api.v2(f"campaigns/{unsent}/revenue/since-date/{SINCE}")).json()["dateLastSent"] == MIN_DATE
+
+
+@pytest.mark.parametrize("path", [
+    "with-details", f"page-views/since-date/{SINCE}", "activities/1/page-views", "clicks-with-groups",
+    f"clicks-with-groups/since-date/{SINCE}", "activities/1/clicks-with-groups", "activities/1/replies",
+    f"roi-details/since-date/{SINCE}", "activities/1/roi-details", "social-bookmark-views",
+    "activities/1/social-bookmark-views", f"revenue/since-date/{SINCE}", "activities/1/revenue",
+])
+def test_new_reports_of_unknown_campaign(api, path):
     assert api.get(api.v2(f"campaigns/999/{path}")).json() == {"message": "Error: ERROR_CAMPAIGN_NOT_FOUND"}

@@ -168,6 +168,22 @@ def run_campaigns_scenario(check, sandbox):
     check("GET", f"campaigns/{campaign_id}/opens")
     check("GET", f"campaigns/{campaign_id}/opens/since-date/{SINCE}")
     assert check("GET", f"campaigns/{campaign_id}/hard-bouncing-contacts?withFullData=true").json()
+    check("GET", "campaigns/with-details?select=10")
+    check("GET", f"campaigns/{campaign_id}/with-details")
+    assert check("GET", "campaigns/filtered?~type=Standard&~statuses=Sent&~statuses=Unsent").json()
+    assert check("GET", f"campaigns/metrics?startDate={SINCE}&endDate=2100-01-01T00:00:00Z").json()
+    viewer = check("GET", f"campaigns/{campaign_id}/page-views/since-date/{SINCE}").json()[0]["contactId"]
+    assert check("GET", f"campaigns/{campaign_id}/activities/{viewer}/page-views").json()
+    assert check("GET", f"campaigns/{campaign_id}/clicks-with-groups").json()
+    check("GET", f"campaigns/{campaign_id}/clicks-with-groups/since-date/{SINCE}")
+    assert check("GET", f"campaigns/{campaign_id}/activities/{clicker}/clicks-with-groups").json()
+    check("GET", f"campaigns/{campaign_id}/activities/{clicker}/replies?select=5")
+    check("GET", f"campaigns/{campaign_id}/roi-details/since-date/{SINCE}")
+    check("GET", f"campaigns/{campaign_id}/activities/{clicker}/roi-details")
+    check("GET", f"campaigns/{campaign_id}/social-bookmark-views")
+    check("GET", f"campaigns/{campaign_id}/activities/{clicker}/social-bookmark-views")
+    check("GET", f"campaigns/{campaign_id}/revenue/since-date/{SINCE}")
+    check("GET", f"campaigns/{campaign_id}/activities/{clicker}/revenue")
 
 
 def test_account_answers_match_the_spec(check):
