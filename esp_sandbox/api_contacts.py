@@ -76,7 +76,7 @@ class ContactsApi:
     def _writable_book(self, book_id):
         row = self._book_or_404(book_id)
         if row["name"] == TEST_BOOK and row["system"]:
-            raise errors.bad_request("ERROR_ADDRESSBOOK_NOTWRITABLE", "This address book cannot be written to.")
+            raise errors.bad_request("ERROR_ADDRESSBOOK_NOTWRITABLE", "Address book cannot be written to via the API.")
         return row
 
     def _data_from_body(self, body):
