@@ -1,7 +1,7 @@
 {
     "name": "Email Marketing ESP Connector",
     "summary": "Sync mailing lists, campaigns and statistics with an external Email Service Provider (dotdigital)",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Marketing/Email Marketing",
     "website": "https://github.com/campaign-esp-connector/campaign_esp_connector",
     "author": "campaign_esp_connector developers",
@@ -25,6 +25,7 @@
         "views/esp_import_batch_views.xml",
         "views/mailing_contact_views.xml",
         "views/mailing_list_views.xml",
+        "views/mailing_mailing_views.xml",
         "views/res_config_settings_views.xml",
         "views/campaign_esp_connector_menus.xml",
     ],

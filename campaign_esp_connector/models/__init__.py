@@ -1,6 +1,7 @@
 from . import esp_catalogue_mixin  # before the models inheriting it
 from . import esp_account
 from . import esp_address_book
+from . import esp_campaign
 from . import esp_data_field
 from . import esp_field_mapping
 from . import esp_from_address
@@ -13,5 +14,6 @@ from . import esp_template
 from . import mail_blacklist
 from . import mailing_contact
 from . import mailing_list
+from . import mailing_mailing
 from . import mailing_subscription
 from . import res_config_settings

@@ -168,3 +168,29 @@ class EspProvider:
 
     def resubscribe(self, email, book_id=None):
         raise NotImplementedError
+
+    # -- campaigns (capability group ``campaigns``) ------------------------------------------------------------
+
+    def create_campaign(self, content):
+        raise NotImplementedError
+
+    def update_campaign(self, campaign_id, content):
+        raise NotImplementedError
+
+    def get_campaign(self, campaign_id):
+        raise NotImplementedError
+
+    def iter_campaigns(self):
+        raise NotImplementedError
+
+    def iter_book_campaigns(self, book_id):
+        raise NotImplementedError
+
+    def send_campaign(self, campaign_id, book_ids=(), contact_ids=(), send_date=None):
+        raise NotImplementedError
+
+    def get_send(self, send_id):
+        raise NotImplementedError
+
+    def upsert_contact(self, email):
+        raise NotImplementedError

@@ -170,3 +170,52 @@ class ProviderLimits:
     feed_overlap_seconds: int = 300
     ids_per_removal: int = 1000
     max_import_polls: int = 30
+
+
+# Campaign state, neutral: what an engine needs to know of a remote campaign.
+CAMPAIGN_DRAFT = "draft"  # may still be changed and sent
+CAMPAIGN_SENDING = "sending"
+CAMPAIGN_SENT = "sent"  # read-only at the provider
+CAMPAIGN_CANCELLED = "cancelled"
+CAMPAIGN_WAITING = "waiting"  # held by the provider (approval, paused)
+
+# Send state, neutral.
+SEND_SCHEDULED = "scheduled"
+SEND_SENDING = "sending"
+SEND_SENT = "sent"
+SEND_CANCELLED = "cancelled"
+SEND_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign at the provider; ``state`` is one of the ``CAMPAIGN_*`` values, ``status`` its own word."""
+
+    id: int
+    name: str
+    subject: str | None
+    status: str
+    state: str
+    from_name: str | None = None
+    html: str | None = None
+    plain_text: str | None = None
+    url: str | None = None
+
+    @property
+    def is_read_only(self):
+        return self.state in (CAMPAIGN_SENDING, CAMPAIGN_SENT, CAMPAIGN_CANCELLED)
+
+
+@dataclass(frozen=True)
+class CampaignSend:
+    """One send of a campaign; ``state`` is one of the ``SEND_*`` values."""
+
+    id: str
+    campaign_id: int
+    status: str
+    state: str
+    send_date: datetime | None = None
+
+    @property
+    def is_finished(self):
+        return self.state in (SEND_SENT, SEND_CANCELLED, SEND_FAILED)

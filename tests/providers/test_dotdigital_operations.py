@@ -253,3 +253,37 @@ def test_get_contact_by_email(sandbox, api):
     contact = client.get_contact("found@example.com")
     assert contact.email.lower() == "found@example.com"
     assert contact.id
+
+
+def test_campaign_create_update_send_and_poll(sandbox, provider):
+    book = provider.create_address_book("Campaign book")
+    import_csv(provider, book.id, "Email\nann@example.com\nbob@example.com\n")
+    content = {"name": "Odoo mailing 1", "subject": "Hello", "from_name": "Shop", "from_address_id": 1,
+               "html": '<p>Hi</p><a href="http://$UNSUB$">Unsubscribe</a>', "plain_text": "Hi http://$UNSUB$"}
+    campaign = provider.create_campaign(content)
+    assert campaign.state == records.CAMPAIGN_DRAFT and campaign.subject == "Hello"
+    campaign = provider.update_campaign(campaign.id, {**content, "subject": "Hello again"})
+    assert provider.get_campaign(campaign.id).subject == "Hello again"
+    assert campaign.id in {found.id for found in provider.iter_campaigns()}
+    with pytest.raises(ValidationError):
+        provider.send_campaign(campaign.id)  # nobody named: never All Contacts
+    send = provider.send_campaign(campaign.id, book_ids=[book.id])
+    assert send.campaign_id == campaign.id and send.state in (records.SEND_SENDING, records.SEND_SENT)
+    assert provider.get_send(send.id).state == records.SEND_SENT
+    assert provider.get_campaign(campaign.id).is_read_only
+    with pytest.raises(ValidationError) as refused:
+        provider.update_campaign(campaign.id, content)
+    assert refused.value.code == "ERROR_CAMPAIGN_READONLY"
+    assert [found.id for found in provider.iter_book_campaigns(book.id)] == [campaign.id]
+
+
+def test_test_send_to_contacts_only(sandbox, provider):
+    contact = provider.upsert_contact("tester@example.com")
+    assert contact.id and contact.email == "tester@example.com"
+    content = {"name": "T", "subject": "S", "from_name": "F", "html": '<a href="http://$UNSUB$">u</a>',
+               "plain_text": "u http://$UNSUB$"}
+    campaign = provider.create_campaign(content)
+    send = provider.send_campaign(campaign.id, contact_ids=[contact.id])
+    assert send.id
+    with pytest.raises(ValidationError):
+        provider.send_campaign(campaign.id, contact_ids=range(1, 12))

@@ -1,0 +1,182 @@
+from email.utils import parseaddr
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
+from .esp_campaign import CAMPAIGN_STATES
+
+
+class MailingMailing(models.Model):
+    _inherit = "mailing.mailing"
+
+    esp_account_id = fields.Many2one(
+        "esp.account", string="Send through ESP", compute="_compute_esp_account_id", store=True, readonly=False,
+        domain="[('state', '=', 'connected')]",
+        help="The ESP sends this mailing as a campaign to the address books of its lists; Odoo's own mail queue "
+             "never sends it.",
+    )
+    esp_from_name = fields.Char(string="From Name", compute="_compute_esp_from_name", store=True, readonly=False)
+    esp_from_address_id = fields.Many2one(
+        "esp.from.address", string="ESP From Address", domain="[('account_id', '=', esp_account_id)]",
+        compute="_compute_esp_from_address_id", store=True, readonly=False,
+    )
+    esp_reply_to = fields.Char(string="Forward Replies To")
+    esp_test_address = fields.Char(string="Test Addresses", help="One or more addresses, separated by commas.")
+    esp_template_id = fields.Many2one("esp.template", string="ESP Template",
+                                      domain="[('account_id', '=', esp_account_id)]")
+    esp_campaign_ids = fields.One2many("esp.campaign", "mailing_id", string="ESP Campaigns")
+    esp_campaign_id = fields.Many2one("esp.campaign", compute="_compute_esp_campaign_id", store=True, index="btree_not_null")
+    esp_campaign_remote_id = fields.Char(string="ESP Campaign ID", related="esp_campaign_id.remote_id")
+    esp_campaign_state = fields.Selection(CAMPAIGN_STATES, string="ESP Campaign", compute="_compute_esp_campaign_state")
+    esp_last_error = fields.Text(related="esp_campaign_id.last_error", string="ESP Error")
+    esp_last_sync_datetime = fields.Datetime(related="esp_campaign_id.last_sync_datetime", string="Last Synced")
+    esp_made_in_esp = fields.Boolean(related="esp_campaign_id.made_in_esp", string="Made in the ESP")
+    esp_template_locked = fields.Boolean(related="esp_campaign_id.template_locked")
+    esp_support_campaigns = fields.Boolean(related="esp_account_id.support_campaigns")
+
+    @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real")
+    def _compute_esp_account_id(self):
+        for mailing in self:
+            if mailing.esp_account_id or mailing.mailing_model_real != "mailing.contact":
+                continue
+            accounts = mailing.contact_list_ids.esp_address_book_id.account_id
+            books = mailing.contact_list_ids.esp_address_book_id
+            if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
+                    and accounts.support_campaigns):
+                mailing.esp_account_id = accounts
+
+    @api.depends("email_from")
+    def _compute_esp_from_name(self):
+        for mailing in self:
+            if not mailing.esp_from_name:
+                mailing.esp_from_name = parseaddr(mailing.email_from or "")[0] or mailing.env.company.name
+
+    @api.depends("esp_account_id", "email_from")
+    def _compute_esp_from_address_id(self):
+        for mailing in self:
+            if mailing.esp_from_address_id.account_id == mailing.esp_account_id and mailing.esp_from_address_id:
+                continue
+            addresses = mailing.esp_account_id.sudo().from_address_ids if mailing.esp_account_id else False
+            if not addresses:
+                mailing.esp_from_address_id = False
+                continue
+            wanted = parseaddr(mailing.email_from or "")[1].lower()
+            mailing.esp_from_address_id = (
+                addresses.filtered(lambda address, wanted=wanted: address.email.lower() == wanted)[:1] or addresses[:1]
+            )
+
+    @api.depends("esp_campaign_ids")
+    def _compute_esp_campaign_id(self):
+        for mailing in self:
+            mailing.esp_campaign_id = mailing.esp_campaign_ids[:1]
+
+    @api.depends("esp_campaign_id.state")
+    def _compute_esp_campaign_state(self):
+        for mailing in self:
+            mailing.esp_campaign_state = mailing.esp_campaign_id.state or "draft"
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_esp_sync_campaign(self):
+        """Sync with ESP: create the campaign there the first time, update it afterwards."""
+        self.ensure_one()
+        self.check_access("write")
+        sync = CampaignSync(self)
+        sync.validate()
+        binding = sync.account._esp_call(sync.push)
+        return self._esp_notify(_("Campaign synced with the ESP (campaign %(id)s).", id=binding.remote_id))
+
+    def action_esp_test_send(self):
+        """Send the campaign at the ESP to the test addresses only."""
+        self.ensure_one()
+        self.check_access("write")
+        addresses = test_addresses(self.esp_test_address)
+        if not addresses:
+            raise UserError(_("Give one or more test addresses (Test Addresses) first."))
+        if len(addresses) > MAX_TEST_ADDRESSES:
+            raise UserError(_("A test send goes to at most %(max)s addresses.", max=MAX_TEST_ADDRESSES))
+        sync = CampaignSync(self)
+        sync.validate()
+        sync.account._esp_call(lambda client: sync.test_send(client, addresses))
+        return self._esp_notify(_(
+            "Test sent by the ESP to %(addresses)s. Test sends appear in the ESP's reporting.",
+            addresses=", ".join(addresses)))
+
+    def action_esp_send(self):
+        """Send (or schedule) through the ESP: queued for the cron, which refreshes the lists first."""
+        for mailing in self:
+            mailing.check_access("write")
+            sync = CampaignSync(mailing)
+            # Lists waiting for a person stop the send now; pending contacts go out when the cron refreshes
+            # the lists right before sending.
+            sync.validate(for_send=True, pending_too=False)
+            sync.binding()._esp_queued()
+            mailing.write({"state": "in_queue"})
+        self.env.ref("campaign_esp_connector.ir_cron_esp_send_campaigns")._trigger()
+        return True
+
+    def action_test(self):
+        if self.esp_account_id:
+            return self.action_esp_test_send()
+        return super().action_test()
+
+    def action_put_in_queue(self):
+        esp = self.filtered("esp_account_id")
+        if esp:
+            esp.action_esp_send()
+        return super(MailingMailing, self - esp).action_put_in_queue() if self - esp else True
+
+    def action_cancel(self):
+        for mailing in self.filtered("esp_account_id"):
+            if mailing.esp_campaign_id.state in ("scheduled", "sending", "sent"):
+                raise UserError(_("The ESP cannot cancel a send through its API: cancel it in the ESP itself."))
+            if mailing.esp_campaign_id.state == "queued":
+                mailing.esp_campaign_id.sudo().write({"state": "synced" if mailing.esp_campaign_remote_id else "draft"})
+        return super().action_cancel()
+
+    def _action_send_mail(self, res_ids=None):
+        # Odoo's own queue never sends an ESP mailing: no mail.mail is created for it, whatever cron runs.
+        return super(MailingMailing, self.filtered(lambda mailing: not mailing.esp_account_id))._action_send_mail(
+            res_ids=res_ids
+        )
+
+    def action_send_mail(self, res_ids=None):
+        return super(MailingMailing, self.filtered(lambda mailing: not mailing.esp_account_id)).action_send_mail(
+            res_ids=res_ids
+        )
+
+    @api.model
+    def _process_mass_mailing_queue(self):
+        # ESP mailings are the ESP's: Odoo's queue neither sends them nor moves their state.
+        esp = self.search([("esp_account_id", "!=", False), ("state", "in", ("in_queue", "sending"))])
+        states = {mailing.id: mailing.state for mailing in esp}
+        res = super()._process_mass_mailing_queue()
+        for mailing in esp:
+            if mailing.state != states[mailing.id]:
+                mailing.state = states[mailing.id]
+        return res
+
+    def _esp_notify(self, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"message": message, "type": "success", "next": {"type": "ir.actions.client",
+                                                                       "tag": "soft_reload"}},
+        }
+
+    # ------------------------------------------------------------
+    # CRONS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_esp_send_campaigns(self):
+        CampaignRunner(self.env).run()
+
+    @api.model
+    def _cron_esp_sync_statistics(self):
+        """Campaigns made in the ESP appear in Odoo (the statistics issue extends this cron)."""
+        import_esp_campaigns(self.env)
+        CampaignRunner(self.env).run()

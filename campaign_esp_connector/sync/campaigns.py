@@ -1,0 +1,308 @@
+"""Campaign engine: a mailing becomes one campaign at the ESP, test-sent, sent or scheduled there.
+
+Validation happens before any call. One remote campaign per mailing whatever happens: the campaign's name
+carries a marker made of the database and the mailing, and before creating one the engine looks for a campaign
+with that marker (a create whose answer was lost, or whose transaction died before its commit, is found again
+instead of being created twice). A send never goes out without a book or a contact (dotdigital would mail
+All Contacts), never to a list that is not up to date, and never through Odoo's own mail queue.
+"""
+
+import logging
+import re
+
+from markupsafe import Markup
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tools import html2plaintext
+
+from .. import providers
+from .common import is_testing
+from .runner import ListSyncRunner
+
+_logger = logging.getLogger(__name__)
+
+UNSUBSCRIBE_TOKEN = "$UNSUB$"
+UNSUBSCRIBE_URL = "http://$UNSUB$"
+# Odoo's unsubscribe links in a mailing body (the editor's footer, or a link written by hand).
+_ODOO_UNSUBSCRIBE_HREF = re.compile(r"""href=(["'])[^"']*(?:/unsubscribe_from_list|/mailing/[^"']*/unsubscribe)[^"']*\1""")
+MAX_TEST_ADDRESSES = 10
+SUBJECT_REQUIRED = ("Unable to create the external campaign for the following reason : Campaign subject is "
+                    "required and has not been provided")
+
+
+def campaign_marker(env, mailing):
+    """What ties a remote campaign to this mailing, in its name."""
+    uuid = env["ir.config_parameter"].sudo().get_param("database.uuid", "")[:8]
+    return f"[odoo {uuid}-{mailing.id}]"
+
+
+def test_addresses(text):
+    return [address for address in re.split(r"[\s,;]+", text or "") if address]
+
+
+class CampaignSync:
+    """Everything the ESP does for one mailing. ``binding`` is its ``esp.campaign`` (sudo)."""
+
+    def __init__(self, mailing):
+        self.mailing = mailing
+        self.env = mailing.env
+        self.account = mailing.esp_account_id.sudo()
+
+    # -- checks before any call -------------------------------------------------------------------------------
+
+    def validate(self, for_send=False, pending_too=True):
+        mailing, _ = self.mailing, self.env._
+        if not mailing.esp_account_id:
+            raise UserError(_("Choose the ESP account that sends this mailing (Send through ESP)."))
+        if not self.account.support_campaigns:
+            raise UserError(_("The ESP of the account “%(account)s” cannot create campaigns.",
+                              account=self.account.name))
+        if not (mailing.subject or "").strip():
+            raise UserError(_(SUBJECT_REQUIRED))
+        if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
+            raise UserError(_("An ESP mailing is sent to mailing lists: select at least one mailing list."))
+        unconnected = mailing.contact_list_ids.filtered(
+            lambda mailing_list: mailing_list.esp_address_book_id.account_id != self.account
+        )
+        if unconnected:
+            raise UserError(_(
+                "These mailing lists are not connected to an address book of the ESP account “%(account)s”: "
+                "%(lists)s. Connect them (Connect to ESP on each list) or remove them from the mailing.",
+                account=self.account.name, lists=", ".join(unconnected.mapped("name"))))
+        if not mailing.esp_from_address_id:
+            raise UserError(_("Choose the ESP's from address: the ESP only sends from its own verified addresses."))
+        if not (mailing.esp_from_name or "").strip():
+            raise UserError(_("Give the sender name (From Name) the ESP shows."))
+        if not mailing.esp_template_id and not html2plaintext(mailing.body_html or "").strip():
+            raise UserError(_("The mailing has no content: write its body, or choose an ESP template."))
+        if for_send:
+            self._check_fresh(pending_too)
+
+    def _check_fresh(self, pending_too=True):
+        """Refuse to send while a list is not up to date at the ESP, saying which and what to do."""
+        _ = self.env._
+        problems = []
+        Member = self.env["esp.list.member"].sudo()
+        for mailing_list in self.mailing.contact_list_ids.sudo():
+            book = mailing_list.esp_address_book_id
+            if book.sync_state == "guard":
+                problems.append(_("%(list)s: a mass change waits for confirmation (Confirm Changes on the list)",
+                                  list=mailing_list.name))
+            elif book.sync_state == "rejected":
+                problems.append(_("%(list)s: the ESP rejected an import (see the list, then Retry Rejected)",
+                                  list=mailing_list.name))
+            elif book.sync_state in ("failed", "retry"):
+                problems.append(_("%(list)s: the last synchronization failed (%(error)s)",
+                                  list=mailing_list.name, error=book.last_error or "?"))
+            elif pending_too and (book.sync_state == "never" or Member.search_count(
+                    [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]) or (
+                    book._esp_change_mark() or book.odoo_changes_pending)):
+                problems.append(_("%(list)s: contacts still wait to be sent to the ESP (Synchronize the list, "
+                                  "then send again)", list=mailing_list.name))
+        if problems:
+            raise UserError(_("The mailing cannot be sent while its lists are not up to date at the ESP:\n%(problems)s",
+                              problems="\n".join(problems)))
+
+    # -- content -----------------------------------------------------------------------------------------------
+
+    def content(self, client):
+        mailing = self.mailing
+        if mailing.esp_template_id:
+            html = client.get_template_html(int(mailing.esp_template_id.remote_id))
+        else:
+            html = mailing.body_html or ""
+        html = with_unsubscribe_link(str(html), self.env._("Unsubscribe"))
+        plain = html2plaintext(html).replace(UNSUBSCRIBE_URL, "").strip()
+        plain = f"{plain}\n\n{self.env._('Unsubscribe')}: {UNSUBSCRIBE_URL}"
+        subject = mailing.subject.strip()
+        marker = campaign_marker(self.env, mailing)
+        return {
+            "name": f"{subject[:255 - len(marker) - 1]} {marker}",
+            "subject": subject,
+            "from_name": mailing.esp_from_name.strip(),
+            "from_address_id": int(mailing.esp_from_address_id.remote_id),
+            "html": html,
+            "plain_text": plain,
+            "reply_to": (mailing.esp_reply_to or "").strip() or None,
+        }
+
+    # -- remote operations -------------------------------------------------------------------------------------
+
+    def binding(self):
+        Campaign = self.env["esp.campaign"].sudo()
+        binding = Campaign.search([("mailing_id", "=", self.mailing.id)], limit=1)
+        if not binding:
+            binding = Campaign.create({"mailing_id": self.mailing.id, "account_id": self.account.id})
+        elif binding.account_id != self.account and not binding.remote_id:
+            binding.account_id = self.account
+        return binding
+
+    def push(self, client):
+        """Create the remote campaign the first time (or find the one a lost answer created), update it after."""
+        binding = self.binding()
+        if binding.state == "sent" or binding.made_in_esp:
+            raise UserError(self.env._("This campaign was sent by the ESP: it can no longer be changed."))
+        content = self.content(client)
+        try:
+            if binding.remote_id:
+                campaign = client.update_campaign(int(binding.remote_id), content)
+            else:
+                marker = campaign_marker(self.env, self.mailing)
+                campaign = next((found for found in client.iter_campaigns() if marker in found.name), None)
+                if campaign is not None:
+                    _logger.info("ESP campaign %s of mailing %s found again by its marker", campaign.id,
+                                 self.mailing.id)
+                    campaign = client.update_campaign(campaign.id, content)
+                else:
+                    campaign = client.create_campaign(content)
+        except providers.ValidationError as error:
+            raise UserError(self._refusal(error)) from None
+        binding._esp_synced(campaign)
+        return binding
+
+    def _refusal(self, error):
+        _ = self.env._
+        if error.code == "ERROR_CAMPAIGN_READONLY":
+            return _("The ESP says this campaign has been sent: it is read-only there, and so here.")
+        if error.code == "ERROR_CAMPAIGN_INVALID":
+            return _("The ESP refused the campaign's content (%(detail)s). Check the body, the from address and "
+                     "the unsubscribe link, then sync again.", detail=error.message)
+        return self.account._esp_error_message(error)
+
+    def test_send(self, client, addresses):
+        """Send the campaign to these addresses only (upserted as contacts in no book)."""
+        binding = self.push(client)
+        contact_ids = [client.upsert_contact(address).id for address in addresses]
+        try:
+            client.send_campaign(int(binding.remote_id), contact_ids=contact_ids)
+        except providers.ValidationError as error:
+            raise UserError(self._refusal(error)) from None
+        return binding
+
+    def send(self, client, commit):
+        """Sync, then send to the lists' books (at the mailing's schedule date when it is in the future)."""
+        binding = self.push(client)
+        commit()
+        book_ids = [int(book.remote_id) for book in self.mailing.contact_list_ids.sudo().esp_address_book_id]
+        send_date = self.mailing.schedule_date if self.mailing.schedule_type == "scheduled" else None
+        if send_date and send_date <= fields.Datetime.now():
+            send_date = None
+        try:
+            send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
+        except providers.ValidationError as error:
+            raise UserError(self._refusal(error)) from None
+        binding._esp_send_started(send)
+        self.mailing.sudo().write({"state": "sending" if send.state != "scheduled" else "in_queue"})
+        commit()
+        return binding
+
+    def poll(self, client):
+        binding = self.binding()
+        send = client.get_send(binding.send_remote_id)
+        binding._esp_send_state(send)
+        if binding.state == "sent":
+            self.mailing.sudo().write({"state": "done", "sent_date": fields.Datetime.now()})
+        elif binding.state == "sending":
+            self.mailing.sudo().write({"state": "sending"})
+        return binding
+
+
+def with_unsubscribe_link(html, label):
+    """The body with the ESP's unsubscribe token: Odoo's unsubscribe links point to it, and a visible link is
+    added when the body has none."""
+    html = _ODOO_UNSUBSCRIBE_HREF.sub(f'href="{UNSUBSCRIBE_URL}"', html)
+    if UNSUBSCRIBE_TOKEN in html:
+        return html
+    link = Markup('<p style="text-align:center;font-size:12px;"><a href="%s">%s</a></p>') % (UNSUBSCRIBE_URL, label)
+    if re.search(r"</body>", html, re.IGNORECASE):
+        return re.sub(r"</body>", f"{link}</body>", html, count=1, flags=re.IGNORECASE)
+    return f"{html}{link}"
+
+
+class CampaignRunner:
+    """Cron side: queued sends (lists refreshed first, then the freshness check), and sends being polled."""
+
+    def __init__(self, env):
+        self.env = env(su=True)
+
+    def run(self):
+        Campaign = self.env["esp.campaign"]
+        for binding in Campaign.search([("state", "=", "queued")]):
+            self._send(binding)
+        for binding in Campaign.search([("state", "in", ("scheduled", "sending")), ("send_remote_id", "!=", False)]):
+            self._poll(binding)
+
+    def _commit(self):
+        # Commit after each remote effect (a campaign created, a send started); tests run in one transaction.
+        if not is_testing():
+            self.env.cr.commit()
+
+    def _send(self, binding):
+        mailing = binding.mailing_id
+        sync = CampaignSync(mailing)
+        books = mailing.contact_list_ids.esp_address_book_id
+        # Export what is pending and read opt-outs first: the send must reach today's lists.
+        ListSyncRunner(self.env, trigger="cron").run(books)
+        books.invalidate_recordset()
+        try:
+            sync.validate(for_send=True)
+            with sync.account._esp_client() as client:
+                sync.send(client, self._commit)
+        except UserError as error:
+            binding._esp_failed(str(error))
+            mailing.write({"state": "draft"})
+        except providers.EspError as error:
+            binding._esp_failed(sync.account._esp_error_message(error))
+            mailing.write({"state": "draft"})
+        self._commit()
+
+    def _poll(self, binding):
+        sync = CampaignSync(binding.mailing_id)
+        try:
+            with sync.account._esp_client() as client:
+                sync.poll(client)
+        except providers.EspError as error:
+            binding.last_error = sync.account._esp_error_message(error)
+        self._commit()
+
+
+def import_esp_campaigns(env):
+    """Campaigns sent from the ESP to books connected to Odoo lists appear as sent mailings, once each."""
+    env = env(su=True)
+    Campaign = env["esp.campaign"]
+    for account in env["esp.account"].search([("state", "=", "connected")]):
+        if not account.support_campaigns:
+            continue
+        books = env["esp.address.book"].search([("account_id", "=", account.id), ("mailing_list_id", "!=", False)])
+        if not books:
+            continue
+        known = set(Campaign.search([("account_id", "=", account.id)]).mapped("remote_id"))
+        try:
+            with account._esp_client() as client:
+                found = {}
+                for book in books:
+                    for campaign in client.iter_book_campaigns(int(book.remote_id)):
+                        if str(campaign.id) in known or campaign.state not in ("sent", "sending"):
+                            continue
+                        found.setdefault(campaign.id, (campaign, env["mailing.list"]))
+                        found[campaign.id] = (campaign, found[campaign.id][1] | book.mailing_list_id)
+        except providers.EspError as error:
+            _logger.warning("ESP account %s: campaigns not imported: %s", account.id, account._esp_error_message(error))
+            continue
+        for campaign, lists in found.values():
+            mailing = env["mailing.mailing"].create({
+                "subject": campaign.subject or campaign.name,
+                "body_arch": campaign.html or "",
+                "body_html": campaign.html or "",
+                "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
+                "contact_list_ids": [fields.Command.set(lists.ids)],
+                "esp_account_id": account.id,
+                "state": "done",
+                "sent_date": fields.Datetime.now(),
+            })
+            Campaign.create({
+                "mailing_id": mailing.id, "account_id": account.id, "remote_id": str(campaign.id),
+                "remote_status": campaign.status, "state": "sent", "made_in_esp": True, "template_locked": True,
+                "last_sync_datetime": fields.Datetime.now(),
+            })

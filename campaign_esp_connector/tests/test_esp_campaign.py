@@ -1,0 +1,206 @@
+"""Campaigns through the ESP (issue #10): a mailing becomes one campaign at the sandbox, test-sent, sent or
+scheduled there, and never by Odoo's own mail queue."""
+
+from datetime import timedelta
+
+import requests
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged, users
+
+from ..sync.campaigns import SUBJECT_REQUIRED, CampaignRunner, import_esp_campaigns
+from .common import EspListSyncCommon
+
+BODY = "<div><p>Hello from Odoo</p><p><a href='https://example.com/offer'>Offer</a></p></div>"
+
+
+@tagged("campaign_esp_connector", "esp_campaign")
+class TestEspCampaign(EspListSyncCommon):
+    def setUp(self):
+        super().setUp()
+        self.mailing_list = self._create_connected_list(
+            [{"name": "Ada", "email": "ada@example.com"}, {"name": "Grace", "email": "grace@example.com"}]
+        )
+        self._sync_until_idle(self.mailing_list)
+
+    def _mailing(self, **values):
+        return self.env["mailing.mailing"].create({
+            "subject": "Spring news",
+            "body_arch": BODY,
+            "body_html": BODY,
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [fields.Command.set(self.mailing_list.ids)],
+            "email_from": "Shop <shop@example.com>",
+            **values,
+        })
+
+    def _state(self):
+        return self.sandbox.state(contacts_limit=1000)
+
+    def _sends(self):
+        """Every send the sandbox received, with its recipients as the ESP answers them."""
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        return [requests.get(f"{self.sandbox.url}/v2/campaigns/send/{send['id']}", auth=auth, timeout=10).json()
+                for send in self._state()["sends"]]
+
+    def _remote_campaigns(self):
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        return requests.get(f"{self.sandbox.url}/v2/campaigns", auth=auth, timeout=10).json()
+
+    def test_defaults_from_the_connected_lists(self):
+        mailing = self._mailing()
+        self.assertEqual(mailing.esp_account_id, self.sandbox_account)
+        self.assertEqual(mailing.esp_from_name, "Shop")
+        self.assertTrue(mailing.esp_from_address_id)
+        self.assertEqual(mailing.esp_campaign_state, "draft")
+
+    def test_blank_subject_gives_the_seed_message(self):
+        mailing = self._mailing(subject=" ")
+        with self.assertRaises(UserError) as refused:
+            mailing.action_esp_sync_campaign()
+        self.assertEqual(str(refused.exception), SUBJECT_REQUIRED)
+        self.assertFalse(self._remote_campaigns())
+
+    def test_lists_not_connected_are_named(self):
+        other = self.env["mailing.list"].create({"name": "Not connected"})
+        mailing = self._mailing(contact_list_ids=[fields.Command.set((self.mailing_list | other).ids)],
+                                esp_account_id=self.sandbox_account.id)
+        with self.assertRaises(UserError) as refused:
+            mailing.action_esp_sync_campaign()
+        self.assertIn("Not connected", str(refused.exception))
+
+    def test_from_address_required(self):
+        mailing = self._mailing()
+        mailing.esp_from_address_id = False
+        with self.assertRaises(UserError) as refused:
+            mailing.action_esp_sync_campaign()
+        self.assertIn("from address", str(refused.exception))
+
+    def test_one_campaign_per_mailing_even_after_a_lost_commit(self):
+        mailing = self._mailing()
+        mailing.action_esp_sync_campaign()
+        remote_id = mailing.esp_campaign_remote_id
+        self.assertTrue(remote_id)
+        campaign = next(c for c in self._remote_campaigns() if str(c["id"]) == remote_id)
+        self.assertEqual(campaign["subject"], "Spring news")
+        self.assertIn("$UNSUB$", campaign["htmlContent"])
+        self.assertIn("$UNSUB$", campaign["plainTextContent"])
+        mailing.subject = "Spring news, updated"
+        mailing.action_esp_sync_campaign()
+        self.assertEqual(mailing.esp_campaign_remote_id, remote_id)
+        # The transaction that recorded the remote id died after the ESP created the campaign: the next sync
+        # finds that campaign again instead of creating a second one.
+        mailing.esp_campaign_id.unlink()
+        mailing.invalidate_recordset()
+        mailing.action_esp_sync_campaign()
+        self.assertEqual(mailing.esp_campaign_remote_id, remote_id)
+        self.assertEqual(len(self._remote_campaigns()), 1)
+        self.assertEqual(self._remote_campaigns()[0]["subject"], "Spring news, updated")
+        self.assertTrue(mailing.esp_template_locked)
+
+    def test_content_refused_by_the_esp_is_explained(self):
+        mailing = self._mailing()
+        mailing.esp_from_address_id.sudo().remote_id = "999"  # not a from address of the account
+        with self.assertRaises(UserError) as refused:
+            mailing.action_esp_sync_campaign()
+        self.assertIn("refused the campaign", str(refused.exception))
+
+    def test_test_send_goes_to_the_test_addresses_only(self):
+        mailing = self._mailing(esp_test_address="qa@example.com, boss@example.com")
+        mailing.action_test()
+        sends = self._sends()
+        self.assertEqual(len(sends), 1)
+        self.assertEqual(sends[0]["addressBookIds"], [])
+        self.assertEqual(len(sends[0]["contactIds"]), 2)
+        self.assertFalse(self.env["mail.mail"].search_count([("mailing_id", "=", mailing.id)]))
+
+    def test_send_goes_to_the_books_and_odoo_sends_nothing(self):
+        mailing = self._mailing()
+        mailing.action_launch()
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("in_queue", "queued"))
+        # Odoo's own queue cron runs: it must neither send nor move the mailing.
+        self.env["mailing.mailing"]._process_mass_mailing_queue()
+        self.assertEqual(mailing.state, "in_queue")
+        CampaignRunner(self.env).run()
+        book_id = int(self.mailing_list.esp_address_book_id.remote_id)
+        sends = self._sends()
+        self.assertEqual(len(sends), 1)
+        self.assertEqual((sends[0]["addressBookIds"], sends[0]["contactIds"]), ([book_id], []))
+        self.sandbox.advance_clock(60)
+        CampaignRunner(self.env).run()
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("done", "sent"))
+        self.env["mailing.mailing"]._process_mass_mailing_queue()
+        self.assertFalse(self.env["mail.mail"].search_count([("mailing_id", "=", mailing.id)]))
+        self.assertFalse(self.env["mailing.trace"].search_count([("mass_mailing_id", "=", mailing.id)]))
+        with self.assertRaises(UserError):
+            mailing.action_esp_sync_campaign()  # read-only once sent
+
+    def test_schedule_uses_the_esp_send_date(self):
+        mailing = self._mailing()
+        later = fields.Datetime.now() + timedelta(days=2)
+        mailing.write({"schedule_type": "scheduled", "schedule_date": later})
+        mailing.action_schedule()
+        CampaignRunner(self.env).run()
+        self.assertEqual(mailing.esp_campaign_state, "scheduled")
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertEqual(self._state()["sends"][0]["status"], "Scheduled")
+
+    def test_send_refused_while_a_list_waits_for_a_person(self):
+        self.mailing_list.esp_address_book_id.sync_state = "guard"
+        mailing = self._mailing()
+        with self.assertRaises(UserError) as refused:
+            mailing.action_launch()
+        self.assertIn(self.mailing_list.name, str(refused.exception))
+        self.assertFalse(self._state()["sends"])
+
+    def test_pending_contacts_go_out_before_the_send(self):
+        self.mailing_list.write({"contact_ids": [fields.Command.create({"name": "Late", "email": "late@example.com"})]})
+        mailing = self._mailing()
+        mailing.action_launch()
+        CampaignRunner(self.env).run()
+        # The refresh posted an import the ESP has not confirmed yet: the send waits for the next run.
+        for _run in range(4):
+            if mailing.esp_campaign_state not in ("queued", "failed"):
+                break
+            self.sandbox.advance_clock(60)
+            if mailing.esp_campaign_state == "failed":
+                mailing.action_launch()
+            CampaignRunner(self.env).run()
+        self.assertIn(mailing.esp_campaign_state, ("sending", "sent"))
+        self.assertIn("late@example.com", self._book_state(self.mailing_list))
+
+    def test_campaign_made_in_the_esp_is_imported_once(self):
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        book_id = int(self.mailing_list.esp_address_book_id.remote_id)
+        campaign = requests.post(f"{self.sandbox.url}/v2/campaigns", auth=auth, timeout=10, json={
+            "name": "Made at the ESP", "subject": "From dotdigital", "fromName": "Shop", "fromAddress": {"id": 1},
+            "htmlContent": "<p>Hi</p><a href='http://$UNSUB$'>u</a>", "plainTextContent": "Hi http://$UNSUB$",
+        }).json()
+        requests.post(f"{self.sandbox.url}/v2/campaigns/send", auth=auth, timeout=10,
+                      json={"campaignId": campaign["id"], "addressBookIds": [book_id]}).raise_for_status()
+        self.sandbox.advance_clock(60)
+        import_esp_campaigns(self.env)
+        import_esp_campaigns(self.env)
+        imported = self.env["mailing.mailing"].search([("esp_campaign_remote_id", "=", str(campaign["id"]))])
+        self.assertEqual(len(imported), 1)
+        self.assertEqual((imported.subject, imported.state), ("From dotdigital", "done"))
+        self.assertTrue(imported.esp_made_in_esp)
+        self.assertEqual(imported.contact_list_ids, self.mailing_list)
+
+    @users("user_esp_marketing")
+    def test_marketing_user_can_sync_and_send(self):
+        mailing = self._mailing().with_user(self.env.user)
+        mailing.action_esp_sync_campaign()
+        mailing.action_launch()
+        self.assertEqual(mailing.esp_campaign_state, "queued")
+
+    def test_bad_input_is_handled(self):
+        mailing = self._mailing(subject="🌸 Spring ünïcode " + "x" * 10000)
+        mailing.action_esp_sync_campaign()
+        campaign = self._remote_campaigns()[0]
+        self.assertLessEqual(len(campaign["name"]), 255)
+        self.assertTrue(campaign["subject"].startswith("🌸 Spring ünïcode"))
+        empty = self._mailing(body_arch="<div><br></div>", body_html="<div><br></div>")
+        with self.assertRaises(UserError):
+            empty.action_esp_sync_campaign()
