@@ -90,7 +90,8 @@ class EspAccount(models.Model):
     mailing_list_ids = fields.One2many("mailing.list", "esp_account_id", string="Connected Lists")
     # What the provider can do, read by views to hide what it cannot (as payment.provider's support_* fields).
     support_list_sync = fields.Boolean(string="List Sync", compute="_compute_support_fields")
-    support_campaigns = fields.Boolean(string="Campaigns", compute="_compute_support_fields")
+    support_campaigns = fields.Boolean(string="Campaigns", compute="_compute_support_fields",
+                                       search="_search_support_campaigns")
     support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")
     support_resubscribe = fields.Boolean(string="Re-subscribe", compute="_compute_support_fields")
     support_test_send = fields.Boolean(string="Test Sends", compute="_compute_support_fields")
@@ -126,6 +127,14 @@ class EspAccount(models.Model):
             account.support_reports = bool(provider and provider.supports_group("reports"))
             account.support_resubscribe = bool(provider and provider.supports(providers.Capability.RESUBSCRIBE))
             account.support_test_send = bool(provider and provider.supports(providers.Capability.TEST_SEND))
+
+    def _search_support_campaigns(self, operator, value):
+        if operator not in ("=", "!="):
+            return NotImplemented
+        codes = [code for code in providers.PROVIDERS
+                 if providers.get_provider_class(code).supports_group("campaigns")]
+        positive = (operator == "=") == bool(value)
+        return [("provider", "in" if positive else "not in", codes)]
 
     def _compute_catalogue_counts(self):
         for fname, model in (

@@ -12,7 +12,7 @@ class MailingMailing(models.Model):
 
     esp_account_id = fields.Many2one(
         "esp.account", string="Send through ESP", compute="_compute_esp_account_id", store=True, readonly=False,
-        domain="[('state', '=', 'connected')]",
+        domain="[('state', '=', 'connected'), ('support_campaigns', '=', True)]",
         help="The ESP sends this mailing as a campaign to the address books of its lists; Odoo's own mail queue "
              "never sends it.",
     )

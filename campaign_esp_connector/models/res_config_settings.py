@@ -4,6 +4,7 @@ from odoo.exceptions import ValidationError
 # (settings field, cron xml id, cron interval unit): the settings page owns the cron cadence.
 SYNC_CRONS = (
     ("esp_contact_sync_interval", "campaign_esp_connector.ir_cron_esp_sync_contacts", "minutes"),
+    ("esp_statistics_sync_interval", "campaign_esp_connector.ir_cron_esp_sync_statistics", "minutes"),
 )
 
 
@@ -14,6 +15,12 @@ class ResConfigSettings(models.TransientModel):
         string="Contact Sync Interval (minutes)",
         config_parameter="campaign_esp_connector.contact_sync_interval",
         default=4,
+    )
+    esp_statistics_sync_interval = fields.Integer(
+        string="Campaign Sync Interval (minutes)",
+        config_parameter="campaign_esp_connector.statistics_sync_interval",
+        default=30,
+        help="How often campaigns made in the ESP are brought into Odoo (and, later, their statistics).",
     )
     esp_guard_threshold = fields.Integer(
         string="Mass Change Guard (%)",
@@ -28,10 +35,10 @@ class ResConfigSettings(models.TransientModel):
         help="Add addresses the ESP suppressed (hard bounce, complaint, ...) to Odoo's email blacklist.",
     )
 
-    @api.constrains("esp_contact_sync_interval", "esp_guard_threshold")
+    @api.constrains("esp_contact_sync_interval", "esp_statistics_sync_interval", "esp_guard_threshold")
     def _check_esp_sync_settings(self):
         for settings in self:
-            if settings.esp_contact_sync_interval < 1:
+            if settings.esp_contact_sync_interval < 1 or settings.esp_statistics_sync_interval < 1:
                 raise ValidationError(_("ESP sync intervals must be at least 1."))
             if not 0 <= settings.esp_guard_threshold <= 100:
                 raise ValidationError(_("The mass change guard is a percentage between 0 and 100."))

@@ -9,6 +9,7 @@ All Contacts), never to a list that is not up to date, and never through Odoo's 
 
 import logging
 import re
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -106,7 +107,7 @@ class CampaignSync:
 
     # -- content -----------------------------------------------------------------------------------------------
 
-    def content(self, client):
+    def content(self, client, marker=None):
         mailing = self.mailing
         if mailing.esp_template_id:
             html = client.get_template_html(int(mailing.esp_template_id.remote_id))
@@ -116,7 +117,7 @@ class CampaignSync:
         plain = html2plaintext(html).replace(UNSUBSCRIBE_URL, "").strip()
         plain = f"{plain}\n\n{self.env._('Unsubscribe')}: {UNSUBSCRIBE_URL}"
         subject = mailing.subject.strip()
-        marker = campaign_marker(self.env, mailing)
+        marker = marker or campaign_marker(self.env, mailing)
         return {
             "name": f"{subject[:255 - len(marker) - 1]} {marker}",
             "subject": subject,
@@ -171,11 +172,18 @@ class CampaignSync:
         return self.account._esp_error_message(error)
 
     def test_send(self, client, addresses):
-        """Send the campaign to these addresses only (upserted as contacts in no book)."""
+        """Send the mailing to these addresses only (upserted as contacts in no book).
+
+        dotdigital v2 has no test send, and a campaign once sent can no longer be edited: the proof goes out as
+        a campaign of its own (its marker ends in "test", so it is never taken for the mailing's campaign),
+        and the mailing's campaign stays a draft at the ESP.
+        """
         binding = self.push(client)
+        marker = campaign_marker(self.env, self.mailing)[:-1] + " test]"
         contact_ids = [client.upsert_contact(address).id for address in addresses]
         try:
-            client.send_campaign(int(binding.remote_id), contact_ids=contact_ids)
+            proof = client.create_campaign(self.content(client, marker=marker))
+            client.send_campaign(proof.id, contact_ids=contact_ids)
         except providers.ValidationError as error:
             raise UserError(self._refusal(error)) from None
         return binding
@@ -238,6 +246,12 @@ class CampaignRunner:
         if not is_testing():
             self.env.cr.commit()
 
+    def _follow_up(self, at):
+        """Come back to see the send through (the cron's own interval may be long)."""
+        cron = self.env.ref("campaign_esp_connector.ir_cron_esp_send_campaigns", raise_if_not_found=False)
+        if cron:
+            cron._trigger(at)
+
     def _send(self, binding):
         mailing = binding.mailing_id
         sync = CampaignSync(mailing)
@@ -249,6 +263,8 @@ class CampaignRunner:
             sync.validate(for_send=True)
             with sync.account._esp_client() as client:
                 sync.send(client, self._commit)
+            self._follow_up(max(binding.send_date or fields.Datetime.now(), fields.Datetime.now())
+                            + timedelta(seconds=30))
         except UserError as error:
             binding._esp_failed(str(error))
             mailing.write({"state": "draft"})
@@ -262,6 +278,8 @@ class CampaignRunner:
         try:
             with sync.account._esp_client() as client:
                 sync.poll(client)
+            if binding.state == "sending":
+                self._follow_up(fields.Datetime.now() + timedelta(minutes=1))
         except providers.EspError as error:
             binding.last_error = sync.account._esp_error_message(error)
         self._commit()

@@ -5,6 +5,9 @@ import logging
 import time
 from datetime import timedelta
 
+import psycopg2
+import psycopg2.errors
+
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tools import config
@@ -199,9 +202,17 @@ class ListSyncRunner:
         # The account's own calls of this run (clock, shared feeds) are counted on the log of the list that
         # made them: each call is on exactly one log.
         started, calls_before = time.monotonic(), self._calls_logged
-        if not self.poll_only:
-            binding._esp_start_run()
-        points.commit("run:started")
+        try:
+            if not self.poll_only:
+                binding._esp_start_run()
+            points.commit("run:started")
+        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+            # A person's button (Synchronize, Connect) wrote the binding while this run began: nothing was
+            # done yet, so leave the list to the next run rather than fail the whole account's run.
+            points.rollback()
+            _logger.info("ESP list %s changed by another transaction as its run began; next run",
+                         binding.mailing_list_id.id)
+            return self.env["esp.sync.log"], False
         run = ListRun(binding, client, log, server_now, points, self.deadline, feeds)
         state, message, stop_account, retry_at, transient = "done", False, False, None, False
         try:

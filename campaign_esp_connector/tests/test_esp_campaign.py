@@ -114,6 +114,15 @@ class TestEspCampaign(EspListSyncCommon):
         self.assertEqual(sends[0]["addressBookIds"], [])
         self.assertEqual(len(sends[0]["contactIds"]), 2)
         self.assertFalse(self.env["mail.mail"].search_count([("mailing_id", "=", mailing.id)]))
+        # The mailing's own campaign is still a draft at the ESP: it can be changed and sent after the test.
+        main = next(c for c in self._remote_campaigns() if str(c["id"]) == mailing.esp_campaign_remote_id)
+        self.assertEqual(main["status"], "Unsent")
+        mailing.subject = "Changed after the test"
+        mailing.action_esp_sync_campaign()
+        mailing.action_launch()
+        CampaignRunner(self.env).run()
+        self.assertIn(mailing.esp_campaign_state, ("sending", "sent"))
+        self.assertEqual(len(self._sends()), 2)
 
     def test_send_goes_to_the_books_and_odoo_sends_nothing(self):
         mailing = self._mailing()

@@ -9,6 +9,7 @@ class TestEspSettings(EspCommon):
     def test_defaults(self):
         settings = self.env["res.config.settings"].create({})
         self.assertEqual(settings.esp_contact_sync_interval, 4)
+        self.assertEqual(settings.esp_statistics_sync_interval, 30)
         self.assertEqual(settings.esp_guard_threshold, 5)
         self.assertTrue(settings.esp_blacklist_suppressed)
 
@@ -16,6 +17,7 @@ class TestEspSettings(EspCommon):
         self.env["res.config.settings"].create(
             {
                 "esp_contact_sync_interval": 7,
+                "esp_statistics_sync_interval": 45,
                 "esp_guard_threshold": 10,
                 "esp_blacklist_suppressed": False,
             }
@@ -24,6 +26,8 @@ class TestEspSettings(EspCommon):
         self.assertEqual(icp.get_param("campaign_esp_connector.contact_sync_interval"), "7")
         settings = self.env["res.config.settings"].create({})
         self.assertEqual(settings.esp_contact_sync_interval, 7)
+        self.assertEqual(settings.esp_statistics_sync_interval, 45)
+        self.assertEqual(self.env.ref("campaign_esp_connector.ir_cron_esp_sync_statistics").interval_number, 45)
         self.assertEqual(settings.esp_guard_threshold, 10)
         self.assertFalse(settings.esp_blacklist_suppressed)
 
