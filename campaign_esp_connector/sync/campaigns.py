@@ -28,6 +28,8 @@ UNSUBSCRIBE_URL = "http://$UNSUB$"
 # Odoo's unsubscribe links in a mailing body (the editor's footer, or a link written by hand).
 _ODOO_UNSUBSCRIBE_HREF = re.compile(r"""href=(["'])[^"']*(?:/unsubscribe_from_list|/mailing/[^"']*/unsubscribe)[^"']*\1""")
 MAX_TEST_ADDRESSES = 10
+# The seed's wording, as its users know it (the message itself is written out where it is raised, to be
+# translated).
 SUBJECT_REQUIRED = ("Unable to create the external campaign for the following reason : Campaign subject is "
                     "required and has not been provided")
 
@@ -60,7 +62,8 @@ class CampaignSync:
             raise UserError(_("The ESP of the account “%(account)s” cannot create campaigns.",
                               account=self.account.name))
         if not (mailing.subject or "").strip():
-            raise UserError(_(SUBJECT_REQUIRED))
+            raise UserError(_("Unable to create the external campaign for the following reason : Campaign subject "
+                              "is required and has not been provided"))
         if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
             raise UserError(_("An ESP mailing is sent to mailing lists: select at least one mailing list."))
         unconnected = mailing.contact_list_ids.filtered(
