@@ -18,7 +18,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
-from .common import is_testing
+from .common import crash_point, is_testing
 from .runner import ListSyncRunner
 
 _logger = logging.getLogger(__name__)
@@ -160,6 +160,9 @@ class CampaignSync:
                     campaign = client.update_campaign(campaign.id, content)
                 else:
                     campaign = client.create_campaign(content)
+                    # The ESP holds a campaign Odoo has not recorded yet: a worker dying here is what the
+                    # marker is for.
+                    crash_point("campaign:created")
         except providers.ValidationError as error:
             raise UserError(self._refusal(error)) from None
         binding._esp_synced(campaign)
@@ -194,7 +197,7 @@ class CampaignSync:
     def send(self, client, commit):
         """Sync, then send to the lists' books (at the mailing's schedule date when it is in the future)."""
         binding = self.push(client)
-        commit()
+        commit("campaign:pushed")
         book_ids = [int(book.remote_id) for book in self.mailing.contact_list_ids.sudo().esp_address_book_id]
         send_date = self.mailing.schedule_date if self.mailing.schedule_type == "scheduled" else None
         if send_date and send_date <= fields.Datetime.now():
@@ -205,7 +208,7 @@ class CampaignSync:
             raise UserError(self._refusal(error)) from None
         binding._esp_send_started(send)
         self.mailing.sudo().write({"state": "sending" if send.state != "scheduled" else "in_queue"})
-        commit()
+        commit("campaign:sent")
         return binding
 
     def poll(self, client):
@@ -244,10 +247,11 @@ class CampaignRunner:
         for binding in Campaign.search([("state", "in", ("scheduled", "sending")), ("send_remote_id", "!=", False)]):
             self._poll(binding)
 
-    def _commit(self):
+    def _commit(self, label=None):
         # Commit after each remote effect (a campaign created, a send started); tests run in one transaction.
         if not is_testing():
             self.env.cr.commit()
+        crash_point(label)
 
     def _follow_up(self, at):
         """Come back to see the send through (the cron's own interval may be long)."""

@@ -28,6 +28,13 @@ def values_hash(values):
     return hashlib.sha1("\x1f".join(values.values()).encode()).hexdigest()
 
 
+def crash_point(label):
+    """Crash tests: kill this worker here when ``CAMPAIGN_ESP_CONNECTOR_CRASH_AT`` names ``label``."""
+    if label and os.environ.get(CRASH_AT_ENV) == label:
+        _logger.warning("Crash test: killing this worker at commit point %s", label)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def is_testing():
     return bool(getattr(threading.current_thread(), "testing", False))
 
@@ -65,9 +72,7 @@ class CommitPoints:
         else:
             # Safe: called only between remote calls, after the job recorded what the last one did.
             self.env.cr.commit()  # pylint: disable=invalid-commit
-        if label and os.environ.get(CRASH_AT_ENV) == label:
-            _logger.warning("Crash test: killing this worker at commit point %s", label)
-            os.kill(os.getpid(), signal.SIGKILL)
+        crash_point(label)
 
     def rollback(self):
         """Undo everything since the last commit point (the ORM cache included)."""

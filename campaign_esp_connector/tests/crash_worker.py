@@ -10,6 +10,7 @@ Protocol, one JSON object per line: it prints ``{"ready": true}`` once the regis
 command read on stdin::
 
     {"binding_id": 7, "crash_at": "step:pull" | null, "max_runs": 1, "until_idle": false}
+    {"campaigns": true, "crash_at": "campaign:created" | null, "max_runs": 1}  (the campaign cron)
     -> {"signal": 9 | null, "exit": 0 | null, "result": {"runs": [...]} | null}
 
 Each command runs in a forked child with its own database connection (the parent holds none while children
@@ -80,6 +81,19 @@ def _run(registry, command):
     return {"runs": runs}
 
 
+def _run_campaigns(registry, command):
+    """Runs of the campaign cron, each in a cursor of its own."""
+    from odoo import SUPERUSER_ID, api
+
+    from odoo.addons.campaign_esp_connector.sync.campaigns import CampaignRunner
+
+    for _run in range(command.get("max_runs", 1)):
+        with registry.cursor() as cr:
+            CampaignRunner(api.Environment(cr, SUPERUSER_ID, {})).run()
+            cr.commit()
+    return {"runs": []}
+
+
 def _fork(registry, command):
     import odoo
 
@@ -96,7 +110,7 @@ def _fork(registry, command):
                 os.environ[CRASH_AT_ENV] = command["crash_at"]
             else:
                 os.environ.pop(CRASH_AT_ENV, None)
-            outcome = _run(registry, command)
+            outcome = (_run_campaigns if command.get("campaigns") else _run)(registry, command)
         except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
             outcome = {"error": traceback.format_exc()}
         with os.fdopen(write_end, "w") as pipe:

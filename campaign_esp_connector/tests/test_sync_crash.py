@@ -134,6 +134,7 @@ class TestSyncCrash(TransactionCase):
             account_ids = env["esp.account"].search([("name", "=like", f"{ACCOUNT_PREFIX}%")]).ids
             lists = env["mailing.list"].search([("esp_account_id", "in", account_ids)])
             lists |= env["mailing.list"].search([("name", "=like", "Crash test %")])
+            env["mailing.mailing"].search([("subject", "=like", "Crash test%")]).unlink()
             lists.action_esp_disconnect()
             lists.unlink()
             env["mailing.contact"].search([("email", "=like", f"%@{DOMAIN}")]).unlink()
@@ -142,9 +143,10 @@ class TestSyncCrash(TransactionCase):
             env["ir.config_parameter"].search([("key", "=", BOOK_CHECK_PARAM)]).unlink()
             if accounts:
                 env["esp.account"].browse(account_ids).unlink()
-                cron = env.ref("campaign_esp_connector.ir_cron_esp_sync_contacts", raise_if_not_found=False)
-                if cron:
-                    env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+                for xmlid in ("ir_cron_esp_sync_contacts", "ir_cron_esp_send_campaigns"):
+                    cron = env.ref(f"campaign_esp_connector.{xmlid}", raise_if_not_found=False)
+                    if cron:
+                        env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
 
     # -- the scenario ---------------------------------------------------------------------------------------
 
@@ -343,6 +345,52 @@ class TestSyncCrash(TransactionCase):
         self.assertEqual(snapshot[_email("new")]["odoo_name"], "New Person")
 
 
+# A campaign cron worker killed right after the ESP created the campaign, before Odoo recorded it: the rerun
+# finds the campaign again by its marker, sends it once, and Odoo's queue sends nothing.
+def _campaign_crash_test(self):
+    self.sandbox.reset()
+    try:
+        with self._committed() as env:
+            account = env["esp.account"].browse(self.account_id)
+            account.action_test_connection()
+            mailing_list = env["mailing.list"].create({
+                "name": "Crash test campaign",
+                "contact_ids": [(0, 0, {"name": "Camp", "email": _email("camp")})],
+            })
+            mailing_list._esp_connect(account._esp_create_address_book("Crash test campaign"))
+            list_id = mailing_list.id
+            mailing_list._esp_sync(trigger="manual")
+        self.sandbox.state()  # the ESP applies the import
+        with self._committed() as env:
+            env["mailing.list"].browse(list_id)._esp_sync(trigger="manual")
+            mailing = env["mailing.mailing"].create({
+                "subject": "Crash test campaign", "body_arch": "<p>Hi</p>", "body_html": "<p>Hi</p>",
+                "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
+                "contact_list_ids": [(6, 0, [list_id])], "email_from": "Shop <shop@example.com>",
+            })
+            mailing.action_launch()
+            mailing_id = mailing.id
+        crashed = self.worker.run(campaigns=True, crash_at="campaign:created")
+        self.assertEqual(crashed["signal"], signal.SIGKILL, crashed)
+        campaigns = self.sandbox.state()["campaigns"]
+        self.assertEqual(len(campaigns), 1)  # the ESP has it; Odoo does not know
+        with self._committed() as env:
+            self.assertFalse(env["mailing.mailing"].browse(mailing_id).esp_campaign_remote_id)
+        recovered = self.worker.run(campaigns=True, max_runs=2)
+        self.assertIsNone(recovered["signal"], recovered)
+        self.assertNotIn("error", recovered["result"], recovered["result"].get("error"))
+        state = self.sandbox.state()
+        self.assertEqual([c["id"] for c in state["campaigns"]], [campaigns[0]["id"]], "created twice")
+        self.assertEqual(len(state["sends"]), 1)
+        with self._committed() as env:
+            mailing = env["mailing.mailing"].browse(mailing_id)
+            self.assertEqual(mailing.esp_campaign_remote_id, str(campaigns[0]["id"]))
+            self.assertIn(mailing.esp_campaign_state, ("sending", "sent"), mailing.esp_last_error)
+            self.assertFalse(env["mail.mail"].search_count([("mailing_id", "=", mailing_id)]))
+    finally:
+        self._cleanup()
+
+
 def _label_test(label):
     def test(self):
         self._crash_and_recover(label)
@@ -354,3 +402,6 @@ def _label_test(label):
 
 for _label in LABELS:
     setattr(TestSyncCrash, _label_test(_label).__name__, _label_test(_label))
+
+
+TestSyncCrash.test_campaign_created_once_after_a_crash = _campaign_crash_test
