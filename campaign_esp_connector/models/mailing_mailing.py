@@ -35,27 +35,30 @@ class MailingMailing(models.Model):
     esp_template_locked = fields.Boolean(related="esp_campaign_id.template_locked")
     esp_support_campaigns = fields.Boolean(related="esp_account_id.support_campaigns")
 
-    @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real")
+    @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state")
     def _compute_esp_account_id(self):
         for mailing in self:
-            if mailing.esp_account_id or mailing.mailing_model_real != "mailing.contact":
-                continue
-            accounts = mailing.contact_list_ids.esp_address_book_id.account_id
-            books = mailing.contact_list_ids.esp_address_book_id
-            if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
-                    and accounts.support_campaigns):
-                mailing.esp_account_id = accounts
+            # Only drafts: a mailing Odoo already sent (or queued) stays Odoo's when its lists get connected.
+            account = mailing.esp_account_id
+            if not account and mailing.mailing_model_real == "mailing.contact" and mailing.state == "draft":
+                accounts = mailing.contact_list_ids.esp_address_book_id.account_id
+                books = mailing.contact_list_ids.esp_address_book_id
+                if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
+                        and accounts.support_campaigns):
+                    account = accounts
+            mailing.esp_account_id = account
 
     @api.depends("email_from")
     def _compute_esp_from_name(self):
         for mailing in self:
-            if not mailing.esp_from_name:
-                mailing.esp_from_name = parseaddr(mailing.email_from or "")[0] or mailing.env.company.name
+            mailing.esp_from_name = (mailing.esp_from_name or parseaddr(mailing.email_from or "")[0]
+                                     or mailing.env.company.name)
 
     @api.depends("esp_account_id", "email_from")
     def _compute_esp_from_address_id(self):
         for mailing in self:
             if mailing.esp_from_address_id.account_id == mailing.esp_account_id and mailing.esp_from_address_id:
+                mailing.esp_from_address_id = mailing.esp_from_address_id
                 continue
             addresses = mailing.esp_account_id.sudo().from_address_ids if mailing.esp_account_id else False
             if not addresses:

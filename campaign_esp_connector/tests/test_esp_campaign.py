@@ -213,3 +213,13 @@ class TestEspCampaign(EspListSyncCommon):
         empty = self._mailing(body_arch="<div><br></div>", body_html="<div><br></div>")
         with self.assertRaises(UserError):
             empty.action_esp_sync_campaign()
+
+    def test_mailings_odoo_sent_stay_odoo_mailings(self):
+        plain = self.env["mailing.list"].create({"name": "Later connected",
+                                                 "contact_ids": [fields.Command.create({"email": "z@example.com"})]})
+        old = self._mailing(contact_list_ids=[fields.Command.set(plain.ids)])
+        old.write({"state": "done"})
+        self.assertFalse(old.esp_account_id)
+        plain._esp_connect(self.sandbox_account._esp_create_address_book("Later connected"))
+        old.invalidate_recordset()
+        self.assertFalse(old.esp_account_id)
