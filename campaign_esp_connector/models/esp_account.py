@@ -90,6 +90,10 @@ class EspAccount(models.Model):
     mailing_list_ids = fields.One2many("mailing.list", "esp_account_id", string="Connected Lists")
     # What the provider can do, read by views to hide what it cannot (as payment.provider's support_* fields).
     support_list_sync = fields.Boolean(string="List Sync", compute="_compute_support_fields")
+    stats_watermark = fields.Datetime(
+        string="Statistics Read Until", readonly=True, copy=False,
+        help="The ESP's time of the last complete refresh of campaign statistics.",
+    )
     support_campaigns = fields.Boolean(string="Campaigns", compute="_compute_support_fields",
                                        search="_search_support_campaigns")
     support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")

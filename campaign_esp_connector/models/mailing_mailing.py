@@ -3,7 +3,9 @@ from email.utils import parseaddr
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..sync import statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
+from ..sync.common import is_testing
 from .esp_campaign import CAMPAIGN_STATES
 
 
@@ -34,6 +36,44 @@ class MailingMailing(models.Model):
     esp_made_in_esp = fields.Boolean(related="esp_campaign_id.made_in_esp", string="Made in the ESP")
     esp_template_locked = fields.Boolean(related="esp_campaign_id.template_locked")
     esp_support_campaigns = fields.Boolean(related="esp_account_id.support_campaigns")
+
+    # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
+    esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
+    esp_stat_delivered = fields.Integer(string="Delivered (ESP)", readonly=True, copy=False, aggregator="sum")
+    esp_stat_hard_bounces = fields.Integer(string="Hard Bounces", readonly=True, copy=False, aggregator="sum")
+    esp_stat_soft_bounces = fields.Integer(string="Soft Bounces", readonly=True, copy=False, aggregator="sum")
+    esp_stat_unsubscribes = fields.Integer(string="Unsubscribes", readonly=True, copy=False, aggregator="sum")
+    esp_stat_complaints = fields.Integer(string="Complaints", readonly=True, copy=False, aggregator="sum")
+    esp_stat_opens = fields.Integer(string="Opens (all)", readonly=True, copy=False, aggregator="sum")
+    esp_stat_unique_opens = fields.Integer(string="Unique Opens", readonly=True, copy=False, aggregator="sum")
+    esp_stat_clicks = fields.Integer(string="Clicks (all)", readonly=True, copy=False, aggregator="sum")
+    esp_stat_unique_clicks = fields.Integer(string="Recipients Who Clicked", readonly=True, copy=False,
+                                            aggregator="sum")
+    esp_stat_forwards = fields.Integer(string="Forwards", readonly=True, copy=False, aggregator="sum")
+    esp_stat_esp_open_rate = fields.Float(string="ESP Open Rate (%)", readonly=True, copy=False,
+                                          aggregator="avg", help="The ESP's own rate: unique opens / delivered.")
+    esp_stats_datetime = fields.Datetime(string="Statistics Updated", readonly=True, copy=False)
+    # Rates as OpenCRM defines them.
+    esp_stat_total_bounces = fields.Integer(string="Total Bounces", compute="_compute_esp_stat_rates")
+    esp_stat_successful = fields.Integer(string="Successful", compute="_compute_esp_stat_rates",
+                                         help="Sent minus total bounces.")
+    esp_stat_unsubscribe_rate = fields.Float(string="Unsubscribe Rate (%)", compute="_compute_esp_stat_rates")
+    esp_stat_click_rate = fields.Float(string="Click Rate (%)", compute="_compute_esp_stat_rates",
+                                       help="All clicks / sent.")
+    esp_stat_open_rate = fields.Float(string="Open Rate (%)", compute="_compute_esp_stat_rates",
+                                      help="All opens / sent.")
+
+    @api.depends("esp_stat_sent", "esp_stat_hard_bounces", "esp_stat_soft_bounces", "esp_stat_unsubscribes",
+                 "esp_stat_clicks", "esp_stat_opens")
+    def _compute_esp_stat_rates(self):
+        for mailing in self:
+            sent = mailing.esp_stat_sent
+            bounces = mailing.esp_stat_hard_bounces + mailing.esp_stat_soft_bounces
+            mailing.esp_stat_total_bounces = bounces
+            mailing.esp_stat_successful = sent - bounces
+            mailing.esp_stat_unsubscribe_rate = 100.0 * mailing.esp_stat_unsubscribes / sent if sent else 0.0
+            mailing.esp_stat_click_rate = 100.0 * mailing.esp_stat_clicks / sent if sent else 0.0
+            mailing.esp_stat_open_rate = 100.0 * mailing.esp_stat_opens / sent if sent else 0.0
 
     @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state")
     def _compute_esp_account_id(self):
@@ -162,6 +202,16 @@ class MailingMailing(models.Model):
                 mailing.state = states[mailing.id]
         return res
 
+    def action_esp_refresh_statistics(self):
+        """Read this mailing's campaign summary from the ESP now."""
+        self.ensure_one()
+        self.check_access("read")
+        binding = self.esp_campaign_id.sudo()
+        if not binding.remote_id:
+            raise UserError(_("This mailing has no campaign at the ESP yet."))
+        binding.account_id._esp_call(lambda client: statistics.refresh_mailing(binding, client))
+        return self._esp_notify(_("Statistics read from the ESP."))
+
     def _esp_notify(self, message):
         return {
             "type": "ir.actions.client",
@@ -183,3 +233,4 @@ class MailingMailing(models.Model):
         """Campaigns made in the ESP appear in Odoo (the statistics issue extends this cron)."""
         import_esp_campaigns(self.env)
         CampaignRunner(self.env).run()
+        statistics.refresh_all(self.env, (lambda: None) if is_testing() else self.env.cr.commit)

@@ -194,3 +194,11 @@ class EspProvider:
 
     def upsert_contact(self, email):
         raise NotImplementedError
+
+    # -- reports (capability group ``reports``) -----------------------------------------------------------------
+
+    def iter_campaigns_with_activity_since(self, since):
+        raise NotImplementedError
+
+    def get_campaign_summary(self, campaign_id):
+        raise NotImplementedError

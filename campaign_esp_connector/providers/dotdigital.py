@@ -546,6 +546,16 @@ class DotdigitalProvider(EspProvider):
         path = f"/v2/campaigns/send/{quote(str(send_id), safe='')}"
         return self._parse(_campaign_send, self._get_json(path), path)
 
+    def iter_campaigns_with_activity_since(self, since):
+        """Campaigns with any activity (sends, opens, clicks ...) after ``since``: the ones whose figures moved."""
+        path = f"/v2/campaigns/with-activity-since/{_format_date(since)}"
+        yield from self._iter_pages(path, _campaign, key=lambda campaign: campaign.id)
+
+    def get_campaign_summary(self, campaign_id):
+        path = f"/v2/campaigns/{int(campaign_id)}/summary"
+        row = self._get_json(path) or {}
+        return self._parse(lambda data: _campaign_summary(int(campaign_id), data), row, path)
+
     def get_template_html(self, template_id):
         """The HTML content of a template stored at the ESP."""
         path = f"/v2/templates/{int(template_id)}"
@@ -677,6 +687,30 @@ def _campaign(row):
         id=int(row["id"]), name=row.get("name") or "", subject=row.get("subject"), status=status,
         state=_CAMPAIGN_STATES.get(status, records.CAMPAIGN_WAITING), from_name=row.get("fromName"),
         html=row.get("htmlContent"), plain_text=row.get("plainTextContent"),
+    )
+
+
+def _campaign_summary(campaign_id, row):
+    def number(name):
+        value = row.get(name)
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+    rate = row.get("percentageUniqueOpens")
+    return records.CampaignSummary(
+        campaign_id=campaign_id,
+        sent=number("numTotalSent") or number("numSent"),
+        delivered=number("numTotalDelivered") or number("numDelivered"),
+        hard_bounces=number("numTotalHardBounces") or number("numHardBounces"),
+        soft_bounces=number("numTotalSoftBounces") or number("numSoftBounces"),
+        unsubscribes=number("numTotalUnsubscribes") or number("numUnsubscribes"),
+        complaints=number("numTotalIspComplaints") or number("numIspComplaints"),
+        opens=number("numTotalOpens") or number("numOpens"),
+        unique_opens=number("numTotalUniqueOpens") or number("numUniqueOpens"),
+        clicks=number("numTotalClicks") or number("numClicks"),
+        unique_clicks=number("numRecipientsClicked"),
+        forwards=number("numForwards"),
+        open_rate=float(rate) if isinstance(rate, int | float) else None,
+        date_sent=_parse_datetime(row.get("dateSent")),
     )
 
 

@@ -219,3 +219,23 @@ class CampaignSend:
     @property
     def is_finished(self):
         return self.state in (SEND_SENT, SEND_CANCELLED, SEND_FAILED)
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign's totals as the provider reports them (``open_rate``: the provider's own, in %, or None)."""
+
+    campaign_id: int
+    sent: int = 0
+    delivered: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    unsubscribes: int = 0
+    complaints: int = 0
+    opens: int = 0
+    unique_opens: int = 0
+    clicks: int = 0
+    unique_clicks: int = 0
+    forwards: int = 0
+    open_rate: float | None = None
+    date_sent: datetime | None = None
