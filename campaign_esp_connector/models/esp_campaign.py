@@ -34,6 +34,7 @@ class EspCampaign(models.Model):
     last_sync_datetime = fields.Datetime(string="Last Synced", readonly=True, copy=False)
     made_in_esp = fields.Boolean(string="Made in the ESP", readonly=True, copy=False)
     template_locked = fields.Boolean(readonly=True, copy=False)
+    activity_watermark = fields.Datetime(string="Activity Read Until", readonly=True, copy=False)
 
     _sql_constraints = [
         ("mailing_uniq", "unique(mailing_id)", "A mailing has one campaign at the ESP."),

@@ -11,6 +11,20 @@ class MailingContact(models.Model):
 
     # Same definition as mass_mailing_sms, so both modules can be installed together.
     mobile = fields.Char(string="Mobile")
+    esp_activity_ids = fields.One2many("esp.mailing.activity", "contact_id", string="ESP Activity")
+    esp_activity_count = fields.Integer(string="ESP Campaigns Received", compute="_compute_esp_activity_count")
+
+    def _compute_esp_activity_count(self):
+        counts = dict(self.env["esp.mailing.activity"]._read_group(
+            [("contact_id", "in", self.ids)], ["contact_id"], ["__count"]))
+        for contact in self:
+            contact.esp_activity_count = counts.get(contact, 0)
+
+    def action_view_esp_activity(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("campaign_esp_connector.esp_mailing_activity_action")
+        action["domain"] = [("contact_id", "=", self.id)]
+        return action
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -1,12 +1,17 @@
+from datetime import timedelta
 from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..sync import statistics
+from .. import providers
+from ..sync import activity, statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
 from ..sync.common import is_testing
 from .esp_campaign import CAMPAIGN_STATES
+
+# Campaigns keep collecting opens and clicks for weeks; their activity is read daily for this many days.
+ACTIVITY_DAYS = 30
 
 
 class MailingMailing(models.Model):
@@ -27,6 +32,8 @@ class MailingMailing(models.Model):
     esp_test_address = fields.Char(string="Test Addresses", help="One or more addresses, separated by commas.")
     esp_template_id = fields.Many2one("esp.template", string="ESP Template",
                                       domain="[('account_id', '=', esp_account_id)]")
+    esp_activity_ids = fields.One2many("esp.mailing.activity", "mailing_id", string="ESP Activity")
+    esp_activity_count = fields.Integer(string="ESP Activity Rows", compute="_compute_esp_activity_count")
     esp_campaign_ids = fields.One2many("esp.campaign", "mailing_id", string="ESP Campaigns")
     esp_campaign_id = fields.Many2one("esp.campaign", compute="_compute_esp_campaign_id", store=True, index="btree_not_null")
     esp_campaign_remote_id = fields.Char(string="ESP Campaign ID", related="esp_campaign_id.remote_id")
@@ -108,6 +115,12 @@ class MailingMailing(models.Model):
             mailing.esp_from_address_id = (
                 addresses.filtered(lambda address, wanted=wanted: address.email.lower() == wanted)[:1] or addresses[:1]
             )
+
+    def _compute_esp_activity_count(self):
+        counts = dict(self.env["esp.mailing.activity"]._read_group(
+            [("mailing_id", "in", self.ids)], ["mailing_id"], ["__count"]))
+        for mailing in self:
+            mailing.esp_activity_count = counts.get(mailing, 0)
 
     @api.depends("esp_campaign_ids")
     def _compute_esp_campaign_id(self):
@@ -212,6 +225,22 @@ class MailingMailing(models.Model):
         binding.account_id._esp_call(lambda client: statistics.refresh_mailing(binding, client))
         return self._esp_notify(_("Statistics read from the ESP."))
 
+    def action_esp_import_activity(self):
+        """Read each recipient's activity from the ESP now (also daily by cron)."""
+        self.ensure_one()
+        self.check_access("read")
+        binding = self.esp_campaign_id.sudo()
+        if not binding.remote_id:
+            raise UserError(_("This mailing has no campaign at the ESP yet."))
+        count = binding.account_id._esp_call(lambda client: activity.import_activity(binding, client))
+        return self._esp_notify(_("%(count)s recipients' activity read from the ESP.", count=count))
+
+    def action_view_esp_activity(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("campaign_esp_connector.esp_mailing_activity_action")
+        action["domain"] = [("mailing_id", "=", self.id)]
+        return action
+
     def _esp_notify(self, message):
         return {
             "type": "ir.actions.client",
@@ -227,6 +256,23 @@ class MailingMailing(models.Model):
     @api.model
     def _cron_esp_send_campaigns(self):
         CampaignRunner(self.env).run()
+
+    @api.model
+    def _cron_esp_sync_activity(self):
+        """Each recipient's activity of the ESP mailings sent in the last 30 days (daily by default)."""
+        since = fields.Datetime.now() - timedelta(days=ACTIVITY_DAYS)
+        bindings = self.env["esp.campaign"].sudo().search([
+            ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
+            "|", ("send_date", "=", False), ("send_date", ">=", since),
+        ])
+        commit = (lambda: None) if is_testing() else self.env.cr.commit
+        for binding in bindings:
+            try:
+                with binding.account_id._esp_client() as client:
+                    activity.import_activity(binding, client)
+            except providers.EspError as error:
+                binding.last_error = binding.account_id._esp_error_message(error)
+            commit()
 
     @api.model
     def _cron_esp_sync_statistics(self):

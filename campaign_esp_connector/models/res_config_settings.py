@@ -5,6 +5,7 @@ from odoo.exceptions import ValidationError
 SYNC_CRONS = (
     ("esp_contact_sync_interval", "campaign_esp_connector.ir_cron_esp_sync_contacts", "minutes"),
     ("esp_statistics_sync_interval", "campaign_esp_connector.ir_cron_esp_sync_statistics", "minutes"),
+    ("esp_activity_sync_interval", "campaign_esp_connector.ir_cron_esp_sync_activity", "days"),
 )
 
 
@@ -22,6 +23,12 @@ class ResConfigSettings(models.TransientModel):
         default=30,
         help="How often campaigns made in the ESP are brought into Odoo (and, later, their statistics).",
     )
+    esp_activity_sync_interval = fields.Integer(
+        string="Recipient Activity Interval (days)",
+        config_parameter="campaign_esp_connector.activity_sync_interval",
+        default=1,
+        help="How often each recipient's opens, clicks and bounces are read from the ESP.",
+    )
     esp_guard_threshold = fields.Integer(
         string="Mass Change Guard (%)",
         config_parameter="campaign_esp_connector.guard_threshold",
@@ -35,10 +42,12 @@ class ResConfigSettings(models.TransientModel):
         help="Add addresses the ESP suppressed (hard bounce, complaint, ...) to Odoo's email blacklist.",
     )
 
-    @api.constrains("esp_contact_sync_interval", "esp_statistics_sync_interval", "esp_guard_threshold")
+    @api.constrains("esp_contact_sync_interval", "esp_statistics_sync_interval", "esp_activity_sync_interval",
+                    "esp_guard_threshold")
     def _check_esp_sync_settings(self):
         for settings in self:
-            if settings.esp_contact_sync_interval < 1 or settings.esp_statistics_sync_interval < 1:
+            if min(settings.esp_contact_sync_interval, settings.esp_statistics_sync_interval,
+                   settings.esp_activity_sync_interval) < 1:
                 raise ValidationError(_("ESP sync intervals must be at least 1."))
             if not 0 <= settings.esp_guard_threshold <= 100:
                 raise ValidationError(_("The mass change guard is a percentage between 0 and 100."))

@@ -556,6 +556,16 @@ class DotdigitalProvider(EspProvider):
         row = self._get_json(path) or {}
         return self._parse(lambda data: _campaign_summary(int(campaign_id), data), row, path)
 
+    def iter_campaign_activities_since(self, campaign_id, since):
+        """Recipients of a campaign with activity after ``since`` (all recipients from the feed epoch on)."""
+        path = f"/v2/campaigns/{int(campaign_id)}/activities/since-date/{_format_date(since)}"
+        yield from self._iter_pages(path, _campaign_activity, key=lambda row: row.email)
+
+    def iter_campaign_clicks_since(self, campaign_id, since):
+        """Clicks on a campaign after ``since``, oldest first (activities carry no click dates)."""
+        path = f"/v2/campaigns/{int(campaign_id)}/clicks/since-date/{_format_date(since)}"
+        yield from self._iter_pages(path, _campaign_click, key=lambda row: (row.email, row.url, row.clicked_at))
+
     def get_template_html(self, template_id):
         """The HTML content of a template stored at the ESP."""
         path = f"/v2/templates/{int(template_id)}"
@@ -712,6 +722,28 @@ def _campaign_summary(campaign_id, row):
         open_rate=float(rate) if isinstance(rate, int | float) else None,
         date_sent=_parse_datetime(row.get("dateSent")),
     )
+
+
+def _real_date(value):
+    """dotdigital writes 0001-01-01 for "never"."""
+    moment = _parse_datetime(value)
+    return moment if moment and moment.year > 1900 else None
+
+
+def _campaign_activity(row):
+    return records.CampaignActivity(
+        contact_id=row.get("contactId"), email=(row.get("email") or "").strip(),
+        opens=int(row.get("numOpens") or 0), clicks=int(row.get("numClicks") or 0),
+        forwards=int(row.get("numForwards") or 0), sent_at=_real_date(row.get("dateSent")),
+        first_open_at=_real_date(row.get("dateFirstOpened")), last_open_at=_real_date(row.get("dateLastOpened")),
+        unsubscribed=bool(row.get("unsubscribed")), soft_bounced=bool(row.get("softBounced")),
+        hard_bounced=bool(row.get("hardBounced")),
+    )
+
+
+def _campaign_click(row):
+    return records.CampaignClick(contact_id=row.get("contactId"), email=(row.get("email") or "").strip(),
+                                 url=row.get("url"), clicked_at=_real_date(row.get("dateClicked")))
 
 
 def _campaign_send(row):

@@ -239,3 +239,28 @@ class CampaignSummary:
     forwards: int = 0
     open_rate: float | None = None
     date_sent: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CampaignActivity:
+    """One recipient's activity on a campaign, cumulative as of the answer."""
+
+    contact_id: int | None
+    email: str
+    opens: int = 0
+    clicks: int = 0
+    forwards: int = 0
+    sent_at: datetime | None = None
+    first_open_at: datetime | None = None
+    last_open_at: datetime | None = None
+    unsubscribed: bool = False
+    soft_bounced: bool = False
+    hard_bounced: bool = False
+
+
+@dataclass(frozen=True)
+class CampaignClick:
+    contact_id: int | None
+    email: str
+    url: str | None
+    clicked_at: datetime | None

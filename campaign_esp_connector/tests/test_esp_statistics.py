@@ -4,6 +4,7 @@ refreshed only for campaigns with new activity."""
 import requests
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from ..sync import statistics
@@ -77,3 +78,79 @@ class TestEspStatistics(EspListSyncCommon):
         mailing.action_esp_refresh_statistics()
         self.assertEqual(mailing.esp_stat_sent, self._summary(mailing)["numTotalSent"])
         self.assertTrue(mailing.esp_stats_datetime)
+
+    # -- per-contact activity and Odoo's own figures ---------------------------------------------------------
+
+    def _get(self, path):
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        rows, skip = [], 0
+        while True:
+            page = requests.get(f"{self.sandbox.url}/v2/{path}", params={"select": 1000, "skip": skip}, auth=auth,
+                                timeout=10).json()
+            rows += page
+            if len(page) < 1000:
+                return rows
+            skip += 1000
+
+    def _check_activity_equals_the_esps(self, mailing):
+        campaign = mailing.esp_campaign_remote_id
+        remote = {row["email"].lower(): row for row in self._get(f"campaigns/{campaign}/activities")}
+        clicks = {}
+        for click in self._get(f"campaigns/{campaign}/clicks"):
+            clicks.setdefault(click["email"].lower(), []).append(click["dateClicked"][:19].replace("T", " "))
+        rows = {row.email: row for row in mailing.esp_activity_ids}
+        self.assertEqual(set(rows), set(remote))
+        for email, row in rows.items():
+            expected = remote[email]
+            self.assertEqual((row.opens, row.clicks, row.hard_bounced, row.soft_bounced, row.unsubscribed),
+                             (expected["numOpens"], expected["numClicks"], expected["hardBounced"],
+                              expected["softBounced"], expected["unsubscribed"]), email)
+            first_open = None if expected["dateFirstOpened"].startswith("0001") else expected["dateFirstOpened"]
+            self.assertEqual(fields.Datetime.to_string(row.first_open_datetime) if row.first_open_datetime else None,
+                             first_open and first_open[:19].replace("T", " "), email)
+            if email in clicks:
+                self.assertEqual(fields.Datetime.to_string(row.first_click_datetime), min(clicks[email]), email)
+                self.assertEqual(fields.Datetime.to_string(row.last_click_datetime), max(clicks[email]), email)
+            self.assertEqual(row.contact_id.email_normalized, email)
+        # Odoo's own figures for the mailing are the ESP's.
+        summary = self._summary(mailing)
+        mailing.invalidate_recordset()
+        self.assertEqual(
+            (mailing.sent, mailing.delivered, mailing.opened, mailing.clicked, mailing.bounced),
+            (summary["numTotalSent"], summary["numTotalDelivered"], summary["numTotalUniqueOpens"],
+             summary["numRecipientsClicked"], summary["numTotalHardBounces"] + summary["numTotalSoftBounces"]),
+        )
+
+    def test_activity_and_odoo_figures_equal_the_esps_after_incremental_runs(self):
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(600)  # part of the engagement has happened
+        mailing.action_esp_import_activity()
+        self.assertEqual(len(mailing.esp_activity_ids), 30)
+        self._check_activity_equals_the_esps(mailing)
+        self.sandbox.advance_clock(7200)  # the rest of it
+        mailing.action_esp_import_activity()
+        self._check_activity_equals_the_esps(mailing)
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
+        self.assertEqual(len(traces), 30)
+        self.assertFalse(traces.filtered(lambda trace: trace.trace_status in ("outgoing", "pending", "process")))
+        # Again with nothing new: the same rows, the same traces.
+        self.env["mailing.mailing"]._cron_esp_sync_activity()
+        self.assertEqual(len(mailing.esp_activity_ids), 30)
+        self.assertEqual(self.env["mailing.trace"].search_count([("mass_mailing_id", "=", mailing.id)]), 30)
+        self._check_activity_equals_the_esps(mailing)
+        self.assertFalse(self.env["mail.mail"].search_count([("mailing_id", "=", mailing.id)]))
+        # The contact shows its activity, and Odoo's domain editor can reach it.
+        opener = mailing.esp_activity_ids.filtered(lambda row: row.opens)[:1].contact_id
+        self.assertEqual(opener.esp_activity_count, 1)
+        self.assertIn(opener, self.env["mailing.contact"].search(
+            [("esp_activity_ids.mailing_id", "=", mailing.id), ("esp_activity_ids.opens", ">=", 1)]))
+
+    def test_marketing_user_reads_activity_but_cannot_write_it(self):
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        rows = self.env["esp.mailing.activity"].with_user(self.user_marketing).search(
+            [("mailing_id", "=", mailing.id)])
+        self.assertEqual(len(rows), 30)
+        with self.assertRaises(AccessError):
+            rows[:1].write({"opens": 99})
