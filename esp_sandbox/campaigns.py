@@ -200,8 +200,8 @@ SELECT contact_id, email,
        SUM(kind = 'page_view') AS page_views,
        MIN(CASE WHEN kind = 'sent' THEN at END) AS date_sent,
        MIN(CASE WHEN kind = 'open' THEN at END) AS first_open, MAX(CASE WHEN kind = 'open' THEN at END) AS last_open,
-       (SELECT ip FROM events f WHERE f.campaign_id = e.campaign_id AND f.contact_id = e.contact_id
-          AND f.kind = 'open' ORDER BY f.at LIMIT 1) AS first_open_ip,
+       -- The first open's IP without a subquery per recipient: the earliest (time, ip) pair as sortable text.
+       substr(MIN(CASE WHEN kind = 'open' THEN printf('%020.6f', at) || COALESCE(ip, '') END), 21) AS first_open_ip,
        MAX(kind = 'unsubscribe') AS unsubscribed, MAX(kind = 'soft') AS soft, MAX(kind = 'hard') AS hard,
        MAX(at) AS last_activity
 FROM events e WHERE campaign_id = ? AND at <= ? {contact_filter}

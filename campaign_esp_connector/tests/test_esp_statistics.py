@@ -154,3 +154,31 @@ class TestEspStatistics(EspListSyncCommon):
         self.assertEqual(len(rows), 30)
         with self.assertRaises(AccessError):
             rows[:1].write({"opens": 99})
+
+    def test_next_list_from_engagement(self):
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        rows = mailing.esp_activity_ids
+        expected = {
+            "opened": rows.filtered(lambda row: row.opens),
+            "not_opened": rows.filtered(lambda row: not row.opens and not row.hard_bounced and not row.soft_bounced),
+            "clicked": rows.filtered(lambda row: row.clicks),
+            "not_clicked": rows.filtered(lambda row: not row.clicks and not row.hard_bounced
+                                         and not row.soft_bounced),
+            "bounced": rows.filtered(lambda row: row.hard_bounced or row.soft_bounced),
+        }
+        self.assertTrue(expected["opened"] and expected["not_opened"])
+        # One opener opted out of the list in Odoo, another is blacklisted: both are left out and counted.
+        opted_out, blacklisted = expected["opened"][0].contact_id, expected["opened"][1].contact_id
+        self.env["mailing.subscription"].search(
+            [("contact_id", "=", opted_out.id), ("list_id", "=", self.mailing_list.id)]).opt_out = True
+        self.env["mail.blacklist"]._add(blacklisted.email)
+        Wizard = self.env["esp.engagement.list.wizard"]
+        for criterion, matching in expected.items():
+            wizard = Wizard.create({"mailing_id": mailing.id, "criterion": criterion})
+            left_out = {opted_out, blacklisted} & set(matching.contact_id)
+            self.assertIn(f"{len(left_out)} matching contacts are left out", wizard.summary)
+            action = wizard.action_create_list()
+            new_list = self.env["mailing.list"].browse(action["res_id"])
+            self.assertEqual(set(new_list.contact_ids), set(matching.contact_id) - left_out, criterion)

@@ -1,1 +1,2 @@
 from . import esp_connect_wizard
+from . import esp_engagement_list_wizard
