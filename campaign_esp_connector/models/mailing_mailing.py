@@ -215,24 +215,23 @@ class MailingMailing(models.Model):
                 mailing.state = states[mailing.id]
         return res
 
-    def action_esp_refresh_statistics(self):
-        """Read this mailing's campaign summary from the ESP now."""
+    def _esp_read_campaign(self, operation):
+        """Run ``operation(binding, client)`` for this mailing's remote campaign, on a user's request."""
         self.ensure_one()
         self.check_access("read")
         binding = self.esp_campaign_id.sudo()
         if not binding.remote_id:
             raise UserError(_("This mailing has no campaign at the ESP yet."))
-        binding.account_id._esp_call(lambda client: statistics.refresh_mailing(binding, client))
+        return binding.account_id._esp_call(lambda client: operation(binding, client))
+
+    def action_esp_refresh_statistics(self):
+        """Read this mailing's campaign summary from the ESP now."""
+        self._esp_read_campaign(statistics.refresh_mailing)
         return self._esp_notify(_("Statistics read from the ESP."))
 
     def action_esp_import_activity(self):
         """Read each recipient's activity from the ESP now (also daily by cron)."""
-        self.ensure_one()
-        self.check_access("read")
-        binding = self.esp_campaign_id.sudo()
-        if not binding.remote_id:
-            raise UserError(_("This mailing has no campaign at the ESP yet."))
-        count = binding.account_id._esp_call(lambda client: activity.import_activity(binding, client))
+        count = self._esp_read_campaign(activity.import_activity)
         return self._esp_notify(_("%(count)s recipients' activity read from the ESP.", count=count))
 
     def action_view_esp_activity(self):
