@@ -57,6 +57,22 @@ class MailingMailing(models.Model):
     esp_stat_unique_clicks = fields.Integer(string="Recipients Who Clicked", readonly=True, copy=False,
                                             aggregator="sum")
     esp_stat_forwards = fields.Integer(string="Forwards", readonly=True, copy=False, aggregator="sum")
+    # Figures some ESPs do not report (dotdigital among them): those are counted from the recipients' ESP
+    # activity rows, so they are as recent as the last activity import.
+    esp_stat_unique_forwards = fields.Integer(
+        string="Recipients Who Forwarded", readonly=True, copy=False, aggregator="sum",
+        help="Recipients who forwarded the email at least once. When the ESP does not report it (dotdigital), "
+             "counted from the ESP activity of each recipient, as of its last import.")
+    esp_stat_views = fields.Integer(
+        string="Confirmed Views", readonly=True, copy=False, aggregator="sum",
+        help="Recipients who loaded the images and/or clicked a link (Campaign Master's \"confirmed total "
+             "views\"). When the ESP does not report it (dotdigital), counted from the ESP activity of each "
+             "recipient, as of its last import.")
+    esp_stat_no_activity = fields.Integer(
+        string="No Activity", readonly=True, copy=False, aggregator="sum",
+        help="Recipients with neither an open nor a click (bounced recipients included). When the ESP does "
+             "not report it (dotdigital), counted from the ESP activity of each recipient, as of its last "
+             "import.")
     esp_stat_esp_open_rate = fields.Float(string="ESP Open Rate (%)", readonly=True, copy=False,
                                           aggregator="avg", help="The ESP's own rate: unique opens / delivered.")
     esp_stats_datetime = fields.Datetime(string="Statistics Updated", readonly=True, copy=False)

@@ -65,6 +65,9 @@ class EspProvider:
     default_base_url = None
     capabilities = frozenset()
     limits = ProviderLimits()
+    # Summary figures (attributes of records.CampaignSummary) the provider does not report, which engines
+    # count from the per-recipient activity instead.
+    derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
 
     @classmethod
     def supports(cls, capability):

@@ -78,7 +78,10 @@ class DotdigitalProvider(EspProvider):
         feed_overlap_seconds=300,
         ids_per_removal=MAX_IDS_PER_DELETE,
         max_import_polls=30,
+        stats_settle_hours=48,
     )
+    # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
+    derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     # No test send (the v2 API has none) and no webhooks: the UI hides those.
     capabilities = frozenset(
         {

@@ -162,6 +162,9 @@ class ProviderLimits:
     :param feed_overlap_seconds: how far before the last watermark a feed is read again (feed dates are coarse)
     :param ids_per_removal: contact ids one removal call takes
     :param max_import_polls: status checks after which an import still unfinished is given up
+    :param stats_settle_hours: after a send, how long a campaign's summary is read on every statistics run,
+        whatever the activity feed lists (dotdigital documents its feed as "activity (e.g. clicks, opens)":
+        bounces, complaints and unsubscribes may not put a campaign in it)
     """
 
     imports_in_flight: int = 25
@@ -170,6 +173,7 @@ class ProviderLimits:
     feed_overlap_seconds: int = 300
     ids_per_removal: int = 1000
     max_import_polls: int = 30
+    stats_settle_hours: int = 48
 
 
 # Campaign state, neutral: what an engine needs to know of a remote campaign.
@@ -239,6 +243,10 @@ class CampaignSummary:
     forwards: int = 0
     open_rate: float | None = None
     date_sent: datetime | None = None
+    # None: the provider does not report the figure (see ``EspProvider.derived_summary_figures``).
+    unique_forwards: int | None = None
+    views: int | None = None
+    no_activity: int | None = None
 
 
 @dataclass(frozen=True)

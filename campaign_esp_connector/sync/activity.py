@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from psycopg2.extras import execute_values
 
+from . import statistics
 from .common import utc_naive
 
 CHUNK = 1000
@@ -59,6 +60,7 @@ def import_activity(binding, client):
     _sync_traces(cr, binding)
     env["esp.mailing.activity"].invalidate_model()
     env["mailing.trace"].invalidate_model()
+    statistics.write_derived(binding, client.derived_summary_figures)
     binding.activity_watermark = server_now
     return written
 
@@ -88,7 +90,9 @@ def _upsert(cr, binding, rows):
 
 
 def _match_contacts(cr, binding):
-    """The mailing list contact of each email, in the mailing's lists (the lowest id when several)."""
+    """The mailing list contact of each email: in the mailing's lists (the lowest id when several), otherwise
+    any contact of that email (one removed from the list since the send still has its activity)."""
+    params = {"mailing": binding.mailing_id.id}
     cr.execute("""
         UPDATE esp_mailing_activity a SET contact_id = m.contact_id
           FROM (SELECT DISTINCT ON (c.email_normalized) c.email_normalized AS email, c.id AS contact_id
@@ -98,7 +102,16 @@ def _match_contacts(cr, binding):
                  WHERE r.mailing_mailing_id = %(mailing)s AND c.email_normalized IS NOT NULL
               ORDER BY c.email_normalized, c.id) m
          WHERE a.mailing_id = %(mailing)s AND a.email = m.email AND a.contact_id IS DISTINCT FROM m.contact_id
-        """, {"mailing": binding.mailing_id.id})
+        """, params)
+    cr.execute("""
+        UPDATE esp_mailing_activity a SET contact_id = m.contact_id
+          FROM (SELECT DISTINCT ON (c.email_normalized) c.email_normalized AS email, c.id AS contact_id
+                  FROM mailing_contact c
+                 WHERE c.email_normalized IN (SELECT email FROM esp_mailing_activity
+                                               WHERE mailing_id = %(mailing)s AND contact_id IS NULL)
+              ORDER BY c.email_normalized, c.id) m
+         WHERE a.mailing_id = %(mailing)s AND a.contact_id IS NULL AND a.email = m.email
+        """, params)
 
 
 # Trace status of a recipient, as Odoo counts them: a bounce (hard or soft: the ESP does not count either as
@@ -108,11 +121,14 @@ _TRACE_STATUS = """CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'bounce'
 
 
 def _sync_traces(cr, binding):
-    """One ``mailing.trace`` per recipient, following the activity rows (new ones created, others updated)."""
+    """One ``mailing.trace`` per recipient known to Odoo, following the activity rows (new ones created, others
+    updated). A trace must name its record: a recipient no contact of Odoo has that email (added at the ESP
+    outside Odoo's lists, or deleted in Odoo before its activity came) keeps its activity row and counts in the
+    ESP's figures, not in Odoo's. A trace whose contact was deleted later keeps it, as Odoo's own traces do."""
     params = {"mailing": binding.mailing_id.id}
     cr.execute(f"""
         UPDATE mailing_trace t
-           SET trace_status = {_TRACE_STATUS}, res_id = COALESCE(a.contact_id, 0),
+           SET trace_status = {_TRACE_STATUS}, res_id = COALESCE(a.contact_id, t.res_id),
                sent_datetime = a.sent_datetime, open_datetime = a.first_open_datetime,
                links_click_datetime = a.first_click_datetime,
                failure_type = CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
@@ -125,13 +141,13 @@ def _sync_traces(cr, binding):
             INSERT INTO mailing_trace (trace_type, mass_mailing_id, campaign_id, model, res_id, email,
                                        trace_status, sent_datetime, open_datetime, links_click_datetime,
                                        failure_type, message_id, create_date, write_date, create_uid, write_uid)
-            SELECT 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', COALESCE(a.contact_id, 0), a.email,
+            SELECT 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
                    {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
                    CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
                    'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
                    1, 1
               FROM esp_mailing_activity a JOIN mailing_mailing mm ON mm.id = a.mailing_id
-             WHERE a.mailing_id = %(mailing)s AND a.trace_id IS NULL
+             WHERE a.mailing_id = %(mailing)s AND a.trace_id IS NULL AND a.contact_id IS NOT NULL
          RETURNING id, message_id
         )
         UPDATE esp_mailing_activity a SET trace_id = created.id

@@ -2,7 +2,9 @@
 
 The account's statistics watermark is the ESP's clock read before the feed (``campaigns/with-activity-since``)
 and stored only once every campaign it listed was refreshed, so an account with thousands of old campaigns
-costs one feed call plus one call per campaign with new activity.
+costs one feed call plus one call per campaign with new activity. Campaigns sent within the provider's
+settling window are read on every run as well: the feed may list opens and clicks only, and a send's bounces
+and unsubscribes arrive in its first hours.
 """
 
 import logging
@@ -31,29 +33,68 @@ SUMMARY_FIELDS = {
 }
 
 
-def write_summary(binding, summary):
-    """Store the provider's totals on the binding's mailing."""
+# Summary fields some providers do not report, the figure's attribute and the activity rows that count it.
+DERIVED_FIELDS = {
+    "esp_stat_unique_forwards": ("unique_forwards", "forwards > 0"),
+    "esp_stat_views": ("views", "opens > 0 OR clicks > 0"),
+    "esp_stat_no_activity": ("no_activity", "opens = 0 AND clicks = 0"),
+}
+
+
+def _derived_values(binding, derived):
+    """The fields of ``DERIVED_FIELDS`` whose figure is in ``derived``, counted from the activity rows."""
+    fnames = [fname for fname, (attribute, _where) in DERIVED_FIELDS.items() if attribute in derived]
+    if not fnames:
+        return {}
+    binding.env["esp.mailing.activity"].flush_model()
+    # The conditions are constants of this module.
+    counts = ", ".join(f"COUNT(*) FILTER (WHERE {DERIVED_FIELDS[fname][1]})" for fname in fnames)
+    binding.env.cr.execute(f"SELECT {counts} FROM esp_mailing_activity WHERE mailing_id = %s",  # noqa: S608
+                           (binding.mailing_id.id,))
+    return dict(zip(fnames, binding.env.cr.fetchone(), strict=True))
+
+
+def write_summary(binding, summary, derived=frozenset()):
+    """Store the provider's totals on the binding's mailing; figures in ``derived`` come from the activity."""
     values = {fname: getattr(summary, attribute) for fname, attribute in SUMMARY_FIELDS.items()}
+    values.update({fname: getattr(summary, attribute) or 0 for fname, (attribute, _where) in DERIVED_FIELDS.items()
+                   if attribute not in derived})
+    values.update(_derived_values(binding, derived))
     values.update(esp_stat_esp_open_rate=summary.open_rate or 0.0, esp_stats_datetime=fields.Datetime.now())
     binding.mailing_id.sudo().write(values)
 
 
+def write_derived(binding, derived):
+    """Count again, after an activity import, the summary figures the provider does not report."""
+    values = _derived_values(binding, derived)
+    if values:
+        binding.mailing_id.sudo().write(values)
+
+
 def refresh_mailing(binding, client):
-    write_summary(binding, client.get_campaign_summary(int(binding.remote_id)))
+    write_summary(binding, client.get_campaign_summary(int(binding.remote_id)), client.derived_summary_figures)
 
 
 def refresh_account(account, client, commit):
-    """Refresh the summaries of the account's campaigns with activity since its statistics watermark.
+    """Refresh the summaries of the account's campaigns with activity since its statistics watermark, and of
+    those sent within the provider's settling window (whose bounces may not count as activity).
 
     :return: number of mailings refreshed
     """
     server_now = utc_naive(client.server_time())
     overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
     since = (account.stats_watermark - overlap) if account.stats_watermark else client.limits.feed_epoch
+    Binding = account.env["esp.campaign"].sudo()
     bindings = {
         binding.remote_id: binding
-        for binding in account.env["esp.campaign"].sudo().search(
-            [("account_id", "=", account.id), ("remote_id", "!=", False)])
+        for binding in Binding.search([("account_id", "=", account.id), ("remote_id", "!=", False)])
+    }
+    settle_from = server_now - timedelta(hours=client.limits.stats_settle_hours)
+    due = {
+        binding.remote_id
+        for binding in Binding.search([
+            ("account_id", "=", account.id), ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
+            ("send_date", ">=", settle_from)])
     }
     refreshed = 0
     for campaign in client.iter_campaigns_with_activity_since(since):
@@ -61,6 +102,11 @@ def refresh_account(account, client, commit):
         if binding is None:
             continue  # a campaign of no Odoo mailing (not sent to a connected book)
         refresh_mailing(binding, client)
+        due.discard(binding.remote_id)
+        refreshed += 1
+        commit()
+    for remote_id in sorted(due):
+        refresh_mailing(bindings[remote_id], client)
         refreshed += 1
         commit()
     account.sudo().stats_watermark = server_now

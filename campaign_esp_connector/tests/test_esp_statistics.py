@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from ..sync import statistics
-from ..sync.campaigns import CampaignRunner
+from ..sync.campaigns import CampaignRunner, import_esp_campaigns
 from .common import EspListSyncCommon
 
 
@@ -182,3 +182,135 @@ class TestEspStatistics(EspListSyncCommon):
             action = wizard.action_create_list()
             new_list = self.env["mailing.list"].browse(action["res_id"])
             self.assertEqual(set(new_list.contact_ids), set(matching.contact_id) - left_out, criterion)
+
+    # -- figures the ESP does not report, the settling window, and recipients outside Odoo's lists -------------
+
+    def _api(self, method, path, **kwargs):
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        response = requests.request(method, f"{self.sandbox.url}/v2/{path}", auth=auth, timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def test_figures_the_esp_does_not_report_are_counted_from_the_activity(self):
+        self.sandbox.configure(engagement={"forward": 0.5})
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        remote = self._get(f"campaigns/{mailing.esp_campaign_remote_id}/activities")
+        expected = (
+            sum(1 for row in remote if row["numForwards"]),
+            sum(1 for row in remote if row["numOpens"] or row["numClicks"]),
+            sum(1 for row in remote if not row["numOpens"] and not row["numClicks"]),
+        )
+        self.assertTrue(all(expected), expected)
+        figures = lambda: (mailing.esp_stat_unique_forwards, mailing.esp_stat_views,  # noqa: E731
+                           mailing.esp_stat_no_activity)
+        self.assertEqual(figures(), expected)
+        # A summary refresh keeps them (the ESP's summary has none of the three).
+        mailing.action_esp_refresh_statistics()
+        self.assertEqual(mailing.esp_stat_sent, 30)
+        self.assertEqual(figures(), expected)
+
+    def test_bounces_of_a_recent_send_come_back_without_opens_or_clicks(self):
+        # dotdigital's feed lists campaigns with "activity (e.g. clicks, opens)": a send whose recipients only
+        # bounce may not be in it, so recent sends are read anyway.
+        self.sandbox.configure(engagement={"open": 0.0, "hard_bounce": 0.3, "soft_bounce": 0.2})
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(1800)
+        statistics.refresh_all(self.env, lambda: None)
+        summary = self._summary(mailing)
+        self.assertFalse(summary["numTotalOpens"])
+        self.assertTrue(summary["numTotalHardBounces"])
+        self.assertEqual((mailing.esp_stat_sent, mailing.esp_stat_hard_bounces, mailing.esp_stat_soft_bounces),
+                         (summary["numTotalSent"], summary["numTotalHardBounces"], summary["numTotalSoftBounces"]))
+
+    def test_activity_of_an_email_no_longer_in_the_list(self):
+        mailing = self._sent_mailing()
+        contacts = {contact.email: contact for contact in self.mailing_list.contact_ids}
+        # Removed from the list after the send: still the contact of its activity.
+        self.env["mailing.subscription"].search([("contact_id", "=", contacts["reader2@example.com"].id)]).unlink()
+        # Deleted in Odoo before its activity came: an activity row without a contact, and no trace (a trace
+        # must name its record), so Odoo's figures count one recipient fewer than the ESP's.
+        contacts["reader3@example.com"].unlink()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        rows = {row.email: row for row in mailing.esp_activity_ids}
+        self.assertEqual(len(rows), 30)
+        self.assertEqual(rows["reader2@example.com"].contact_id, contacts["reader2@example.com"])
+        self.assertTrue(rows["reader2@example.com"].trace_id)
+        self.assertFalse(rows["reader3@example.com"].contact_id)
+        self.assertFalse(rows["reader3@example.com"].trace_id)
+        summary = self._summary(mailing)
+        mailing.invalidate_recordset()
+        self.assertEqual(mailing.sent, summary["numTotalSent"] - 1)
+        # Deleted after its activity came: the row loses its contact, the trace keeps it, as Odoo's own do.
+        gone = rows["reader4@example.com"]
+        trace = gone.trace_id
+        gone.contact_id.unlink()
+        self.env["esp.mailing.activity"].invalidate_model()
+        mailing.action_esp_import_activity()
+        self.assertFalse(gone.contact_id)
+        self.assertEqual(gone.trace_id, trace)
+        self.assertEqual(trace.res_id, contacts["reader4@example.com"].id)
+        mailing.invalidate_recordset()
+        self.assertEqual(mailing.sent, summary["numTotalSent"] - 1)
+
+    def test_campaigns_of_books_not_connected_to_odoo(self):
+        book = self._api("POST", "address-books", json={"name": "Only at the ESP"})["id"]
+        for index in range(3):
+            self._api("POST", f"address-books/{book}/contacts", json={"email": f"outsider{index}@example.com"})
+        from_address = self._api("GET", "custom-from-addresses")[0]["id"]
+        campaign = self._api("POST", "campaigns", json={
+            "name": "Made at the ESP", "subject": "Hello", "fromName": "Shop", "fromAddress": {"id": from_address},
+            "htmlContent": "<a href='https://example.com'>x</a> <a href='http://$UNSUB$'>u</a>",
+            "plainTextContent": "x http://$UNSUB$"})
+        self._api("POST", "campaigns/send", json={"campaignId": campaign["id"], "addressBookIds": [book]})
+        # Our own campaign goes to that book too, at the ESP: its outsiders are recipients without a contact.
+        mailing = self._sent_mailing()
+        self._api("POST", "campaigns/send", json={"campaignId": int(mailing.esp_campaign_remote_id),
+                                                  "addressBookIds": [book]})
+        self.sandbox.advance_clock(7200)
+        import_esp_campaigns(self.env)
+        self.sandbox.clear_log()
+        statistics.refresh_all(self.env, lambda: None)
+        summaries = [call["path"] for call in self._sandbox_api_calls() if call["path"].endswith("/summary")]
+        self.assertEqual(summaries, [f"/v2/campaigns/{mailing.esp_campaign_remote_id}/summary"])
+        self.assertFalse(self.env["esp.campaign"].search([("remote_id", "=", str(campaign["id"]))]))
+        self.assertEqual(mailing.esp_stat_sent, 33)
+        mailing.action_esp_import_activity()
+        outsiders = mailing.esp_activity_ids.filtered(lambda row: row.email.startswith("outsider"))
+        self.assertEqual(len(outsiders), 3)
+        self.assertFalse(outsiders.contact_id or outsiders.trace_id)
+        # Odoo's figures are those of its own contacts: the ESP's, minus the three outsiders.
+        summary = self._summary(mailing)
+        mailing.invalidate_recordset()
+        self.assertEqual(mailing.sent, summary["numTotalSent"] - 3)
+        contacts = mailing.esp_activity_ids - outsiders
+        self.assertEqual((mailing.opened, mailing.clicked),
+                         (len(contacts.filtered("opens")), len(contacts.filtered("clicks"))))
+
+    def test_other_company_sees_no_activity(self):
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        Activity = self.env["esp.mailing.activity"]
+        self.assertEqual(Activity.with_user(self.user_marketing).search_count([("mailing_id", "=", mailing.id)]), 30)
+        self.assertFalse(Activity.with_user(self.user_marketing_other).search_count([]))
+        self.assertFalse(self.env["esp.campaign"].with_user(self.user_marketing_other).search_count(
+            [("account_id", "=", self.sandbox_account.id)]))
+
+    def test_unsubscribes_and_hard_bounces_reach_the_lists_through_the_list_sync(self):
+        self.sandbox.configure(engagement={"open": 1.0, "unsubscribe": 0.12, "hard_bounce": 0.08})  # under the guard
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        unsubscribed = mailing.esp_activity_ids.filtered("unsubscribed").contact_id
+        bounced = mailing.esp_activity_ids.filtered("hard_bounced").contact_id
+        self.assertTrue(unsubscribed and bounced)
+        # The activity job itself changes no subscription...
+        subscriptions = self.env["mailing.subscription"].search([("list_id", "=", self.mailing_list.id)])
+        self.assertFalse(subscriptions.filtered("opt_out"))
+        # ...the list sync does, from the ESP's own feeds, with its rules.
+        self._sync_until_idle(self.mailing_list)
+        subscriptions.invalidate_recordset()
+        self.assertEqual(subscriptions.filtered("opt_out").contact_id, unsubscribed | bounced)
