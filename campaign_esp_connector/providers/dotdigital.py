@@ -723,7 +723,7 @@ def _campaign_summary(campaign_id, row):
         unique_clicks=number("numRecipientsClicked"),
         forwards=number("numForwards"),
         open_rate=float(rate) if isinstance(rate, int | float) else None,
-        date_sent=_parse_datetime(row.get("dateSent")),
+        date_sent=_real_date(row.get("dateSent")),
     )
 
 

@@ -18,7 +18,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
-from .common import crash_point, is_testing, utc_naive
+from .common import crash_point, is_testing
 from .runner import ListSyncRunner
 
 _logger = logging.getLogger(__name__)
@@ -324,11 +324,10 @@ def import_esp_campaigns(env):
                 "contact_list_ids": [fields.Command.set(lists.ids)],
                 "esp_account_id": account.id,
                 "state": "done",
-                "sent_date": utc_naive(campaign.date_sent) if campaign.date_sent else fields.Datetime.now(),
+                "sent_date": fields.Datetime.now(),  # the ESP's send date comes with its first summary
             })
             Campaign.create({
                 "mailing_id": mailing.id, "account_id": account.id, "remote_id": str(campaign.id),
                 "remote_status": campaign.status, "state": "sent", "made_in_esp": True, "template_locked": True,
-                "send_date": utc_naive(campaign.date_sent) if campaign.date_sent else False,
                 "last_sync_datetime": fields.Datetime.now(),
             })

@@ -61,6 +61,11 @@ def write_summary(binding, summary, derived=frozenset()):
                    if attribute not in derived})
     values.update(_derived_values(binding, derived))
     values.update(esp_stat_esp_open_rate=summary.open_rate or 0.0, esp_stats_datetime=fields.Datetime.now())
+    if summary.date_sent and not binding.send_date:
+        # A campaign made in the ESP was imported without its send date: the summary has it.
+        binding.send_date = utc_naive(summary.date_sent)
+        if binding.made_in_esp:
+            values["sent_date"] = binding.send_date
     binding.mailing_id.sudo().write(values)
 
 
@@ -76,8 +81,9 @@ def refresh_mailing(binding, client):
 
 
 def refresh_account(account, client, commit):
-    """Refresh the summaries of the account's campaigns with activity since its statistics watermark, and of
-    those sent within the provider's settling window (whose bounces may not count as activity).
+    """Refresh the summaries of the account's campaigns with activity since its statistics watermark, of
+    those sent within the provider's settling window (whose bounces may not count as activity), and of those
+    never read yet (campaigns just imported from the ESP).
 
     :return: number of mailings refreshed
     """
@@ -94,7 +100,7 @@ def refresh_account(account, client, commit):
         binding.remote_id
         for binding in Binding.search([
             ("account_id", "=", account.id), ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
-            ("send_date", ">=", settle_from)])
+            "|", ("send_date", ">=", settle_from), ("mailing_id.esp_stats_datetime", "=", False)])
     }
     refreshed = 0
     for campaign in client.iter_campaigns_with_activity_since(since):

@@ -9,6 +9,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged, users
 
+from ..sync import statistics
 from ..sync.campaigns import SUBJECT_REQUIRED, CampaignRunner, import_esp_campaigns
 from .common import EspListSyncCommon
 
@@ -196,6 +197,12 @@ class TestEspCampaign(EspListSyncCommon):
         self.assertEqual((imported.subject, imported.state), ("From dotdigital", "done"))
         self.assertTrue(imported.esp_made_in_esp)
         self.assertEqual(imported.contact_list_ids, self.mailing_list)
+        # Its first statistics refresh reads it (no activity yet) and brings the ESP's send date.
+        statistics.refresh_all(self.env, lambda: None)
+        summary = requests.get(f"{self.sandbox.url}/v2/campaigns/{campaign['id']}/summary", auth=auth,
+                               timeout=10).json()
+        self.assertEqual(imported.esp_stat_sent, summary["numTotalSent"])
+        self.assertEqual(fields.Datetime.to_string(imported.sent_date), summary["dateSent"][:19].replace("T", " "))
 
     @users("user_esp_marketing")
     def test_marketing_user_can_sync_and_send(self):
