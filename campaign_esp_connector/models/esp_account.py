@@ -16,12 +16,13 @@ CATALOGUE_RETRY_MINUTES = 15
 _logger = logging.getLogger(__name__)
 
 # Credentials and endpoint define which remote account we talk to: changing any of them voids the last test.
-CONNECTION_FIELDS = ("provider", "api_endpoint", "api_user", "api_password")
+CONNECTION_FIELDS = ("provider", "api_endpoint", "api_client_id", "api_user", "api_password")
 
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
 DEFAULT_ENDPOINTS = {
     "dotdigital": "https://r1-api.dotdigital.com",
+    "campaign_master": "https://api1.campaignmaster.com.au",
 }
 
 
@@ -52,8 +53,13 @@ class EspAccount(models.Model):
         required=True,
         tracking=True,
         default=DEFAULT_ENDPOINTS["dotdigital"],
-        help="Base URL the provider starts from. For dotdigital the region's own endpoint is detected from it.",
+        help="Base URL the provider starts from. For dotdigital the region's own endpoint is detected from it; "
+             "for Campaign Master it is the service root before /v1.1/.",
     )
+    api_client_id = fields.Char(
+        string="Client ID", tracking=True,
+        help="Campaign Master's numeric client ID, with the user name and password its login needs (the API key "
+             "is no longer needed).")
     api_user = fields.Char(string="API User", required=True, tracking=True)
     # Never tracked, copied, exported to other groups or shown in messages: only ESP managers read or write it.
     api_password = fields.Char(
@@ -99,6 +105,13 @@ class EspAccount(models.Model):
     support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")
     support_resubscribe = fields.Boolean(string="Re-subscribe", compute="_compute_support_fields")
     support_test_send = fields.Boolean(string="Test Sends", compute="_compute_support_fields")
+    support_client_id = fields.Boolean(compute="_compute_support_fields")
+    support_book_removal = fields.Boolean(string="Removal From Lists", compute="_compute_support_fields")
+    support_suppressions = fields.Boolean(string="Suppression Feed", compute="_compute_support_fields")
+    support_data_field_creation = fields.Boolean(compute="_compute_support_fields")
+    support_campaign_description = fields.Boolean(compute="_compute_support_fields")
+    support_campaign_import = fields.Boolean(compute="_compute_support_fields")
+    support_list_at_send = fields.Boolean(compute="_compute_support_fields")
     address_book_count = fields.Integer(compute="_compute_catalogue_counts")
     data_field_count = fields.Integer(compute="_compute_catalogue_counts")
     template_count = fields.Integer(compute="_compute_catalogue_counts")
@@ -131,6 +144,14 @@ class EspAccount(models.Model):
             account.support_reports = bool(provider and provider.supports_group("reports"))
             account.support_resubscribe = bool(provider and provider.supports(providers.Capability.RESUBSCRIBE))
             account.support_test_send = bool(provider and provider.supports(providers.Capability.TEST_SEND))
+            account.support_client_id = bool(provider and provider.requires_client_id)
+            account.support_book_removal = bool(provider and provider.supports(providers.Capability.BOOK_REMOVAL))
+            account.support_suppressions = bool(provider and provider.supports_group("suppressions"))
+            account.support_data_field_creation = bool(
+                provider and provider.supports(providers.Capability.DATA_FIELD_CREATION))
+            account.support_campaign_description = bool(provider and provider.campaign_requires_description)
+            account.support_campaign_import = bool(provider and provider.supports(providers.Capability.CAMPAIGN_IMPORT))
+            account.support_list_at_send = bool(provider and provider.list_chosen_at_send)
 
     def _search_support_campaigns(self, operator, value):
         if operator not in ("=", "!="):
@@ -365,6 +386,9 @@ class EspAccount(models.Model):
         """Yield a provider client for this account and record its API usage when done."""
         self.ensure_one()
         api_user, password = self._get_credentials()
+        login = {}
+        if providers.get_provider_class(self.provider).requires_client_id:
+            login["client_id"] = (self.api_client_id or "").strip()
         try:
             client = providers.get_provider(
                 self.provider,
@@ -372,6 +396,7 @@ class EspAccount(models.Model):
                 password=password,
                 base_url=self.api_endpoint,
                 api_endpoint=self.detected_endpoint or None,
+                **login,
                 **self._esp_client_options(),
             )
         except providers.ConfigurationError as error:

@@ -30,6 +30,12 @@ class MailingMailing(models.Model):
     )
     esp_reply_to = fields.Char(string="Forward Replies To")
     esp_test_address = fields.Char(string="Test Addresses", help="One or more addresses, separated by commas.")
+    esp_description = fields.Char(
+        string="Campaign Description",
+        help="What the campaign is about, as the ESP lists it. Campaign Master requires one.")
+    esp_support_campaign_description = fields.Boolean(related="esp_account_id.support_campaign_description")
+    esp_support_list_at_send = fields.Boolean(related="esp_account_id.support_list_at_send")
+    esp_support_test_send = fields.Boolean(related="esp_account_id.support_test_send")
     esp_template_id = fields.Many2one("esp.template", string="ESP Template",
                                       domain="[('account_id', '=', esp_account_id)]")
     esp_activity_ids = fields.One2many("esp.mailing.activity", "mailing_id", string="ESP Activity")

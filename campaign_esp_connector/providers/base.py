@@ -24,6 +24,9 @@ class Capability:
     BOOK_LISTING = "book_listing"  # every contact of a list, page by page (removals made at the ESP show there)
     RESUBSCRIBE = "resubscribe"
     REGION_DETECTION = "region_detection"  # the API endpoint is discovered from the account
+    BOOK_REMOVAL = "book_removal"  # contacts can be removed from a list through the API
+    DATA_FIELD_CREATION = "data_field_creation"  # contact fields can be created (and deleted) through the API
+    CAMPAIGN_IMPORT = "campaign_import"  # campaigns sent to a list can be listed per list
 
     ALL = (
         BULK_IMPORT,
@@ -40,6 +43,9 @@ class Capability:
         BOOK_LISTING,
         RESUBSCRIBE,
         REGION_DETECTION,
+        BOOK_REMOVAL,
+        DATA_FIELD_CREATION,
+        CAMPAIGN_IMPORT,
     )
 
 
@@ -68,6 +74,16 @@ class EspProvider:
     # Summary figures (attributes of records.CampaignSummary) the provider does not report, which engines
     # count from the per-recipient activity instead.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
+    # Results that carry first and last click dates, so no clicks feed is read (``CampaignActivity``).
+    click_dates_in_activity = False
+    # The login needs the account's client id besides user and password (the account's ``api_client_id``).
+    requires_client_id = False
+    # A campaign needs a description besides its subject (the mailing's "Campaign Description").
+    campaign_requires_description = False
+    # The provider applies an ESP template to the campaign itself (the engine sends no template HTML).
+    templates_applied_by_provider = False
+    # The list is not part of the campaign: it is given when the campaign is sent.
+    list_chosen_at_send = False
 
     @classmethod
     def supports(cls, capability):
@@ -184,6 +200,16 @@ class EspProvider:
         raise NotImplementedError
 
     def iter_campaigns(self):
+        raise NotImplementedError
+
+    def find_campaign(self, marker):
+        """The campaign whose name carries ``marker`` (the engine's mark of a mailing), or ``None``: how a
+        campaign whose creation answer was lost is found again. Providers with a lookup by external id
+        override this listing of every campaign."""
+        return next((campaign for campaign in self.iter_campaigns() if marker in campaign.name), None)
+
+    def test_send_campaign(self, campaign_id, addresses):
+        """Send a proof of the campaign to ``addresses`` (capability ``TEST_SEND``)."""
         raise NotImplementedError
 
     def iter_book_campaigns(self, book_id):

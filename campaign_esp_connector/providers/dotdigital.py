@@ -91,6 +91,9 @@ class DotdigitalProvider(EspProvider):
             Capability.CONTACT_ACTIVITY,
             Capability.DATA_FIELDS,
             Capability.TEMPLATES,
+            Capability.BOOK_REMOVAL,
+            Capability.DATA_FIELD_CREATION,
+            Capability.CAMPAIGN_IMPORT,
             Capability.FROM_ADDRESSES,
             Capability.LIST_CHANGE_FEED,
             Capability.SUPPRESSION_FEED,
@@ -678,8 +681,9 @@ _SEND_STATES = {
 MAX_SEND_CONTACTS = 10
 
 
-def campaign_body(name, subject, from_name, html, plain_text, from_address_id=None, reply_to=None):
-    """The ``ApiCampaign`` body; replies go to ``reply_to`` when given (dotdigital's reply action)."""
+def campaign_body(name, subject, from_name, html, plain_text, from_address_id=None, reply_to=None, **_other):
+    """The ``ApiCampaign`` body; replies go to ``reply_to`` when given (dotdigital's reply action). Content
+    other ESPs take (a description, a template id, the marker as an external id) has no place in it."""
     body = {
         "name": name[:255],
         "subject": subject,

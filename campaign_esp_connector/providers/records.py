@@ -264,6 +264,9 @@ class CampaignActivity:
     unsubscribed: bool = False
     soft_bounced: bool = False
     hard_bounced: bool = False
+    # Providers whose results carry click dates (``click_dates_in_activity``) fill these.
+    first_click_at: datetime | None = None
+    last_click_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ class HttpTransport:
     """One configured HTTP client: base URL, credentials, timeouts, retry policy, call counters.
 
     :param base_url: where calls go (see :func:`check_base_url`)
-    :param username: API user
+    :param username: API user (``None``: no HTTP authentication, the provider logs in itself)
     :param password: API password (kept only inside the auth header)
     :param timeout: ``(connect, read)`` seconds, or one number for both
     :param max_retries: repeats for connection errors, 5xx and temporary ``ERROR_*`` codes
@@ -240,8 +240,11 @@ class HttpTransport:
 
     def _build_session(self, username, password, user_agent):
         session = requests.Session()
-        session.auth = _SecretBasicAuth(username, password)
-        session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        if username is not None:
+            # Without a user the provider authenticates inside its calls (Campaign Master's login token).
+            session.auth = _SecretBasicAuth(username, password)
+            session.headers["Accept"] = "application/json"
+        session.headers["User-Agent"] = user_agent
         adapter = HTTPAdapter(max_retries=self._build_retry())
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -315,19 +318,36 @@ class HttpTransport:
             raise error
 
     def _send(self, method, base_url, path, params, json_body, files, stream):
+        return self._attempt(method, base_url, path, params=params, json=json_body, files=files, stream=stream)
+
+    def post_raw(self, url, data, headers, label=None):
+        """One POST of a ready body to a full URL (a SOAP envelope), counted, retried on connection errors
+        before anything was sent, and logged like every call; the answer is returned whatever its status.
+
+        :param url: the service URL (checked like the base URL)
+        :param label: what the log shows instead of the path (a SOAP operation's name)
+        """
+        check_base_url(url)
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        path = url[len(base):]
+        return self._attempt("POST", base, path, label=label, data=data, headers=headers)
+
+    def get_raw(self, url):
+        """One GET of a full URL (a service description), counted and logged; any status returned."""
+        check_base_url(url)
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        return self._attempt("GET", base, url[len(base):])
+
+    def _attempt(self, method, base_url, path, label=None, **kwargs):
         self._local.attempts = 0
         self._local.counted = None
         started = time.monotonic()
+        shown = f"{path} {label}" if label else path
         try:
             response = self._session.request(
-                method,
-                base_url + path,
-                params=params,
-                json=json_body,
-                files=files,
-                timeout=self.timeout,
-                stream=stream,
-                allow_redirects=False,
+                method, base_url + path, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
             elapsed = time.monotonic() - started
@@ -340,7 +360,7 @@ class HttpTransport:
                 "%s %s %s -> no answer in %.3fs after %d retries (%s)",
                 self.provider,
                 method,
-                path,
+                shown,
                 elapsed,
                 retries,
                 type(exc).__name__,
@@ -360,7 +380,7 @@ class HttpTransport:
             "%s %s %s -> %s in %.3fs after %d retries",
             self.provider,
             method,
-            path,
+            shown,
             response.status_code,
             elapsed,
             retries,

@@ -40,7 +40,7 @@ def import_activity(binding, client):
     if chunk:
         written += _upsert(cr, binding, chunk)
     clicks = {}
-    for click in client.iter_campaign_clicks_since(campaign_id, since):
+    for click in () if client.click_dates_in_activity else client.iter_campaign_clicks_since(campaign_id, since):
         if click.email and click.clicked_at:
             first, last = clicks.get(click.email.lower(), (None, None))
             at = _naive(click.clicked_at)
@@ -69,7 +69,8 @@ def _upsert(cr, binding, rows):
     execute_values(cr, """
         INSERT INTO esp_mailing_activity (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards,
                                           unsubscribed, hard_bounced, soft_bounced, sent_datetime,
-                                          first_open_datetime, last_open_datetime)
+                                          first_open_datetime, last_open_datetime, first_click_datetime,
+                                          last_click_datetime)
         VALUES %s
         ON CONFLICT (mailing_id, email) DO UPDATE
            SET remote_contact_id = EXCLUDED.remote_contact_id, opens = EXCLUDED.opens, clicks = EXCLUDED.clicks,
@@ -77,14 +78,17 @@ def _upsert(cr, binding, rows):
                hard_bounced = EXCLUDED.hard_bounced, soft_bounced = EXCLUDED.soft_bounced,
                sent_datetime = COALESCE(EXCLUDED.sent_datetime, esp_mailing_activity.sent_datetime),
                first_open_datetime = COALESCE(EXCLUDED.first_open_datetime, esp_mailing_activity.first_open_datetime),
-               last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, esp_mailing_activity.last_open_datetime)
+               last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, esp_mailing_activity.last_open_datetime),
+               first_click_datetime = LEAST(EXCLUDED.first_click_datetime, esp_mailing_activity.first_click_datetime),
+               last_click_datetime = GREATEST(EXCLUDED.last_click_datetime, esp_mailing_activity.last_click_datetime)
         """, [
         (binding.mailing_id.id, binding.account_id.id, row.email.lower(),
          None if row.contact_id is None else str(row.contact_id), row.opens, row.clicks, row.forwards,
          row.unsubscribed, row.hard_bounced, row.soft_bounced, _naive(row.sent_at), _naive(row.first_open_at),
-         _naive(row.last_open_at))
+         _naive(row.last_open_at), _naive(row.first_click_at), _naive(row.last_click_at))
         for row in {row.email.lower(): row for row in rows}.values()
-    ], template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp)",
+    ], template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
+                "%s::timestamp, %s::timestamp)",
         page_size=CHUNK)
     return len(rows)
 

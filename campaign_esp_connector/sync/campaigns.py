@@ -64,6 +64,10 @@ class CampaignSync:
         if not (mailing.subject or "").strip():
             raise UserError(_("Unable to create the external campaign for the following reason : Campaign subject "
                               "is required and has not been provided"))
+        if self.account.support_campaign_description and not (mailing.esp_description or "").strip():
+            raise UserError(_("Unable to create the external campaign for the following reason : Campaign "
+                              "description is required and has not been provided (fill in Campaign Description "
+                              "in the mailing's ESP tab)"))
         if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
             raise UserError(_("An ESP mailing is sent to mailing lists: select at least one mailing list."))
         unconnected = mailing.contact_list_ids.filtered(
@@ -112,7 +116,7 @@ class CampaignSync:
 
     def content(self, client, marker=None):
         mailing = self.mailing
-        if mailing.esp_template_id:
+        if mailing.esp_template_id and not client.templates_applied_by_provider:
             html = client.get_template_html(int(mailing.esp_template_id.remote_id))
         else:
             html = mailing.body_html or ""
@@ -129,6 +133,11 @@ class CampaignSync:
             "html": html,
             "plain_text": plain,
             "reply_to": (mailing.esp_reply_to or "").strip() or None,
+            # Taken by the ESPs that have them (Campaign Master), left out by the others.
+            "marker": marker,
+            "description": (mailing.esp_description or "").strip() or None,
+            "template_id": mailing.esp_template_id.remote_id or None,
+            "test_email": (mailing.esp_test_address or "").split(",")[0].strip() or None,
         }
 
     # -- remote operations -------------------------------------------------------------------------------------
@@ -153,7 +162,7 @@ class CampaignSync:
                 campaign = client.update_campaign(int(binding.remote_id), content)
             else:
                 marker = campaign_marker(self.env, self.mailing)
-                campaign = next((found for found in client.iter_campaigns() if marker in found.name), None)
+                campaign = client.find_campaign(marker)
                 if campaign is not None:
                     _logger.info("ESP campaign %s of mailing %s found again by its marker", campaign.id,
                                  self.mailing.id)
@@ -185,6 +194,12 @@ class CampaignSync:
         and the mailing's campaign stays a draft at the ESP.
         """
         binding = self.push(client)
+        if client.supports(providers.Capability.TEST_SEND):
+            try:
+                client.test_send_campaign(int(binding.remote_id), addresses)
+            except providers.ValidationError as error:
+                raise UserError(self._refusal(error)) from None
+            return binding
         marker = campaign_marker(self.env, self.mailing)[:-1] + " test]"
         contact_ids = [client.upsert_contact(address).id for address in addresses]
         try:
@@ -297,7 +312,7 @@ def import_esp_campaigns(env):
     env = env(su=True)
     Campaign = env["esp.campaign"]
     for account in env["esp.account"].search([("state", "=", "connected")]):
-        if not account.support_campaigns:
+        if not account.support_campaign_import:
             continue
         books = env["esp.address.book"].search([("account_id", "=", account.id), ("mailing_list_id", "!=", False)])
         if not books:

@@ -186,6 +186,19 @@ class OptOutJob(Job):
         if not removals:
             return False
         run = self.run
+        if not run.client.supports(providers.Capability.BOOK_REMOVAL):
+            # The provider's API cannot take a contact out of a list: a person must, in its UI. Said once per
+            # contact in this run's log, then the member is forgotten (the next runs do not repeat it).
+            provider = run.account._get_provider_label()
+            why = self.env._("cannot be removed at %(provider)s: do it in its UI", provider=provider)
+            run.log._add_lines([(email, why) for _member_id, email, _remote_id in removals])
+            self.Member._esp_forget([member_id for member_id, _email, _remote_id in removals])
+            run.log._add_step(self.env._(
+                "%(count)s contacts left the list in Odoo; %(provider)s cannot remove them from its list through "
+                "its API: remove them there by hand (they are listed below).",
+                count=len(removals), provider=provider))
+            run.commit("optouts:removed")
+            return False
         remote_ids, forget, lookups, truncated = [], [], 0, False
         for member_id, email, remote_id in removals:
             if not remote_id:

@@ -10,7 +10,7 @@ from esp_providers.base import CAPABILITY_GROUPS, Capability
 
 
 def test_registry_selection_and_lazy_class():
-    assert esp_providers.provider_selection() == [("dotdigital", "dotdigital")]
+    assert esp_providers.provider_selection() == [("dotdigital", "dotdigital"), ("campaign_master", "Campaign Master")]
     cls = esp_providers.get_provider_class("dotdigital")
     assert cls is dotdigital.DotdigitalProvider
     assert cls.code == "dotdigital"
