@@ -13,6 +13,7 @@ ProviderEntry = namedtuple("ProviderEntry", "module class_name label")
 # loads it as a top-level package, so absolute names would break one of the two.
 PROVIDERS = {
     "dotdigital": ProviderEntry(".dotdigital", "DotdigitalProvider", "dotdigital"),
+    "campaign_master": ProviderEntry(".campaign_master", "CampaignMasterProvider", "Campaign Master"),
 }
 
 
