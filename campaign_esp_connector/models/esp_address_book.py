@@ -1,8 +1,14 @@
 import contextlib
+from datetime import timedelta
 
 import psycopg2
 
 from odoo import _, api, fields, models
+
+from .. import providers
+
+_INTERVAL_UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1),
+                   "weeks": timedelta(weeks=1), "months": timedelta(days=30)}
 
 # The contact columns the export reads, joined to the member rows by normalized email.
 MEMBER_ROWS_QUERY = """
@@ -179,8 +185,13 @@ class EspAddressBook(models.Model):
         self.ensure_one()
         now = fields.Datetime.now()
         values = {"sync_progress": False}
+        wake_at = None
         if state == "done":
-            values.update(sync_state="done", last_error=False, retry_count=0, next_sync_datetime=False)
+            interval, own = self._esp_sync_interval()
+            values.update(sync_state="done", last_error=False, retry_count=0, next_sync_datetime=now + interval)
+            # A provider's own cadence (Campaign Master: every minute) wakes the cron; the cron's own interval
+            # needs no wake-up.
+            wake_at = values["next_sync_datetime"] if own else None
             if full:
                 values["last_sync_datetime"] = now
         elif state == "partial":
@@ -197,8 +208,25 @@ class EspAddressBook(models.Model):
                 next_sync_datetime=retry_at or now + self._esp_backoff(self.retry_count),
             )
         self.write(values)
-        if values.get("next_sync_datetime"):
-            self._esp_trigger(values["next_sync_datetime"])
+        if state != "done" and values.get("next_sync_datetime"):
+            wake_at = values["next_sync_datetime"]
+        if wake_at:
+            self._esp_trigger(wake_at)
+
+    def _esp_sync_interval(self):
+        """How long a list that is up to date waits for its next run, and whether that is the provider's own
+        cadence. Otherwise it is the contact cron's interval, a little shortened so the cron's next run finds
+        the list due (runs that other lists' triggers start do not repeat it in between)."""
+        self.ensure_one()
+        provider = providers.get_provider_class(self.account_id.provider) if self.account_id.provider else None
+        minutes = provider.limits.sync_interval_minutes if provider else None
+        if minutes:
+            return timedelta(minutes=minutes), True
+        cron = self.env.ref("campaign_esp_connector.ir_cron_esp_sync_contacts", raise_if_not_found=False)
+        if not cron:
+            return timedelta(0), False
+        interval = _INTERVAL_UNITS.get(cron.sudo().interval_type, timedelta(minutes=1)) * cron.sudo().interval_number
+        return max(interval - max(interval / 10, timedelta(seconds=30)), timedelta(0)), False
 
     def _esp_confirm_guard(self):
         self.filtered(lambda book: book.sync_state == "guard").write(

@@ -162,6 +162,8 @@ class ProviderLimits:
     :param feed_overlap_seconds: how far before the last watermark a feed is read again (feed dates are coarse)
     :param ids_per_removal: contact ids one removal call takes
     :param max_import_polls: status checks after which an import still unfinished is given up
+    :param sync_interval_minutes: the provider's own cadence for lists that are up to date (``None``: the
+        contact cron's interval)
     :param stats_settle_hours: after a send, how long a campaign's summary is read on every statistics run,
         whatever the activity feed lists (dotdigital documents its feed as "activity (e.g. clicks, opens)":
         bounces, complaints and unsubscribes may not put a campaign in it)
@@ -174,6 +176,7 @@ class ProviderLimits:
     ids_per_removal: int = 1000
     max_import_polls: int = 30
     stats_settle_hours: int = 48
+    sync_interval_minutes: int | None = None
 
 
 # Campaign state, neutral: what an engine needs to know of a remote campaign.

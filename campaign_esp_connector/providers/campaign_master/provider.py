@@ -97,6 +97,8 @@ class CampaignMasterProvider(EspProvider):
         # No job status: each check reads the list back; five checks, then the rows are sent again.
         max_import_polls=5,
         stats_settle_hours=48,
+        # OpenCRM syncs Campaign Master recipients every minute.
+        sync_interval_minutes=1,
     )
     # The summary reports all three (``confirmedTotalViews``, ``noActivityTotal``, unique forwards).
     derived_summary_figures = frozenset()
