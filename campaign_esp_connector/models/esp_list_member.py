@@ -84,6 +84,7 @@ class EspListMember(models.Model):
         "mailing.contact", string="Contact", compute="_compute_contact_id", search="_search_contact_id"
     )
     email = fields.Char(required=True, readonly=True, help="Normalized (lower-case) email address.")
+    support_resubscribe = fields.Boolean(related="list_id.esp_account_id.support_resubscribe")
     remote_contact_id = fields.Char(string="ESP Contact ID", readonly=True)
     state = fields.Selection(
         [
@@ -191,6 +192,10 @@ class EspListMember(models.Model):
             account = mailing_list.esp_account_id
             if not account:
                 raise UserError(_("The mailing list “%(list)s” is not connected to an ESP.", list=mailing_list.name))
+            if not account.support_resubscribe:
+                raise UserError(_("%(provider)s cannot re-subscribe a contact through its API: re-activate "
+                                  "%(email)s in %(provider)s itself.", provider=account._get_provider_label(),
+                                  email=member.email))
             outcome = account._esp_call(lambda client, member=member: client.resubscribe(
                 member.email, book_id=member.list_id.esp_address_book_id.remote_id
             ))
