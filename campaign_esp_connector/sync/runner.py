@@ -76,6 +76,9 @@ class _AccountFeeds:
 
     def suppressions(self):
         """``[(email, reason, at)]`` of account-wide suppressions since the earliest watermark of the run."""
+        if self._suppressions is None and not self._client.supports(providers.Capability.SUPPRESSION_FEED):
+            # No account-wide feed (Campaign Master): its inactive recipients come through each list's feed.
+            self._suppressions = []
         if self._suppressions is None:
             suppressed = self._env._("Suppressed")
             self._suppressions = [
