@@ -3,6 +3,8 @@ import phonenumbers
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from .. import providers
+
 # ESP text data fields hold at most this many characters; longer Odoo values are cut, never refused.
 MAX_TEXT_LENGTH = 255
 
@@ -17,9 +19,6 @@ ODOO_SOURCES = [
 # Sources an ESP value can be written back to (country and mobile are derived, so one-way only).
 TWO_WAY_SOURCES = {"name", "first_name", "last_name", "company_name"}
 # Data fields every dotdigital account has, mapped by default.
-DEFAULT_MAPPINGS = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
-
-
 def split_name(name):
     """``"Ada King Lovelace"`` -> ``("Ada", "King Lovelace")``; the contact name is a single field by default."""
     parts = (name or "").strip().split(None, 1)
@@ -116,12 +115,14 @@ class EspFieldMapping(models.Model):
 
     @api.model
     def _esp_create_defaults(self, account):
-        """Map the data fields every dotdigital account has (FIRSTNAME, LASTNAME, FULLNAME) when unmapped."""
+        """Map the data fields every account of the provider has (dotdigital: FIRSTNAME, LASTNAME, FULLNAME)
+        when unmapped."""
+        defaults = providers.get_provider_class(account.provider).default_field_mappings
         data_fields = {field.name: field for field in account.data_field_ids}
         mapped = set(self.search([("account_id", "=", account.id)]).data_field_id.mapped("name"))
         self.create([
             {"account_id": account.id, "data_field_id": data_fields[name].id, "source": source}
-            for name, source in DEFAULT_MAPPINGS
+            for name, source in defaults
             if name in data_fields and name not in mapped
         ])
 

@@ -84,6 +84,8 @@ class EspProvider:
     templates_applied_by_provider = False
     # The list is not part of the campaign: it is given when the campaign is sent.
     list_chosen_at_send = False
+    # Contact fields every account has, mapped to Odoo's contact fields when an account is first connected.
+    default_field_mappings = ()
 
     @classmethod
     def supports(cls, capability):

@@ -80,6 +80,7 @@ class DotdigitalProvider(EspProvider):
         max_import_polls=30,
         stats_settle_hours=48,
     )
+    default_field_mappings = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
     # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     # No test send (the v2 API has none) and no webhooks: the UI hides those.

@@ -109,6 +109,7 @@ class CampaignMasterProvider(EspProvider):
     requires_client_id = True
     templates_applied_by_provider = True
     list_chosen_at_send = True
+    default_field_mappings = (("firstName", "first_name"), ("lastName", "last_name"))
     # Statistics of campaigns sent this many days back are refreshed (there is no "activity since" feed).
     stats_window_days = 30
     capabilities = frozenset({
@@ -287,8 +288,8 @@ class CampaignMasterProvider(EspProvider):
 
     def iter_data_fields(self):
         for row in self._call("GetRecipientFields") or ():
-            if row.get("isSystemField"):
-                continue
+            if row.get("name") == EMAIL_FIELD:
+                continue  # the key of every row, never a mapped field
             yield records.DataField(name=row.get("name") or "", type=_FIELD_TYPES.get(row.get("dataType"), "String"))
 
     def create_data_field(self, name, type="String", visibility="Private", default=None):
