@@ -6,14 +6,23 @@ import sys
 from werkzeug.serving import make_server
 
 from .app import create_app
-from .config import DEFAULT_API_PASSWORD, DEFAULT_API_USER, DEFAULT_PORT, SandboxConfig
+from .campaign_master import jobs, service
+from .config import (
+    DEFAULT_API_PASSWORD,
+    DEFAULT_API_USER,
+    DEFAULT_CM_CLIENT_ID,
+    DEFAULT_CM_TOKEN_MINUTES,
+    DEFAULT_PORT,
+    SandboxConfig,
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m esp_sandbox",
-        description="Sandbox ESP speaking dotdigital's v2 REST API (Basic auth), with a control surface under "
-        "/sandbox/ (see esp_sandbox/README.md).",
+        description="Sandbox ESP speaking dotdigital's v2 REST API (Basic auth) and Campaign Master's SOAP "
+        "services (Login with client ID, user and password), with a control surface under /sandbox/ "
+        "(see esp_sandbox/README.md).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 for a free one (default: %(default)s)")
@@ -24,19 +33,27 @@ def parse_args(argv=None):
                         help="seed of the engagement simulation; same seed, same figures (default: %(default)s)")
     parser.add_argument("--state-dir", default=None,
                         help="keep data in DIR/sandbox.sqlite3 across restarts (default: in memory)")
+    parser.add_argument("--cm-client-id", type=int, default=DEFAULT_CM_CLIENT_ID,
+                        help="client ID of Campaign Master's Login, with the API user and password "
+                        "(default: %(default)s)")
+    parser.add_argument("--cm-token-minutes", type=int, default=DEFAULT_CM_TOKEN_MINUTES,
+                        help="minutes of sandbox clock a Campaign Master login token lasts (default: %(default)s)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     config = SandboxConfig(host=args.host, port=args.port, api_user=args.api_user, api_password=args.api_password,
-                           seed=args.seed, state_dir=args.state_dir)
+                           seed=args.seed, state_dir=args.state_dir, cm_client_id=args.cm_client_id,
+                           cm_token_minutes=args.cm_token_minutes)
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
     url = f"http://{args.host}:{server.server_port}"
-    print(f"Sandbox ESP (dotdigital v2) listening on {url}", flush=True)
+    print(f"Sandbox ESP (dotdigital v2, Campaign Master SOAP) listening on {url}", flush=True)
     print(f"  API user: {args.api_user}\n  password: {args.api_password}", flush=True)
     print(f"  control:  {url}/sandbox/   data: {args.state_dir or 'in memory'}", flush=True)
+    print(f"  Campaign Master (client ID {args.cm_client_id}): {url}{service.PATH}?wsdl and {url}{jobs.PATH}?wsdl",
+          flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -140,6 +140,8 @@ class CampaignsApi:
         if row["status"] != "Unsent":
             raise errors.bad_request("ERROR_CAMPAIGN_READONLY", "This campaign has been sent and cannot be changed.")
         self._check_from_address(body)
+        # Members only Campaign Master's API shows (description, externalId, …) survive a v2 update.
+        body = {**json.loads(row["body"]), **body}
         self.store.db.execute("UPDATE campaigns SET body = ? WHERE id = ?", (json.dumps(body), campaign_id))
         return json_response(render.campaign(self._campaign_or_404(campaign_id)))
 
@@ -211,8 +213,6 @@ class CampaignsApi:
             self._book_or_404(book_id)
         send_at = since(body["sendDate"], "sendDate") if body.get("sendDate") else self.store.now()
         send_id, status = campaigns.create_send(self.store, row["id"], body, send_at)
-        if status == "Sending":
-            self.store.db.execute("UPDATE campaigns SET status = 'Sending' WHERE id = ?", (row["id"],))
         answer = {"id": send_id, "campaignId": row["id"], "addressBookIds": book_ids, "contactIds": contact_ids,
                   "sendDate": to_iso(send_at), "status": status}
         return json_response(answer, 202)

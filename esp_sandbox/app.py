@@ -2,7 +2,9 @@
 
 Per v2 call: planned fault → Basic auth → routing → rate limit → due background work (imports, sends,
 simulated status changes) → ``on_<endpoint>`` handler, all under the store's lock; then the call goes into
-the request log that tests read to count API calls.
+the request log that tests read to count API calls. Campaign Master's SOAP services (``campaign_master``) share
+the port, the store, the fault plan, the rate limiter, the due work and the log; they log in with a token of
+their own instead of Basic auth.
 """
 
 import copy
@@ -17,6 +19,7 @@ from werkzeug.routing import BaseConverter, Map, RequestRedirect
 from werkzeug.wrappers import Request
 
 from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, imports
+from .campaign_master import CampaignMaster, endpoint, jobs
 from .config import SandboxConfig
 from .ratelimit import RateLimiter, apply_headers, tier_of
 from .store import Store
@@ -37,6 +40,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         self.faults = faults.FaultPlan()
         self.rate_limiter = RateLimiter()
         self.request_log = []
+        self.campaign_master = CampaignMaster(self)
         # Rules are copied because a werkzeug Rule binds to one Map and tests build several applications.
         rules = api_account.RULES + api_contacts.RULES + api_campaigns.RULES + control.RULES
         self.url_map = Map([rule.empty() for rule in rules], converters={"email": EmailConverter},
@@ -71,13 +75,21 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
     def handle(self, request):
         if request.path.startswith("/sandbox/"):
             return self.dispatch_request(request)
-        fault = self._take_fault(request)
-        response = self._serve_fault(request, fault) if fault is not None else None
+        service = self.campaign_master.service_of(request.path)
+        # A SOAP call is read before the fault plan, since a fault may target one operation; its log entry
+        # names the operation (None for a WSDL read), and v2 entries keep their shape.
+        call = self.campaign_master.read_call(request) if service is not None else None
+        soap_call = {"operation": call and call.operation} if service is not None else {}
+        fault = self._take_fault(request, soap_call.get("operation"))
+        response = self._serve_fault(request, fault, soap_call) if fault is not None else None
         if response is None:
-            response = self.dispatch_request(request)
+            if service is not None:
+                response = self.campaign_master.answer(request, service, call)
+            else:
+                response = self.dispatch_request(request)
             if fault is not None and fault.kind == "truncated_json":
                 response = faults.truncate(response)
-        self._log(request, response.status_code)
+        self._log(request, response.status_code, soap_call)
         return response
 
     def dispatch_request(self, request):
@@ -127,15 +139,17 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         return headers
 
     def tick(self):
-        """Finish due imports, run due sends and apply simulated status changes the clock has reached."""
+        """Finish due imports (v2 and Campaign Master jobs), run due sends and apply simulated status changes
+        the clock has reached."""
         imports.process_due(self.store)
+        jobs.process_due(self.store)
         campaigns.process_due(self.store, self.config)
 
-    def _take_fault(self, request):
+    def _take_fault(self, request, operation=None):
         with self.store.lock:
-            return self.faults.take(request.method, request.path)
+            return self.faults.take(request.method, request.path, operation)
 
-    def _serve_fault(self, request, fault):
+    def _serve_fault(self, request, fault, soap_call):
         """The fault's own answer, or None when the call then proceeds normally (slow, truncated_json)."""
         if fault.kind == "truncated_json":
             return None
@@ -143,12 +157,14 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
             time.sleep(float(fault.options.get("seconds", 2)))
             return None
         if fault.kind == "drop_connection":
-            self._log(request, 0)
+            self._log(request, 0, soap_call)
             self._drop(request)
         if fault.kind == "html_502":
             return faults.html_502_response()
         if fault.kind == "rate_limited":
             return faults.rate_limited_response(fault.options)
+        if fault.kind == "soap_fault":
+            return endpoint.planned_fault_response(fault.options)
         return faults.error_500_response()
 
     @staticmethod
@@ -162,7 +178,8 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
             sock.close()
         raise DropConnection
 
-    def _log(self, request, status):
+    def _log(self, request, status, soap_call=None):
+        """:param soap_call: ``{"operation": name}`` for a SOAP call (None for a WSDL read), else empty."""
         with self.store.lock:
             self.request_log.append({
                 "method": request.method,
@@ -170,6 +187,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
                 "query": request.query_string.decode("latin-1"),
                 "status": status,
                 "at": self.store.now(),
+                **(soap_call or {}),
             })
 
 

@@ -183,12 +183,15 @@ def _apply_status_change(store, change):
 
 
 def create_send(store, campaign_id, body, send_at):
+    """Queue a send (``body``: ``addressBookIds``, ``contactIds``); the next ``process_due`` runs it when due."""
     send_id = new_guid()
     status = "Scheduled" if send_at > store.now() else "Sending"
     store.db.execute(
         "INSERT INTO sends (id, campaign_id, body, status, send_at) VALUES (?, ?, ?, ?, ?)",
         (send_id, campaign_id, json.dumps(body), status, send_at),
     )
+    if status == "Sending":
+        store.db.execute("UPDATE campaigns SET status = 'Sending' WHERE id = ?", (campaign_id,))
     return send_id, status
 
 
@@ -206,6 +209,8 @@ SELECT contact_id, email,
        -- The first open's IP without a subquery per recipient: the earliest (time, ip) pair as sortable text.
        substr(MIN(CASE WHEN kind = 'open' THEN printf('%020.6f', at) || COALESCE(ip, '') END), 21) AS first_open_ip,
        MAX(kind = 'unsubscribe') AS unsubscribed, MAX(kind = 'soft') AS soft, MAX(kind = 'hard') AS hard,
+       MAX(kind = 'complaint') AS complained,
+       MIN(CASE WHEN kind = 'click' THEN at END) AS first_click, MAX(CASE WHEN kind = 'click' THEN at END) AS last_click,
        MAX(at) AS last_activity
 FROM events e WHERE campaign_id = ? AND at <= ? AND contact_id IN (
     SELECT DISTINCT contact_id FROM events INDEXED BY events_contact_at
@@ -234,14 +239,17 @@ def events(store, campaign_id, kind, skip, select, since=None, contact_id=None):
 
 
 def counts(store, campaign_id):
-    """Totals of each event kind plus unique openers and clickers, as seen at the sandbox's now."""
+    """Totals of each event kind plus unique openers, clickers, viewers (opened or clicked) and forwarders, as
+    seen at the sandbox's now."""
     row = store.db.execute(
         "SELECT SUM(kind = 'sent') AS sent, SUM(kind = 'delivered') AS delivered, SUM(kind = 'open') AS opens, "
         "COUNT(DISTINCT CASE WHEN kind = 'open' THEN contact_id END) AS unique_opens, "
         "SUM(kind = 'click') AS clicks, COUNT(DISTINCT CASE WHEN kind = 'click' THEN contact_id END) AS clickers, "
         "SUM(kind = 'forward') AS forwards, SUM(kind = 'hard') AS hard, SUM(kind = 'soft') AS soft, "
         "SUM(kind = 'unsubscribe') AS unsubscribes, SUM(kind = 'complaint') AS complaints, "
-        "SUM(kind = 'page_view') AS page_views "
+        "SUM(kind = 'page_view') AS page_views, "
+        "COUNT(DISTINCT CASE WHEN kind IN ('open', 'click') THEN contact_id END) AS viewers, "
+        "COUNT(DISTINCT CASE WHEN kind = 'forward' THEN contact_id END) AS forwarders "
         "FROM events WHERE campaign_id = ? AND at <= ?",
         (campaign_id, store.now()),
     ).fetchone()
@@ -253,6 +261,15 @@ def campaigns_with_activity_since(store, since, skip, select):
         "SELECT * FROM campaigns WHERE id IN (SELECT campaign_id FROM events "
         "WHERE kind IN ('open', 'click', 'page_view') AND at >= ? AND at <= ?) ORDER BY id LIMIT ? OFFSET ?",
         (since, store.now(), select, skip),
+    ).fetchall()
+
+
+def bounces(store, campaign_id, skip, select):
+    """Hard and soft bounce events the clock has reached, oldest first."""
+    return store.db.execute(
+        "SELECT * FROM events WHERE campaign_id = ? AND kind IN ('hard', 'soft') AND at <= ? "
+        "ORDER BY at, id LIMIT ? OFFSET ?",
+        (campaign_id, store.now(), select, skip),
     ).fetchall()
 
 

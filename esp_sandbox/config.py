@@ -9,6 +9,8 @@ import dataclasses
 DEFAULT_PORT = 8899
 DEFAULT_API_USER = "demo@apiconnector.com"
 DEFAULT_API_PASSWORD = "demo-password"
+DEFAULT_CM_CLIENT_ID = 1000
+DEFAULT_CM_TOKEN_MINUTES = 20
 
 # Per-recipient probabilities of a send. Opens, clicks and forwards are conditional on delivery (and clicks
 # and forwards on an open), which keeps the figures plausible whatever the operator sets.
@@ -49,8 +51,11 @@ class SandboxConfig:
     :param state_dir: directory of the SQLite file keeping data across restarts; None keeps it in memory.
     :param import_delay: seconds of sandbox clock an import stays ``NotFinished``; with 0 it finishes when
         the next request arrives (the POST itself always answers ``NotFinished``).
-    :param public_url: base URL announced in account-info's ``ApiEndpoint``; the server fills it in once it
-        knows its port.
+    :param public_url: base URL announced in account-info's ``ApiEndpoint`` (and in the Campaign Master WSDLs'
+        addresses); the server fills it in once it knows its port.
+    :param cm_client_id: the client ID Campaign Master's ``Login`` takes (with ``api_user`` and
+        ``api_password``).
+    :param cm_token_minutes: minutes of sandbox clock a Campaign Master login token lasts.
     """
 
     host: str = "127.0.0.1"
@@ -61,6 +66,8 @@ class SandboxConfig:
     state_dir: str | None = None
     import_delay: float = 0.0
     public_url: str = ""
+    cm_client_id: int = DEFAULT_CM_CLIENT_ID
+    cm_token_minutes: int = DEFAULT_CM_TOKEN_MINUTES
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}

@@ -35,6 +35,7 @@ RULES = [
     Rule("/sandbox/requests", endpoint="control_requests", methods=["GET"]),
     Rule("/sandbox/requests", endpoint="control_clear_requests", methods=["DELETE"]),
     Rule("/sandbox/contacts/status", endpoint="control_contact_status", methods=["POST"]),
+    Rule("/sandbox/cm/expire-tokens", endpoint="control_cm_expire_tokens", methods=["POST"]),
 ]
 
 
@@ -54,8 +55,8 @@ def _refuse(exc):
 
 
 class ControlApi:
-    """Handlers; ``self.store``, ``self.config``, ``self.faults``, ``self.rate_limiter`` and ``self.request_log``
-    come from the application class."""
+    """Handlers; ``self.store``, ``self.config``, ``self.faults``, ``self.rate_limiter``, ``self.request_log`` and
+    ``self.campaign_master`` come from the application class."""
 
     def on_control_index(self, request):
         return json_response({"routes": sorted({f"{m} {r.rule}" for r in RULES for m in r.methods - {"HEAD", "OPTIONS"}})})
@@ -66,6 +67,7 @@ class ControlApi:
         self.faults.clear()
         self.rate_limiter.clear()
         self.request_log.clear()
+        self.campaign_master.tokens.expire_all()
         self.config.engagement = copy.deepcopy(self.initial_settings["engagement"])
         self.config.rate_limit = copy.deepcopy(self.initial_settings["rate_limit"])
         self.config.import_delay = self.initial_settings["import_delay"]
@@ -173,6 +175,13 @@ class ControlApi:
             "campaigns": [{"id": r["id"], "name": json.loads(r["body"])["name"], "status": r["status"]}
                           for r in db.execute("SELECT * FROM campaigns ORDER BY id")],
             "faults": self.faults.public(),
+            "campaign_master": {
+                "live_tokens": self.campaign_master.tokens.live(self.store.now()),
+                "jobs": [{**dict(r), "report": json.loads(r["report"] or "null")} for r in db.execute(
+                    "SELECT id, status, created, due, report FROM cm_jobs ORDER BY id")],
+                "test_sends": [{**dict(r), "emails": json.loads(r["emails"])} for r in db.execute(
+                    "SELECT id, campaign_id, emails, at FROM cm_test_sends ORDER BY id")],
+            },
         }
 
     def on_control_requests(self, request):
@@ -181,6 +190,10 @@ class ControlApi:
     def on_control_clear_requests(self, request):
         self.request_log.clear()
         return json_response([])
+
+    def on_control_cm_expire_tokens(self, request):
+        """Every Campaign Master token now answers InvalidToken, as when tokens expire during a run."""
+        return json_response({"expired": self.campaign_master.tokens.expire_all()})
 
     def on_control_contact_status(self, request):
         """Set a contact's status (or its status in one book) as if done in dotdigital's UI."""

@@ -2,8 +2,10 @@
 
 Kinds a client must survive: ``http_500``, ``slow`` (sleep ``seconds`` then answer normally),
 ``drop_connection`` (close the socket without an answer), ``html_502`` (a proxy's HTML error page),
-``truncated_json`` (the normal answer cut in half) and ``rate_limited`` (429 with the tiered rate-limit
-headers). Import outcomes (``RejectedByWatchdog``, a stuck ``NotFinished``, ``Failed``) are planned apart,
+``truncated_json`` (the normal answer cut in half), ``rate_limited`` (429 with the tiered rate-limit
+headers) and, for Campaign Master's SOAP paths, ``soap_fault`` (a SOAP Fault with option ``code``, default
+``ServiceUnavailable``, and ``message``). Option ``operation`` limits a fault to the SOAP calls of that
+operation. Import outcomes (``RejectedByWatchdog``, a stuck ``NotFinished``, ``Failed``) are planned apart,
 because they show up in the import's status rather than in the HTTP answer.
 """
 
@@ -13,7 +15,7 @@ import json
 
 from werkzeug.wrappers import Response
 
-KINDS = ("http_500", "slow", "drop_connection", "html_502", "truncated_json", "rate_limited")
+KINDS = ("http_500", "slow", "drop_connection", "html_502", "truncated_json", "rate_limited", "soap_fault")
 IMPORT_KINDS = ("RejectedByWatchdog", "NotFinished", "Failed", "InvalidFileFormat", "ExceedsAllowedContactLimit")
 HTML_502 = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
@@ -23,7 +25,8 @@ HTML_502 = (
 
 @dataclasses.dataclass
 class Fault:
-    """``path`` is an exact path or an ``fnmatch`` pattern (``/v2/address-books/*/contacts/import``)."""
+    """``path`` is an exact path or an ``fnmatch`` pattern (``/v2/address-books/*/contacts/import``);
+    ``options["operation"]``, when set, is the one SOAP operation it answers."""
 
     path: str
     kind: str
@@ -31,8 +34,11 @@ class Fault:
     method: str | None = None
     options: dict = dataclasses.field(default_factory=dict)
 
-    def matches(self, method, path):
+    def matches(self, method, path, operation=None):
         if self.method and self.method.upper() != method:
+            return False
+        wanted = self.options.get("operation")
+        if wanted and (operation or "").casefold() != str(wanted).casefold():
             return False
         return path == self.path or fnmatch.fnmatchcase(path, self.path)
 
@@ -61,10 +67,10 @@ class FaultPlan:
             raise ValueError(f"unknown import fault {kind!r}; expected one of {', '.join(IMPORT_KINDS)}")
         self.import_faults.append([kind, count])
 
-    def take(self, method, path):
-        """The fault to serve for this call, if any, counting it down."""
+    def take(self, method, path, operation=None):
+        """The fault to serve for this call (``operation``: the SOAP operation it calls), counting it down."""
         for fault in self.faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path, operation):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)

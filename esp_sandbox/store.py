@@ -18,7 +18,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS books (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE, visibility TEXT NOT NULL,
-    system INTEGER NOT NULL DEFAULT 0, next_position INTEGER NOT NULL DEFAULT 0);
+    system INTEGER NOT NULL DEFAULT 0, next_position INTEGER NOT NULL DEFAULT 0, created REAL);
 CREATE TABLE IF NOT EXISTS contacts (
     id INTEGER PRIMARY KEY, email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, opt_in_type TEXT NOT NULL,
     email_type TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL, created REAL NOT NULL, modified REAL NOT NULL);
@@ -111,9 +111,16 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._migrate()
         self.clock = Clock(float(self.get_meta("clock_offset", "0")))
         if self.get_meta("seeded", "") != "1":
             self.seed()
+
+    def _migrate(self):
+        """Columns added since a state directory was created (CREATE TABLE IF NOT EXISTS leaves old tables)."""
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(books)")}
+        if "created" not in columns:
+            self.db.execute("ALTER TABLE books ADD COLUMN created REAL")
 
     # -- meta and clock -------------------------------------------------------------------------------------
 
@@ -148,8 +155,8 @@ class Store:
         self.db.execute("BEGIN")
         for name in (ALL_CONTACTS, TEST_BOOK):
             self.db.execute(
-                "INSERT INTO books (name, name_key, visibility, system) VALUES (?, ?, 'Private', 1)",
-                (name, name.casefold()),
+                "INSERT INTO books (name, name_key, visibility, system, created) VALUES (?, ?, 'Private', 1, ?)",
+                (name, name.casefold(), self.now()),
             )
         self.db.executemany(
             "INSERT INTO data_fields (name_key, name, type, visibility, default_value) VALUES (?, ?, ?, 'Private', 'null')",
@@ -188,7 +195,8 @@ class Store:
 
     def create_book(self, name, visibility):
         cursor = self.db.execute(
-            "INSERT INTO books (name, name_key, visibility) VALUES (?, ?, ?)", (name, name.casefold(), visibility)
+            "INSERT INTO books (name, name_key, visibility, created) VALUES (?, ?, ?, ?)",
+            (name, name.casefold(), visibility, self.now()),
         )
         return cursor.lastrowid
 

@@ -77,11 +77,13 @@ class SandboxControl:
         return self._call("POST", "clock/advance", {"seconds": seconds})
 
     def inject_fault(self, path, kind, count=1, method=None, **opts):
-        """Answer the next ``count`` v2 calls of ``path`` (exact or fnmatch pattern) with a fault.
+        """Answer the next ``count`` calls of ``path`` (exact or fnmatch pattern) with a fault.
 
         :param kind: ``http_500``, ``slow`` (opts: ``seconds``), ``drop_connection``, ``html_502``,
-            ``truncated_json`` or ``rate_limited`` (opts: ``limit``, ``reset``, ``scope``).
+            ``truncated_json``, ``rate_limited`` (opts: ``limit``, ``reset``, ``scope``) or, on Campaign
+            Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
         :param method: only calls with this HTTP method; None for any.
+        :param opts: also ``operation="GetRecipients"``: only the SOAP calls of that operation.
         """
         return self._call("POST", "faults", {"path": path, "kind": kind, "count": count, "method": method,
                                               "options": opts})
@@ -106,11 +108,16 @@ class SandboxControl:
         return self._call("GET", f"state?contacts_limit={int(contacts_limit)}")
 
     def requests_log(self):
-        """Every v2 call served so far: ``[{method, path, query, status, at}]`` (status 0: connection dropped)."""
+        """Every API call served so far: ``[{method, path, query, status, at}]`` (status 0: connection dropped);
+        Campaign Master's calls also carry ``operation`` (None for a WSDL read)."""
         return self._call("GET", "requests")
 
     def clear_log(self):
         return self._call("DELETE", "requests")
+
+    def cm_expire_tokens(self):
+        """Expire every Campaign Master login token: the next call with one answers the InvalidToken Fault."""
+        return self._call("POST", "cm/expire-tokens", {})
 
     def set_contact_status(self, email, status, book_id=None):
         """Change a contact's status as if done in dotdigital's UI (with ``book_id``: in that book only)."""

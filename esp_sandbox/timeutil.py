@@ -31,7 +31,8 @@ def to_iso(epoch):
     if epoch is None:
         return None
     moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year is padded by hand: strftime's %Y writes year 1 (.NET's DateTime.MinValue) as "1" on glibc.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text):
