@@ -197,7 +197,7 @@ class CampaignMasterProvider(EspProvider):
                                   f"answer ({type(exc).__name__}).") from None
         except zeep_exceptions.Error as exc:
             raise InvalidResponse(f"Campaign Master's {operation} could not be called ({exc}).") from None
-        return serialize_object(answer, target_cls=dict)
+        return _unwrap(serialize_object(answer, target_cls=dict))
 
     def _login(self):
         answer = self._invoke(MAIN_SERVICE, "Login", clientID=self.client_id, userName=self.username,
@@ -241,7 +241,7 @@ class CampaignMasterProvider(EspProvider):
         page = 1
         while True:
             answer = self._call(operation, page=page, **params) or {}
-            yield from answer.get(key) or ()
+            yield from _items(answer.get(key))
             if answer.get("isLastPage", True) or not answer.get(key):
                 return
             page += 1
@@ -348,7 +348,7 @@ class CampaignMasterProvider(EspProvider):
         page = int(skip) // self.page_size + 1
         answer = self._call("GetRecipients", page=page,
                             criteria={"cmCriterion": [assumed.list_criterion(book_id)]}) or {}
-        contacts = [contact for contact in map(_contact, answer.get("recipients") or ()) if contact]
+        contacts = [contact for contact in map(_contact, _items(answer.get("recipients"))) if contact]
         last = answer.get("isLastPage", True) or not contacts
         return contacts, (None if last else page * self.page_size)
 
@@ -409,11 +409,9 @@ class CampaignMasterProvider(EspProvider):
 
     def _submit_job(self, definition, payload):
         for attempt in (1, 2):
-            header = self._client(JOB_SERVICE).get_element("{http://campaignmaster.com.au}SecurityToken")(
-                self._valid_token())
             try:
-                return self._invoke(JOB_SERVICE, "SubmitImportJob", headers=[header], JobDefinition=definition,
-                                    FileToImport=payload)
+                return self._invoke(JOB_SERVICE, "SubmitImportJob", headers={"SecurityToken": self._valid_token()},
+                                    JobDefinition=definition, FileToImport=payload)
             except AuthenticationError as error:
                 if error.code != INVALID_TOKEN or attempt == 2:
                     raise
@@ -593,9 +591,7 @@ def _contact(row):
     email = (row.get("emailAddress") or "").strip()
     if not email:
         return None
-    values = (row.get("values") or {})
-    values = values.get("cmRecipientValue") if isinstance(values, dict) else values
-    data = {value.get("fieldName"): value.get("value") for value in values or () if value.get("fieldName")}
+    data = {value.get("fieldName"): value.get("value") for value in _items(row.get("values")) if value.get("fieldName")}
     active = bool(row.get("isActive", True))
     return records.Contact(id=row.get("id"), email=email, status="Active" if active else "Inactive",
                            data_fields=data, sendable=active)
@@ -610,7 +606,30 @@ def _refusal(operation, answer):
     return f"Campaign Master refused {operation}: {answer.get('message') or answer.get('callStatus') or '?'}"
 
 
+def _items(value):
+    """The rows of a WCF array as zeep answers it (``{"cmRecipient": [...]}``), or of a plain list."""
+    if value is None:
+        return []
+    if isinstance(value, dict) and len(value) == 1:
+        (inner,) = value.values()
+        return _items(inner) if isinstance(inner, list | dict) and inner is not value else [value]
+    return value if isinstance(value, list) else [value]
+
+
+def _unwrap(answer):
+    """A whole answer that is an array comes as a one-key dict: give its rows."""
+    if isinstance(answer, dict) and len(answer) == 1 and isinstance(next(iter(answer.values())), list):
+        return next(iter(answer.values()))
+    return answer
+
+
 def _fault_error(operation, fault):
+    if not hasattr(fault.detail, "iter"):
+        # Not a SOAP fault: an error page that happened to be well-formed markup (a proxy's HTML 502).
+        text = fault.detail.decode("utf-8", "replace") if isinstance(fault.detail, bytes) else str(fault.detail or "")
+        kind = "an HTML page" if "<html" in (text or str(fault.message or "")).lower() else "an error page"
+        return ServerError(f"Campaign Master answered {operation} with {kind} instead of its SOAP answer.",
+                           status=500, excerpt=text[:200])
     detail = {}
     if fault.detail is not None:
         for element in fault.detail.iter():
