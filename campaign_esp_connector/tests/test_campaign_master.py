@@ -1,9 +1,11 @@
 """Campaign Master (issue #12) end to end in Odoo, against the sandbox's SOAP services: the account, list sync
 both ways within its capabilities, a campaign synced, tested and sent, its statistics and activity."""
 
+import requests
+
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from ..sync import statistics
 from ..sync.campaigns import CampaignRunner
@@ -104,7 +106,7 @@ class TestCampaignMaster(EspSandboxCommon):
         })
 
     def test_campaign_synced_tested_sent_and_its_figures(self):
-        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5})
+        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5, "unsubscribe": 0.1})
         mailing_list = self._connected_list(30)
         mailing = self._mailing(mailing_list)
         self.assertEqual(mailing.esp_account_id, self.cm_account)
@@ -142,5 +144,37 @@ class TestCampaignMaster(EspSandboxCommon):
         mailing.invalidate_recordset()
         self.assertEqual((mailing.sent, mailing.opened, mailing.clicked),
                          (summary.sent, summary.unique_opens, summary.unique_clicks))
-        # The template cannot change once the campaign exists; a sent campaign cannot change at all.
+        # The same world seen through dotdigital's API: the figures add up the same.
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        v2 = requests.get(f"{self.sandbox.url}/v2/campaigns/{remote_id}/summary", auth=auth, timeout=10).json()
+        self.assertEqual((summary.sent, summary.unique_opens, summary.unique_clicks, summary.unsubscribes),
+                         (v2["numTotalSent"], v2["numTotalUniqueOpens"], v2["numRecipientsClicked"],
+                          v2["numTotalUnsubscribes"]))
+        # The template cannot change once the campaign exists.
         self.assertTrue(mailing.esp_template_locked)
+        # Unsubscribed from the campaign: opted out of the list in Odoo, through the list sync's evidence.
+        unsubscribed = mailing.esp_activity_ids.filtered("unsubscribed").contact_id
+        self.assertTrue(unsubscribed)
+        self._sync_until_idle(mailing_list)
+        opted_out = mailing_list.subscription_ids.filtered("opt_out").contact_id
+        self.assertEqual(opted_out, unsubscribed)
+
+    def test_views_and_buttons_follow_the_capabilities(self):
+        with self.assertRaises(AssertionError):
+            with Form(self.env["esp.account"]) as form:
+                form.name = "No client id"
+                form.provider = "campaign_master"
+                form.api_user = "someone"
+        mailing_list = self._connected_list(3)
+        mailing_list.subscription_ids[:1].opt_out = True
+        self._sync_until_idle(mailing_list)
+        member = self.env["esp.list.member"].search([("list_id", "=", mailing_list.id), ("state", "=", "opted_out")])
+        self.assertTrue(member)
+        self.assertFalse(member.support_resubscribe)
+        with self.assertRaises(UserError) as refused:
+            member.action_esp_resubscribe()
+        self.assertIn("cannot re-subscribe", str(refused.exception))
+        mailing = self._mailing(mailing_list)
+        with Form(mailing) as form:
+            self.assertTrue(form.esp_support_campaign_description)
+            form.esp_description = "Filled in the form"
