@@ -1,6 +1,6 @@
 {
     "name": "Email Marketing ESP Connector",
-    "summary": "Sync mailing lists, campaigns and statistics with an external Email Service Provider (dotdigital)",
+    "summary": "Sync mailing lists, campaigns and statistics with an external Email Service Provider (dotdigital, Campaign Master)",
     "version": "18.0.1.3.0",
     "category": "Marketing/Email Marketing",
     "website": "https://github.com/campaign-esp-connector/campaign_esp_connector",
@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "depends": ["mass_mailing"],
     "external_dependencies": {
-        "python": ["requests", "phonenumbers"],
+        "python": ["requests", "phonenumbers", "zeep"],
     },
     "data": [
         "security/campaign_esp_connector_groups.xml",
