@@ -20,6 +20,10 @@ CONNECTION_FIELDS = ("provider", "api_endpoint", "api_client_id", "api_user", "a
 
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
+def _utc_today():
+    return datetime.now(timezone.utc).date()
+
+
 DEFAULT_ENDPOINTS = {
     "dotdigital": "https://r1-api.dotdigital.com",
     "campaign_master": "https://api1.campaignmaster.com.au",
@@ -86,7 +90,8 @@ class EspAccount(models.Model):
     # API usage, kept by one UPDATE per operation (see _esp_record_usage), not per call.
     api_call_count = fields.Integer(readonly=True, copy=False)
     api_call_date = fields.Date(readonly=True, copy=False)
-    api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today")
+    api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today",
+                                     help="Calls made since midnight UTC (the ESPs count their allowances in UTC).")
     last_throttle_datetime = fields.Datetime(string="Last Throttled", readonly=True, copy=False)
     address_book_ids = fields.One2many("esp.address.book", "account_id", string="Address Books")
     data_field_ids = fields.One2many("esp.data.field", "account_id", string="Data Fields")
@@ -131,7 +136,8 @@ class EspAccount(models.Model):
 
     @api.depends("api_call_count", "api_call_date")
     def _compute_api_calls_today(self):
-        today = fields.Date.context_today(self)
+        # One day for every worker and user: crons and people in other time zones must not reset each other's.
+        today = _utc_today()
         for account in self:
             account.api_calls_today = account.api_call_count if account.api_call_date == today else 0
 
@@ -438,7 +444,7 @@ class EspAccount(models.Model):
              WHERE id = %(id)s
             """,
             {
-                "today": fields.Date.context_today(self),
+                "today": _utc_today(),
                 "calls": stats.calls,
                 "throttled_at": throttled_at,
                 "endpoint": client.endpoint,

@@ -269,8 +269,22 @@ class ListSyncRunner:
                                     transient=transient)
         if message:
             _logger.warning("ESP sync of mailing list %s: %s", binding.mailing_list_id.id, message)
+        log = self._drop_if_idle(log)
         points.commit("run:finished")
         return log, stop_account
+
+    def _drop_if_idle(self, log):
+        """A scheduled run that found nothing to do leaves no history row: the list's last-run fields say it
+        ran, and the history keeps the runs that did something (an idle list would add one every few minutes)."""
+        if self._idle(log):
+            log.unlink()
+            return self.env["esp.sync.log"]
+        return log
+
+    def _idle(self, log):
+        return (self.trigger == "cron" and log.state == "done" and not log.message and not log.line_ids
+                and not any(log[counter] for counter in ("exported", "updated", "created", "opted_out", "removed",
+                                                         "failed")))
 
     def _step_label(self, name):
         return {
