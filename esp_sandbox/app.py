@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, RequestRedirect
 from werkzeug.wrappers import Request
 
-from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, imports
+from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, home, imports
 from .campaign_master import CampaignMaster, endpoint, jobs
 from .config import SandboxConfig
 from .ratelimit import RateLimiter, apply_headers, tier_of
@@ -75,6 +75,8 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
     def handle(self, request):
         if request.path.startswith("/sandbox/"):
             return self.dispatch_request(request)
+        if request.path == "/" and request.method in ("GET", "HEAD"):
+            return home.page(self, request)  # a person's browser, not an API call: not logged
         service = self.campaign_master.service_of(request.path)
         # A SOAP call is read before the fault plan, since a fault may target one operation; its log entry
         # names the operation (None for a WSDL read), and v2 entries keep their shape.

@@ -7,6 +7,7 @@ read the whole state and the request log, and change a contact's status as a per
 
 import copy
 import json
+import math
 
 from werkzeug.routing import Rule
 
@@ -63,7 +64,13 @@ class ControlApi:
 
     def on_control_reset(self, request):
         body = _body(request)
-        self.store.reset()
+        try:
+            clock_offset = float(body.get("clock_offset", 0))
+            if not math.isfinite(clock_offset):
+                raise ValueError("clock_offset must be a finite number of seconds")
+        except (TypeError, ValueError) as exc:
+            raise _refuse(exc)
+        self.store.reset(clock_offset)
         self.faults.clear()
         self.rate_limiter.clear()
         self.request_log.clear()

@@ -140,15 +140,20 @@ class Store:
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
-    def reset(self):
-        """Empty every table and seed again, as a fresh account."""
+    def reset(self, clock_offset=0.0):
+        """Empty every table and seed again, as a fresh account.
+
+        :param clock_offset: seconds the new account's clock is ahead of wall time (negative: behind). A fresh
+            account has no history, so starting it in the past is safe; a demo then advances the clock to build
+            one (a campaign sent days ago, its engagement since).
+        """
         with self.lock:
             tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             self.db.execute("BEGIN")
             for table in tables:
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from sqlite_master
             self.db.execute("COMMIT")
-            self.clock = Clock()
+            self.clock = Clock(float(clock_offset))
             self.seed()
 
     def seed(self):

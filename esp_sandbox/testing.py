@@ -63,10 +63,12 @@ class SandboxControl:
                 message = exc.reason
             raise SandboxError(exc.code, message) from None
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, clock_offset=None):
         """Back to a freshly seeded account: no contacts, no faults, clock at wall time, empty request log,
-        settings as at start-up (``seed`` overrides the simulation seed)."""
-        return self._call("POST", "reset", {} if seed is None else {"seed": seed})
+        settings as at start-up (``seed`` overrides the simulation seed; ``clock_offset`` starts the clock that
+        many seconds from wall time, e.g. ``-3 * 86400`` to build a history by advancing it)."""
+        body = {"seed": seed, "clock_offset": clock_offset}
+        return self._call("POST", "reset", {key: value for key, value in body.items() if value is not None})
 
     def now(self):
         """The sandbox clock: ``{"now": iso, "epoch": seconds, "offset": seconds}``."""

@@ -213,3 +213,28 @@ def test_command_line_serves_and_prints_credentials():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_reset_can_start_the_clock_in_the_past(api, sandbox):
+    sandbox.reset(clock_offset=-3 * 86400)
+    clock = sandbox.now()
+    assert clock["offset"] == -3 * 86400
+    assert abs(clock["epoch"] - (time.time() - 3 * 86400)) < 60
+    sandbox.advance_clock(3 * 86400)
+    assert abs(sandbox.now()["epoch"] - time.time()) < 60
+    with pytest.raises(SandboxError) as refused:
+        sandbox.reset(clock_offset="soon")
+    assert refused.value.status == 400
+    sandbox.reset()
+    assert sandbox.now()["offset"] == 0
+
+
+def test_home_page_is_html_for_a_person(sandbox):
+    response = requests.get(f"{sandbox.url}/", timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    for text in (sandbox.api_user, sandbox.api_password, "/sandbox/state", "/sandbox/clock",
+                 "CampaignMasterService.svc?wsdl", "CampaignMasterJobService.svc?wsdl", "/sandbox/clock/advance"):
+        assert text in response.text
+    assert not [entry for entry in sandbox.requests_log() if entry["path"] == "/"]
+    # The API itself is unchanged: the same path with another method is still an API call.
+    assert requests.post(f"{sandbox.url}/", timeout=5).status_code == 401
