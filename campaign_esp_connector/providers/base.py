@@ -86,6 +86,10 @@ class EspProvider:
     list_chosen_at_send = False
     # Contact fields every account has, mapped to Odoo's contact fields when an account is first connected.
     default_field_mappings = ()
+    # What a new data field's name must match (``DATA_FIELD_CREATION``), checked before any call so a person
+    # hears of a bad name at once; ``None`` when the provider states no rule.
+    data_field_name_re = None
+    data_field_name_max_length = None
 
     @classmethod
     def supports(cls, capability):

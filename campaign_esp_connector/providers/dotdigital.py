@@ -81,6 +81,8 @@ class DotdigitalProvider(EspProvider):
         stats_settle_hours=48,
     )
     default_field_mappings = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
+    data_field_name_re = DATA_FIELD_NAME_RE
+    data_field_name_max_length = 20
     # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     # No test send (the v2 API has none) and no webhooks: the UI hides those.
