@@ -70,12 +70,64 @@ for line in open(sys.argv[1], encoding="utf-8"):
 PY
 }
 
+# True when .venv's interpreter runs and imports the Odoo this run is meant to use.
+venv_usable() {
+    [ -x "$VENV/bin/python" ] || return 1
+    local where
+    where=$("$VENV/bin/python" -c 'import os, odoo; print(os.path.dirname(os.path.dirname(os.path.realpath(odoo.__file__))))' \
+        2>/dev/null) || return 1
+    [ "$ODOO_MODE" = importable ] || [ "$where" = "$(realpath "$ODOO_SRC")" ]
+}
+
+# True when .venv already satisfies requirements-test.txt (and ruff has its binary in .venv/bin).
+venv_satisfied() {
+    [ -x "$VENV/bin/ruff" ] || return 1
+    "$VENV/bin/python" - "$ROOT/requirements-test.txt" <<'PY' >/dev/null 2>&1
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from packaging.requirements import Requirement
+
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    req = Requirement(line)
+    try:
+        if not req.specifier.contains(version(req.name), prereleases=True):
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+}
+
+# pip runs with -qq: this machine's pip configuration may name package indexes or folders that do not exist,
+# and pip warns about each of them on every install; errors still show.
+install_test_requirements() {
+    "$VENV/bin/python" -m pip install -qq -r "$ROOT/requirements-test.txt" ||
+        die "installing requirements-test.txt failed (see above)."
+    # ruff is a binary: one found in the system's site-packages has no entry point in .venv/bin.
+    "$VENV/bin/python" -m pip install -qq --ignore-installed --no-deps "$(grep -iE '^ruff[=<>~ ]' "$ROOT/requirements-test.txt")" ||
+        die "installing ruff failed (see above)."
+}
+
 # Creates or reuses .venv. With an importable odoo it sees the system's site-packages (Odoo and its
 # requirements are already there); with ODOO_SRC it is isolated and gets Odoo's requirements installed.
+# The stamp makes a second start silent. Without a matching stamp (requirements-test.txt edited, a venv made
+# by hand) a venv that still imports the right Odoo is kept: only what is missing is installed, since other
+# commands may be running from it; it is rebuilt only when it cannot run that Odoo.
 ensure_venv() {
     local stamp="$VENV/.campaign_esp_connector-stamp" want
-    want="$ODOO_MODE:${ODOO_SRC:-}:$(cat "$ROOT/requirements-test.txt" | cksum)"
+    want="$ODOO_MODE:${ODOO_SRC:-}:$(cksum <"$ROOT/requirements-test.txt")"
     if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    if venv_usable; then
+        if ! venv_satisfied; then
+            say "Updating the Python environment in .venv (requirements-test.txt changed) ..."
+            install_test_requirements
+        fi
+        printf '%s' "$want" >"$stamp"
         return 0
     fi
     say "Preparing the Python environment in .venv ..."
@@ -84,19 +136,15 @@ ensure_venv() {
         "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
     else
         "$BASE_PYTHON" -m venv "$VENV"
-        "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel packaging
+        "$VENV/bin/python" -m pip install -qq --upgrade pip setuptools wheel packaging
         odoo_requirements "$ODOO_SRC/requirements.txt" >"$VENV/odoo-requirements.txt"
-        "$VENV/bin/python" -m pip install -q -r "$VENV/odoo-requirements.txt" ||
+        "$VENV/bin/python" -m pip install -qq -r "$VENV/odoo-requirements.txt" ||
             die "installing Odoo's requirements failed (see above); PostgreSQL's libpq headers and gcc may be needed."
         local site
         site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
         printf '%s\n' "$ODOO_SRC" >"$site/odoo-src.pth"
     fi
-    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-test.txt" ||
-        die "installing requirements-test.txt failed (see above)."
-    # ruff is a binary: one found in the system's site-packages has no entry point in .venv/bin.
-    "$VENV/bin/python" -m pip install -q --ignore-installed --no-deps "$(grep -iE '^ruff[=<>~ ]' "$ROOT/requirements-test.txt")" ||
-        die "installing ruff failed (see above)."
+    install_test_requirements
     "$VENV/bin/python" -c 'import odoo' || die "odoo is not importable from .venv."
     printf '%s' "$want" >"$stamp"
 }
