@@ -31,6 +31,11 @@
         "views/res_config_settings_views.xml",
         "views/campaign_esp_connector_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "campaign_esp_connector/static/tests/tours/**/*",
+        ],
+    },
     "demo": [
         "demo/esp_account_demo.xml",
     ],

@@ -1,5 +1,4 @@
 import logging
-import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -7,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import providers
+from ..sync.common import is_testing
 from ..sync.runner import LOCK_NAMESPACE
 
 # Errors only a person can fix: they put the account in error (its lists stop until a new test succeeds).
@@ -418,7 +418,7 @@ class EspAccount(models.Model):
         ``{"max_wait": 0, "backoff_factor": 0}``) lets crons and tests shorten in-line waits."""
         # dotdigital asks for 121 s per call; connecting must be quick. Odoo's test HTTP guard compares the
         # timeout with a number, so under tests a single number stands for the (connect, read) pair.
-        options = {"timeout": READ_TIMEOUT if getattr(threading.current_thread(), "testing", False) else (10, READ_TIMEOUT)}
+        options = {"timeout": READ_TIMEOUT if is_testing(self.env) else (10, READ_TIMEOUT)}
         options.update(self.env.context.get("campaign_esp_connector_transport") or {})
         return options
 

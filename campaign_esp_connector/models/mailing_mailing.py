@@ -286,7 +286,7 @@ class MailingMailing(models.Model):
             ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
             "|", ("send_date", "=", False), ("send_date", ">=", since),
         ])
-        commit = (lambda: None) if is_testing() else self.env.cr.commit
+        commit = (lambda: None) if is_testing(self.env) else self.env.cr.commit
         for binding in bindings:
             try:
                 with binding.account_id._esp_client() as client:
@@ -300,4 +300,4 @@ class MailingMailing(models.Model):
         """Campaigns made in the ESP appear in Odoo (the statistics issue extends this cron)."""
         import_esp_campaigns(self.env)
         CampaignRunner(self.env).run()
-        statistics.refresh_all(self.env, (lambda: None) if is_testing() else self.env.cr.commit)
+        statistics.refresh_all(self.env, (lambda: None) if is_testing(self.env) else self.env.cr.commit)

@@ -264,7 +264,7 @@ class CampaignRunner:
 
     def _commit(self, label=None):
         # Commit after each remote effect (a campaign created, a send started); tests run in one transaction.
-        if not is_testing():
+        if not is_testing(self.env):
             self.env.cr.commit()
         crash_point(label)
 

@@ -35,8 +35,12 @@ def crash_point(label):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def is_testing():
-    return bool(getattr(threading.current_thread(), "testing", False))
+def is_testing(env=None):
+    """True in a test, including the HTTP requests of a browser tour: Odoo serves those from threads it does not
+    mark, on a registry in test mode (whose test cursor must not really commit)."""
+    if getattr(threading.current_thread(), "testing", False):
+        return True
+    return env is not None and env.registry.in_test_mode()
 
 
 class RunAborted(Exception):
@@ -60,7 +64,7 @@ class CommitPoints:
 
     def __init__(self, env):
         self.env = env
-        self.testing = is_testing()
+        self.testing = is_testing(env)
         self._savepoint = env.cr.savepoint() if self.testing else None
 
     def commit(self, label=None):

@@ -1,0 +1,33 @@
+/** @odoo-module **/
+// The Python side of a tour (tests/test_tours.py) hands values (the sandbox's URL, its credentials) to the
+// browser as cookies: the sandbox listens on a port chosen when the tests start.
+
+export function espTourCookie(name) {
+    for (const part of document.cookie.split(";")) {
+        const [key, ...value] = part.trim().split("=");
+        if (key === name) {
+            return decodeURIComponent(value.join("="));
+        }
+    }
+    throw new Error(`tour cookie ${name} is missing`);
+}
+
+/** Steps opening a menu of the current app's top bar, once the app's first view has loaded. */
+export function espOpenMenu(sectionXmlid, menuXmlid) {
+    return [
+        {
+            content: "Wait for the app's first view",
+            trigger: ".o_action_manager .o_view_controller",
+        },
+        {
+            content: "Open the menu section",
+            trigger: `.o_main_navbar [data-menu-xmlid="${sectionXmlid}"]`,
+            run: "click",
+        },
+        {
+            content: "Open the menu",
+            trigger: `.o-dropdown--menu [data-menu-xmlid="${menuXmlid}"]`,
+            run: "click",
+        },
+    ];
+}
