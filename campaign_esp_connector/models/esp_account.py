@@ -20,6 +20,9 @@ CONNECTION_FIELDS = ("provider", "api_endpoint", "api_client_id", "api_user", "a
 
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
+# The ESP's refusal of a new address book whose name is taken (dotdigital's code; Campaign Master's is mapped to it).
+DUPLICATE_ADDRESS_BOOK = "ERROR_ADDRESSBOOK_DUPLICATE"
+
 def _utc_today():
     return datetime.now(timezone.utc).date()
 
@@ -352,6 +355,43 @@ class EspAccount(models.Model):
         Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
         values = dict(Book._esp_values_from_record(book), account_id=self.id, sync_date=fields.Datetime.now())
         return Book.create(values).sudo(False)
+
+    def _esp_create_or_find_address_book(self, name):
+        """Create an address book at the ESP, or take the ESP's existing book of that name.
+
+        :param name: the new book's name, as typed
+        :return: ``(book, created)``: the ``esp.address.book``, and False when the ESP already had a book of
+            that name (it is then added to, or refreshed in, Odoo's catalogue)
+        """
+        self.ensure_one()
+        wanted = name.strip().casefold()
+
+        def create_or_find(client):
+            try:
+                return client.create_address_book(name), True
+            except providers.ValidationError as error:
+                if error.code != DUPLICATE_ADDRESS_BOOK:
+                    raise
+                refusal = error
+            # The ESP compares names case-insensitively; read the book it means.
+            remote = next((book for book in client.iter_address_books() if book.name.strip().casefold() == wanted),
+                          None)
+            if remote is None:
+                raise refusal
+            return remote, False
+
+        remote, created = self._esp_call(create_or_find)
+        # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
+        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        values = dict(Book._esp_values_from_record(remote), account_id=self.id, sync_date=fields.Datetime.now())
+        book = Book.with_context(active_test=False).search(
+            [("account_id", "=", self.id), ("remote_id", "=", values["remote_id"])], limit=1
+        )
+        if book:
+            book.write(dict(values, active=True))
+        else:
+            book = Book.create(values)
+        return book.sudo(False), created
 
     def _catalogue_summary(self):
         self.ensure_one()

@@ -1,4 +1,4 @@
-
+from lxml import etree
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import UserError
@@ -54,6 +54,10 @@ class TestEspConnectWizard(EspSandboxCommon):
             {"account_id": wizard.account_id.id, "mailing_list_id": wizard.mailing_list_id.id},
         )
         return self.env["esp.address.book"].search(domain)
+
+    def _dialog_arch(self):
+        """The dialog's form as the web client receives it for the current user."""
+        return etree.fromstring(self.env["esp.connect.wizard"].get_view(view_type="form")["arch"])
 
     def _remote_book_emails(self, name):
         books = {book["name"]: book for book in self.sandbox.state(contacts_limit=1000)["books"]}
@@ -157,7 +161,7 @@ class TestEspConnectWizard(EspSandboxCommon):
         with self.assertRaisesRegex(UserError, "not both"):
             both.action_connect()
         neither = Wizard.create({"mailing_list_id": self.list_news.id, "account_id": self.sandbox_account.id})
-        with self.assertRaisesRegex(UserError, "Choose the address book to connect"):
+        with self.assertRaisesRegex(UserError, r"^Choose an address book or type a new book's name\.$"):
             neither.action_connect()
         blank_name = Wizard.create(
             {
@@ -166,7 +170,7 @@ class TestEspConnectWizard(EspSandboxCommon):
                 "new_address_book_name": "   ",
             }
         )
-        with self.assertRaisesRegex(UserError, "Choose the address book to connect"):
+        with self.assertRaisesRegex(UserError, "Choose an address book or type a new book's name"):
             blank_name.action_connect()
         self.assertEqual(self._sandbox_book_names(), books_before, "nothing may be created at the ESP")
         self.assertFalse(self.list_news.with_env(self.env).esp_address_book_id)
@@ -325,3 +329,102 @@ class TestEspConnectWizard(EspSandboxCommon):
         with self.assertRaisesRegex(UserError, "Test the connection"):
             wizard.action_connect()
         self.assertEqual(self._sandbox_book_names(), books_before)
+
+    # ------------------------------------------------------------
+    # WHAT THE DIALOG SAYS
+    # ------------------------------------------------------------
+
+    @users("user_esp_marketing")
+    def test_dialog_says_which_books_are_not_offered(self):
+        self.list_events._esp_connect(self.book_events)
+        with self._open_wizard(self.list_news) as wizard_form:
+            self.assertEqual(
+                wizard_form.book_hint,
+                "Not offered: the ESP's system books (All Contacts and Test) and books connected to other lists "
+                "(“Odoo Events” of Events).",
+            )
+            self.assertTrue(wizard_form.free_book_count)
+        # the list's own book is offered to it, so its dialog names only the system books
+        with self._open_wizard(self.list_events) as wizard_form:
+            self.assertEqual(wizard_form.book_hint, "Not offered: the ESP's system books (All Contacts and Test).")
+
+    @users("user_esp_marketing")
+    def test_dialog_says_when_no_book_is_free(self):
+        self.list_news._esp_connect(self.book_news)
+        self.list_events._esp_connect(self.book_events)
+        third = self.env["mailing.list"].create({"name": "Third"})
+        with self._open_wizard(third) as wizard_form:
+            self.assertEqual(wizard_form.free_book_count, 0)
+            self.assertFalse(self._selectable_books(wizard_form))
+            self.assertIn("“Odoo Newsletter” of Newsletter", wizard_form.book_hint)
+        alert = self._dialog_arch().xpath("//div[hasclass('alert-warning')]")[0]
+        self.assertIn("This account has no free address book", "".join(alert.itertext()))
+        self.assertEqual(alert.get("invisible"), "not account_id or free_book_count or new_address_book_name or notice")
+
+    @users("user_esp_marketing")
+    def test_new_name_taken_by_a_free_book_selects_it(self):
+        """The ESP refuses a duplicate name (ERROR_ADDRESSBOOK_DUPLICATE): the dialog selects that book instead."""
+        store = self.sandbox.app.store
+        with store.lock:  # made at the ESP since the last catalogue synchronization
+            store.create_book("Made in dotdigital", "Private")
+        mailing_list = self.list_news.with_env(self.env)
+        with self._open_wizard(mailing_list) as wizard_form:
+            wizard_form.new_address_book_name = "made in DOTDIGITAL"
+        wizard = wizard_form.record
+        action = wizard.action_connect()
+
+        self.assertEqual((action["res_model"], action["res_id"], action["target"]), (wizard._name, wizard.id, "new"))
+        book = wizard.address_book_id
+        self.assertEqual((book.name, book.account_id, book.is_system), ("Made in dotdigital", self.sandbox_account,
+                                                                         False))
+        self.assertFalse(wizard.new_address_book_name)
+        self.assertEqual(
+            wizard.notice,
+            "An address book named “Made in dotdigital” already exists at dotdigital and is not connected to another "
+            "list: it is selected below. Press Connect to connect this list to it, or type another name.",
+        )
+        self.assertFalse(mailing_list.esp_address_book_id, "nothing is connected before the user confirms")
+        self.assertEqual(sorted(self._sandbox_book_names()).count("Made in dotdigital"), 1)
+
+        wizard.action_connect()
+        self.assertConnected(mailing_list, book)
+
+    @users("user_esp_marketing")
+    def test_new_name_of_a_known_book(self):
+        """Names Odoo's catalogue knows are answered without asking the ESP."""
+        self.list_events._esp_connect(self.book_events)
+        self.sandbox.clear_log()
+        Wizard = self.env["esp.connect.wizard"]
+
+        def connect(name):
+            wizard = Wizard.create({"mailing_list_id": self.list_news.id, "account_id": self.sandbox_account.id,
+                                    "new_address_book_name": name})
+            return wizard, wizard.action_connect()
+
+        with self.assertRaisesRegex(UserError, "“Odoo Events” already exists at dotdigital and is connected to the "
+                                               "mailing list “Events”: type another name"):
+            connect("odoo events")
+        with self.assertRaisesRegex(UserError, "“Test” is a system address book of dotdigital"):
+            connect("test")
+        wizard, action = connect("Odoo Newsletter")
+        self.assertEqual(action["res_id"], wizard.id)
+        self.assertEqual(wizard.address_book_id, self.book_news)
+        self.assertFalse(self._sandbox_api_calls(), "no create call the ESP would refuse")
+
+    @users("user_esp_marketing")
+    def test_connection_settings_button_says_save(self):
+        mailing_list = self.list_news.with_env(self.env)
+        with self._open_wizard(mailing_list) as wizard_form:
+            self.assertFalse(wizard_form.settings_mode)
+            wizard_form.address_book_id = self.book_news
+        self.assertEqual(wizard_form.record.action_connect()["params"]["title"], "Connected to ESP")
+
+        with self._open_wizard(mailing_list) as wizard_form:
+            self.assertTrue(wizard_form.settings_mode)
+            wizard_form.create_contacts = True
+        action = wizard_form.record.action_connect()
+        self.assertEqual(action["params"]["title"], "ESP connection saved")
+        self.assertConnected(mailing_list, self.book_news, create_contacts=True)
+        buttons = {button.get("string"): button.get("invisible")
+                   for button in self._dialog_arch().xpath("//footer/button[@name='action_connect']")}
+        self.assertEqual(buttons, {"Connect": "settings_mode", "Save": "not settings_mode"})
