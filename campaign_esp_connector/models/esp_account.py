@@ -1,9 +1,11 @@
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_list
 
 from .. import providers
 from ..sync.common import is_testing
@@ -235,14 +237,14 @@ class EspAccount(models.Model):
             "Connected to %(provider)s account %(account)s (region %(region)s, %(endpoint)s).",
             provider=self._get_provider_label(),
             account=info.account_id or "?",
-            region=info.region or _("unknown"),
+            region=self.region,
             endpoint=info.endpoint,
         )
         if first_time and self.active:
             counts = self._esp_run(self._sync_catalogue)
             if counts is None:
                 return self._notify(self.last_error, "warning", message)
-            message = "%s %s" % (message, self._catalogue_summary())
+            message = "%s %s" % (message, self._catalogue_summary(counts))
         return self._notify(message, "success", _("Connection test"))
 
     def action_synchronize(self):
@@ -255,8 +257,12 @@ class EspAccount(models.Model):
                 failed = True
                 messages.append("%s: %s" % (account.name, account.last_error))
             else:
-                messages.append("%s: %s" % (account.name, account._catalogue_summary()))
+                messages.append("%s: %s" % (account.name, account._catalogue_summary(counts)))
         return self._notify("\n".join(messages), "danger" if failed else "success", _("ESP synchronization"))
+
+    def action_refresh_data_fields(self):
+        """Read the account's data fields from the ESP again (one made there becomes mappable at once)."""
+        return self._esp_refresh_data_fields()
 
     def action_view_address_books(self):
         return self._action_view_catalogue("esp.address.book", _("Address Books"))
@@ -315,7 +321,8 @@ class EspAccount(models.Model):
             "state": "connected",
             "last_error": False,
             "detected_endpoint": info.endpoint,
-            "region": info.region or False,
+            # An ESP that names no region (Campaign Master, a sandbox) is shown by the host that serves it.
+            "region": info.region or urlsplit(info.endpoint).netloc or False,
             "remote_account_ref": str(info.account_id) if info.account_id is not None else False,
             "main_email": info.main_email or False,
         })
@@ -393,16 +400,88 @@ class EspAccount(models.Model):
             book = Book.create(values)
         return book.sudo(False), created
 
-    def _catalogue_summary(self):
+    def _esp_refresh_data_fields(self, lists=None):
+        """Read these accounts' data fields from the ESP again and say what changed, for a person's button.
+
+        Any ESP user may ask (Refresh Data Fields on a mailing list); the catalogue itself is the connector's.
+
+        :param lists: ``mailing.list`` records whose members are sent again, named in the notification
+        :return: a ``display_notification`` action: per account, how many data fields it has and how many are new
+        """
+        messages, failed = [], False
+        DataField = self.env["esp.data.field"].sudo()
+        for account in self.sudo():
+            counts = account._esp_run(lambda client, account=account: DataField._esp_import(
+                account, client.iter_data_fields()))
+            if counts is None:
+                failed = True
+                messages.append("%s: %s" % (account.name, account.last_error))
+                continue
+            self.env["esp.field.mapping"].sudo()._esp_create_defaults(account)
+            account.invalidate_recordset(["data_field_count"])
+            fields_phrase = account._catalogue_phrase(
+                "esp.data.field", account.data_field_count, {"archived": counts["archived"]})
+            if counts["created"]:
+                messages.append(_("%(account)s: %(fields)s, %(count)s new.", account=account.name,
+                                  fields=fields_phrase, count=counts["created"]))
+            else:
+                messages.append(_("%(account)s: %(fields)s, up to date, nothing new.", account=account.name,
+                                  fields=fields_phrase))
+        if lists:
+            messages.append(_("Every contact of %(lists)s is sent again at the next synchronization.",
+                              lists=format_list(self.env, lists.mapped("name"))))
+        return self._notify("\n".join(messages), "warning" if failed else "success", _("Data fields"))
+
+    def _catalogue_summary(self, counts=None):
+        """One sentence on the account's catalogue after a synchronization.
+
+        :param counts: what ``_sync_catalogue`` returned (model name -> created/updated/archived); new and
+            removed records are named, and a synchronization that found neither says so
+        """
         self.ensure_one()
-        return _(
-            "%(books)s address books, %(fields)s data fields, %(templates)s templates and %(senders)s from "
-            "addresses imported.",
-            books=self.address_book_count,
-            fields=self.data_field_count,
-            templates=self.template_count,
-            senders=self.from_address_count,
-        )
+        counts = counts or {}
+        self.invalidate_recordset(["address_book_count", "data_field_count", "template_count", "from_address_count"])
+        phrases = [
+            self._catalogue_phrase(model, total, counts.get(model))
+            for model, total in (
+                ("esp.address.book", self.address_book_count),
+                ("esp.data.field", self.data_field_count),
+                ("esp.template", self.template_count),
+                ("esp.from.address", self.from_address_count),
+            )
+        ]
+        catalogue = format_list(self.env, phrases)
+        if any(change.get("created") for change in counts.values()):
+            return _("Imported: %(catalogue)s.", catalogue=catalogue)
+        if any(change.get("archived") for change in counts.values()):
+            return _("Synchronized: %(catalogue)s.", catalogue=catalogue)
+        return _("Up to date, nothing new: %(catalogue)s.", catalogue=catalogue)
+
+    def _catalogue_phrase(self, model, total, counts=None):
+        """``"12 data fields (1 new)"``: the count with its noun in the right number, and what changed.
+
+        Updates are not named: book sizes change at every sync, which is no news to a person.
+        """
+        if model == "esp.address.book":
+            phrase = _("%(count)s address book", count=total) if total == 1 else _("%(count)s address books",
+                                                                                     count=total)
+        elif model == "esp.data.field":
+            phrase = _("%(count)s data field", count=total) if total == 1 else _("%(count)s data fields", count=total)
+        elif model == "esp.template":
+            phrase = _("%(count)s template", count=total) if total == 1 else _("%(count)s templates", count=total)
+        else:
+            phrase = _("%(count)s from address", count=total) if total == 1 else _("%(count)s from addresses",
+                                                                                     count=total)
+        counts = counts or {}
+        changes = []
+        # A first import makes everything new: "3 templates (3 new)" would say nothing more.
+        if counts.get("created") and counts["created"] != total:
+            changes.append(_("%(count)s new", count=counts["created"]))
+        if counts.get("archived"):
+            changes.append(_("%(count)s removed at the ESP", count=counts["archived"]))
+        if not changes:
+            return phrase
+        return _("%(catalogue)s (%(changes)s)", catalogue=phrase, changes=", ".join(changes))
 
     def _esp_run(self, operation):
         """Run ``operation(client)`` with a provider client and turn ESP failures into account state.

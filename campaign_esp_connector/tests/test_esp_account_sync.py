@@ -1,5 +1,6 @@
 import logging
 import socket
+from urllib.parse import urlsplit
 
 from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
@@ -19,8 +20,13 @@ class TestEspAccountConnection(EspSandboxCommon):
         self.assertEqual(account.state, "connected")
         self.assertFalse(account.last_error)
         self.assertEqual(account.detected_endpoint, self.sandbox.url)
+        # The sandbox names no region (dotdigital's r1/r2/r3 come from the endpoint's host): its host stands in.
+        self.assertEqual(account.region, urlsplit(self.sandbox.url).netloc)
         self.assertTrue(account.remote_account_ref)
         self.assertIn(account.remote_account_ref, result["params"]["message"])
+        self.assertIn(f"(region {account.region}, {self.sandbox.url})", result["params"]["message"])
+        self.assertTrue(result["params"]["message"].endswith(
+            "Imported: 2 address books, 6 data fields, 1 template, and 2 from addresses."), result["params"]["message"])
         # The first successful test brings the catalogue in.
         self.assertTrue(account.catalogue_sync_datetime)
         books = account.address_book_ids
@@ -120,6 +126,50 @@ class TestEspAccountCatalogue(EspSandboxCommon):
         self.assertFalse(victim.active)
         self.assertTrue(victim.exists())
         self.assertEqual(len(account.address_book_ids), 2501)
+
+    def test_synchronize_says_what_is_new(self):
+        account = self.sandbox_account
+        message = account.action_synchronize()["params"]["message"]
+        self.assertEqual(message, "dotdigital sandbox: Up to date, nothing new: 2 address books, 6 data fields, "
+                                  "1 template, and 2 from addresses.")
+        store = self.sandbox.app.store
+        with store.lock:
+            store.create_book("Made in dotdigital", "Private")
+            store.save_template({"name": "Second", "subject": "Hello", "fromName": "Us", "htmlContent": "<p>Hi</p>",
+                                 "plainTextContent": "Hi"})
+        message = account.action_synchronize()["params"]["message"]
+        self.assertEqual(message, "dotdigital sandbox: Imported: 3 address books (1 new), 6 data fields, 2 templates "
+                                  "(1 new), and 2 from addresses.")
+        book = account.address_book_ids.filtered(lambda book: book.name == "Made in dotdigital")
+        with store.lock:
+            store.delete_book(int(book.remote_id))
+        message = account.action_synchronize()["params"]["message"]
+        self.assertEqual(message, "dotdigital sandbox: Synchronized: 2 address books (1 removed at the ESP), 6 data "
+                                  "fields, 2 templates, and 2 from addresses.")
+
+    @users("user_esp_marketing")
+    def test_refresh_data_fields_says_how_many_are_new(self):
+        account = self.sandbox_account.with_env(self.env)
+        mailing_list = self.env["mailing.list"].create({"name": "Newsletter"})
+        params = account._esp_refresh_data_fields(lists=mailing_list)["params"]
+        self.assertEqual((params["type"], params["title"]), ("success", "Data fields"))
+        self.assertEqual(params["message"], "dotdigital sandbox: 6 data fields, up to date, nothing new.\n"
+                                            "Every contact of Newsletter is sent again at the next synchronization.")
+        store = self.sandbox.app.store
+        with store.lock:  # made in dotdigital
+            store.create_data_field("LOYALTY", "Numeric", "Private", None)
+        self.assertEqual(account._esp_refresh_data_fields()["params"]["message"],
+                         "dotdigital sandbox: 7 data fields, 1 new.")
+        self.assertIn("LOYALTY", account.data_field_ids.mapped("name"))
+
+    def test_refresh_data_fields_failure_is_a_warning(self):
+        self.sandbox.inject_fault("/v2/data-fields", "http_500", count=10)
+        account = self.sandbox_account.with_context(campaign_esp_connector_transport=NO_WAIT)
+        with mute_logger("odoo.addons.campaign_esp_connector.models.esp_account"):
+            params = account.action_refresh_data_fields()["params"]
+        self.assertEqual(params["type"], "warning")
+        self.assertIn("internal error", params["message"])
+        self.assertEqual(len(account.data_field_ids), 6, "the data fields Odoo knows stay")
 
     def test_catalogue_refresh_is_idempotent(self):
         account = self.sandbox_account
