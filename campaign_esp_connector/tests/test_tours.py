@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from odoo.tests import HttpCase, tagged
 
-from .common import EspSandboxCommon
+from .common import EspListSyncCommon
 
 _logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _chromium_found():
     return any(shutil.which(name) for name in ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable"))
 
 
-class EspTourCase(HttpCase, EspSandboxCommon):
+class EspTourCase(HttpCase, EspListSyncCommon):
     """A sandbox ESP and an HTTP server for the browser; skipped with a hint where Chromium is missing."""
 
     @classmethod
@@ -48,6 +48,42 @@ class EspTourCase(HttpCase, EspSandboxCommon):
 
 @tagged("post_install", "-at_install", "esp_tours")
 class TestEspTours(EspTourCase):
+
+    def _connected_account(self):
+        self.sandbox_account.name = "Tour sandbox"
+        self.sandbox_account.action_test_connection()
+        self.assertEqual(self.sandbox_account.state, "connected", self.sandbox_account.last_error)
+        return self.sandbox_account
+
+    def _run_list_sync_cron(self, mailing_list, runs=4):
+        """What the list-sync cron does between two clicks; the sandbox accepts an import a minute later."""
+        for _run in range(runs):
+            self.env["mailing.list"]._cron_esp_sync_contacts()
+            self.env.invalidate_all()
+            if mailing_list.esp_sync_state == "done" and not mailing_list.esp_pending_count:
+                return
+            self.sandbox.advance_clock(300)
+            self.env.cr.execute(
+                "UPDATE esp_address_book SET next_sync_datetime = NULL WHERE id = %s",
+                [mailing_list.esp_address_book_id.id],
+            )
+
+    def test_connect_a_list_and_synchronize(self):
+        """A marketing user connects a list to a new book and synchronizes it; the cron does the run."""
+        self._connected_account()
+        mailing_list = self.env["mailing.list"].create({
+            "name": "Tour Subscribers",
+            "contact_ids": [(0, 0, {"name": f"Tour Contact {i}", "email": f"tour{i}@example.com"}) for i in range(3)],
+        })
+        self._start_tour("campaign_esp_connector_list_connect_tour", login=self.user_esp_manager.login)
+        self.assertEqual(mailing_list.esp_address_book_id.name, "Tour Book")
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
+        self._run_list_sync_cron(mailing_list)
+        self.assertEqual(mailing_list.esp_sync_state, "done")
+        self._start_tour("campaign_esp_connector_list_synced_tour", login=self.user_esp_manager.login,
+                         url=f"/odoo/action-mass_mailing.action_view_mass_mailing_lists/{mailing_list.id}")
+        self.assertEqual(set(self._book_state(mailing_list)), {f"tour{i}@example.com" for i in range(3)})
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
 
     def test_account_wrong_password_then_fixed(self):
         """An admin creates an account with a wrong password, sees the error, fixes it and is connected."""

@@ -31,3 +31,24 @@ export function espOpenMenu(sectionXmlid, menuXmlid) {
         },
     ];
 }
+
+/** Steps clicking a form's smart button, opening the button box's "More" dropdown first when it sits there. */
+export function espClickStatButton(buttonName) {
+    const selector = `.oe_stat_button[name="${buttonName}"]`;
+    return [
+        {
+            content: "Show the smart button (it may sit under More)",
+            trigger: ".o_form_view .o-form-buttonbox",
+            run: () => {
+                if (!document.querySelector(selector)) {
+                    document.querySelector(".o_form_view .o-form-buttonbox .o_button_more")?.click();
+                }
+            },
+        },
+        {
+            content: `Click the smart button ${buttonName}`,
+            trigger: selector,
+            run: "click",
+        },
+    ];
+}
