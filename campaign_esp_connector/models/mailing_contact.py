@@ -12,6 +12,12 @@ class MailingContact(models.Model):
     # Same definition as mass_mailing_sms, so both modules can be installed together.
     mobile = fields.Char(string="Mobile")
     esp_activity_ids = fields.One2many("esp.mailing.activity", "contact_id", string="ESP Activity")
+    # The contact's subscriptions to lists connected to an ESP, each with what the ESP holds (the ESP tab).
+    esp_subscription_ids = fields.One2many(
+        "mailing.subscription", "contact_id", string="ESP Lists", readonly=True,
+        domain=[("list_id.esp_address_book_id", "!=", False)],
+        groups="campaign_esp_connector.campaign_esp_connector_group_user",
+    )
     esp_activity_count = fields.Integer(string="ESP Campaigns Received", compute="_compute_esp_activity_count")
 
     def _compute_esp_activity_count(self):

@@ -1,8 +1,71 @@
-from odoo import api, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+ESP_GROUP = "campaign_esp_connector.campaign_esp_connector_group_user"
 
 
 class MailingSubscription(models.Model):
     _inherit = "mailing.subscription"
+
+    # ------------------------------------------------------------
+    # FIELDS
+    # ------------------------------------------------------------
+
+    # What the ESP holds for this subscription, shown on the contact's ESP tab (one row per connected list).
+    esp_address_book_id = fields.Many2one(related="list_id.esp_address_book_id", string="ESP Address Book",
+                                          groups=ESP_GROUP)
+    esp_member_id = fields.Many2one("esp.list.member", string="ESP Member", compute="_compute_esp_member_id",
+                                    groups=ESP_GROUP)
+    esp_member_state = fields.Selection(selection="_selection_esp_member_state", string="ESP Status",
+                                        compute="_compute_esp_member_id", groups=ESP_GROUP)
+    esp_status_detail = fields.Char(string="ESP Says", compute="_compute_esp_member_id", groups=ESP_GROUP,
+                                    help="The ESP's reason (unsubscribed, bounced, suppressed, refused), or why the "
+                                         "contact is not at the ESP yet.")
+    esp_exported_datetime = fields.Datetime(string="Last Export", compute="_compute_esp_member_id", groups=ESP_GROUP)
+    esp_opted_out_datetime = fields.Datetime(string="Opted Out at ESP Since", compute="_compute_esp_member_id",
+                                             groups=ESP_GROUP)
+    esp_support_resubscribe = fields.Boolean(related="list_id.esp_account_id.support_resubscribe", groups=ESP_GROUP)
+
+    # ------------------------------------------------------------
+    # COMPUTES
+    # ------------------------------------------------------------
+
+    @api.depends("list_id.esp_address_book_id", "contact_id.email_normalized")
+    def _compute_esp_member_id(self):
+        # Members are keyed by (list, normalized email), as the ESP keys contacts by email.
+        connected = self.filtered(lambda subscription: subscription.list_id.esp_address_book_id)
+        emails = [email for email in connected.contact_id.mapped("email_normalized") if email]
+        members = self.env["esp.list.member"].search(
+            [("list_id", "in", connected.list_id.ids), ("email", "in", emails)]
+        ) if emails else self.env["esp.list.member"]
+        by_key = {(member.list_id.id, member.email): member for member in members}
+        for subscription in self:
+            member = by_key.get((subscription.list_id.id, subscription.contact_id.email_normalized))
+            subscription.esp_member_id = member
+            subscription.esp_member_state = member.state if member else False
+            subscription.esp_exported_datetime = member.exported_datetime if member else False
+            subscription.esp_opted_out_datetime = member.opted_out_datetime if member else False
+            if member:
+                subscription.esp_status_detail = member.failure_reason
+            elif subscription in connected:
+                subscription.esp_status_detail = (
+                    _("Not exported yet: sent at the next synchronization")
+                    if subscription.contact_id.email_normalized and not subscription.opt_out
+                    else _("Not sent to the ESP (opted out or no valid email)")
+                )
+            else:
+                subscription.esp_status_detail = False
+
+    # ------------------------------------------------------------
+    # SELECTIONS
+    # ------------------------------------------------------------
+
+    def _selection_esp_member_state(self):
+        return self.env["esp.list.member"]._fields["state"]._description_selection(self.env)
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -21,6 +84,22 @@ class MailingSubscription(models.Model):
         res = super().unlink()
         self.env["esp.address.book"]._esp_mark_changed(lists.ids)
         return res
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_esp_resubscribe(self):
+        """Re-subscribe at the ESP, from the contact's ESP tab: the member's own action (capability check,
+        the ESP's answer reported, the Odoo subscription re-activated only when the ESP added the contact)."""
+        members = self.esp_member_id.filtered(lambda member: member.state == "opted_out")
+        if not members:
+            raise UserError(_("Only a contact the ESP holds opted out of the list can be re-subscribed there."))
+        return members.action_esp_resubscribe()
+
+    # ------------------------------------------------------------
+    # BUSINESS
+    # ------------------------------------------------------------
 
     def _esp_mark_changed(self):
         self.env["esp.address.book"]._esp_mark_changed(self.list_id.ids)

@@ -281,8 +281,15 @@ def apply_esp_opt_outs(run, incoming):
         )
         env["mailing.subscription"].invalidate_model()
         _post_notes(env, notes)
-    opted = [email for email in latest if email not in {c[0] for c in conflicts}]
-    env["esp.list.member"]._esp_mark(list_id, opted, "opted_out")
+    kept = {conflict[0] for conflict in conflicts}
+    # The member keeps the ESP's reason (unsubscribed, hard bounce, ...), shown on the contact: one statement
+    # per reason, and a feed carries a handful of them.
+    by_reason = {}
+    for email, (why, _when, _suppressed) in latest.items():
+        if email not in kept:
+            by_reason.setdefault(why, []).append(email)
+    for why, emails in by_reason.items():
+        env["esp.list.member"]._esp_mark(list_id, emails, "opted_out", reason=why)
     if run.param("blacklist_suppressed", False):
         for email, (why, _when, suppressed) in latest.items():
             if suppressed:
