@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
 
 
 class EspImportBatch(models.Model):
@@ -30,3 +30,9 @@ class EspImportBatch(models.Model):
     fault_count = fields.Integer(readonly=True)
     poll_count = fields.Integer(readonly=True)
     done_datetime = fields.Datetime(readonly=True)
+
+    @api.depends("remote_id", "list_id.name", "row_count")
+    def _compute_display_name(self):
+        for batch in self:
+            batch.display_name = _("Import %(id)s — %(list)s (%(rows)s contacts)", id=batch.remote_id or "?",
+                                   list=batch.list_id.name, rows=batch.row_count)

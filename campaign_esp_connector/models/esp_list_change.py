@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
 
 
 class EspListChange(models.Model):
@@ -13,3 +13,8 @@ class EspListChange(models.Model):
     _log_access = False
 
     list_id = fields.Many2one("mailing.list", required=True, ondelete="cascade", index=True)
+
+    @api.depends("list_id.name")
+    def _compute_display_name(self):
+        for change in self:
+            change.display_name = _("Change to send: %(list)s", list=change.list_id.name)

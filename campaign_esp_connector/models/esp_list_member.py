@@ -140,6 +140,11 @@ class EspListMember(models.Model):
     # COMPUTES
     # ------------------------------------------------------------
 
+    @api.depends("email", "list_id.name")
+    def _compute_display_name(self):
+        for member in self:
+            member.display_name = _("%(email)s (%(list)s)", email=member.email, list=member.list_id.name)
+
     def _compute_contact_id(self):
         contacts = self.env["mailing.contact"].search([
             ("email_normalized", "in", self.mapped("email")), ("list_ids", "in", self.list_id.ids),

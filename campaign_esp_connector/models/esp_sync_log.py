@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.tools import format_datetime
 
 # Counters a sync run reports, in display order.
 COUNTERS = ("exported", "updated", "created", "opted_out", "removed", "failed")
@@ -41,6 +42,16 @@ class EspSyncLog(models.Model):
     message = fields.Text(readonly=True)
     line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems")
     line_count = fields.Integer(compute="_compute_line_count")
+
+    @api.depends("list_id.name", "trigger", "start_datetime")
+    @api.depends_context("tz", "lang")
+    def _compute_display_name(self):
+        for log in self:
+            when = format_datetime(self.env, log.start_datetime, dt_format="d MMM HH:mm") if log.start_datetime else ""
+            if log.trigger == "manual":
+                log.display_name = _("%(list)s — manual sync, %(date)s", list=log.list_id.name, date=when)
+            else:
+                log.display_name = _("%(list)s — scheduled sync, %(date)s", list=log.list_id.name, date=when)
 
     @api.depends("line_ids")
     def _compute_line_count(self):

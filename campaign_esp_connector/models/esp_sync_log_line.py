@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
 
 
 class EspSyncLogLine(models.Model):
@@ -9,3 +9,8 @@ class EspSyncLogLine(models.Model):
     log_id = fields.Many2one("esp.sync.log", required=True, ondelete="cascade", index=True)
     email = fields.Char(readonly=True)
     reason = fields.Char(readonly=True)
+
+    @api.depends("email", "reason")
+    def _compute_display_name(self):
+        for line in self:
+            line.display_name = _("%(email)s: %(reason)s", email=line.email or "", reason=line.reason or "")
