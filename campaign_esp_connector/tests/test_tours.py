@@ -90,3 +90,30 @@ class TestEspTours(EspTourCase):
         self._start_tour("campaign_esp_connector_account_tour", login="admin")
         account = self.env["esp.account"].search([("name", "=", "Tour dotdigital")])
         self.assertEqual(account.state, "connected")
+
+    def test_write_sync_test_send_and_read_results(self):
+        """Write an ESP mailing, Sync with ESP, Test, Send; once sent, its statistics, activity and the next list."""
+        self._connected_account()
+        self.sandbox.configure(engagement={"open": 1.0})
+        contacts = [{"name": f"Reader {i}", "email": f"reader{i}@example.com"} for i in range(5)]
+        mailing_list = self._create_connected_list(contacts, book_name="Tour Newsletter")
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(mailing_list.esp_sync_state, "done")
+        self._start_tour("campaign_esp_connector_mailing_send_tour", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Campaign")])
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertTrue(mailing.esp_campaign_remote_id)
+
+        # What the campaign cron does: sync the lists, send, then follow the send until the ESP finished it.
+        for _run in range(4):
+            self.env["mailing.mailing"]._cron_esp_send_campaigns()
+            self.env.invalidate_all()
+            if mailing.state == "done":
+                break
+            self.sandbox.advance_clock(120)
+        self.assertEqual(mailing.state, "done")
+        self.sandbox.advance_clock(7200)  # the recipients open it
+        self._start_tour("campaign_esp_connector_mailing_results_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{mailing.id}")
+        openers = self.env["mailing.list"].search([("name", "=", "Tour Openers")])
+        self.assertEqual(openers.contact_count, 5)
