@@ -141,10 +141,13 @@ class EspAddressBook(models.Model):
         self._esp_mark_changed(mailing_list.ids)
 
     def _esp_unbind(self):
-        """Forget what was tracked for the list (members, imports, watermarks); the remote book stays."""
+        """Stop syncing the list. The member sync states stay (the list keeps them for a reconnection to this
+        book, see ``mailing.list._esp_adopt_kept_members``), except what only this connection could finish:
+        imports in flight are forgotten and their members go out again on reconnection, and the feeds'
+        watermarks are reset (a reconnection reads them from the start). The remote book stays."""
         for book in self.filtered("mailing_list_id"):
             list_id = book.mailing_list_id.id
-            self.env["esp.list.member"]._esp_forget_list(list_id)
+            self.env["esp.list.member"]._esp_requeue_list_exports(list_id)
             self.env["esp.import.batch"].search([("list_id", "=", list_id)]).unlink()
             self.env.cr.execute("DELETE FROM esp_list_change WHERE list_id = %s", [list_id])
         self.write({
@@ -163,6 +166,9 @@ class EspAddressBook(models.Model):
             "retry_count": 0,
             "sync_progress": False,
         })
+        # Free the book at once: the link is unique, and a link made next in this transaction (a reconnection)
+        # could otherwise be flushed first.
+        self.flush_recordset(["mailing_list_id"])
 
     def _esp_queue(self):
         """Ask for a run as soon as a worker is free (a person's "Synchronize")."""

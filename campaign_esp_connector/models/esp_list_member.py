@@ -481,6 +481,25 @@ class EspListMember(models.Model):
         self._esp_execute("DELETE FROM esp_list_member WHERE list_id = %s", [list_id])
 
     @api.model
+    def _esp_requeue_list_exports(self, list_id):
+        """The list's imports in flight will never be read (the list is disconnected): their members go out
+        again, should the list be reconnected."""
+        return self._esp_execute(
+            "UPDATE esp_list_member SET state = 'pending', batch_id = NULL WHERE list_id = %s AND state = 'exporting'",
+            [list_id],
+        )
+
+    @api.model
+    def _esp_recheck_list(self, list_id):
+        """A list reconnected to the book its members describe: the next export looks at every synced member
+        again and sends only those whose values differ from what the ESP confirmed (a field mapping may have
+        changed while the list was disconnected, which marks only connected lists). Failed, rejected and
+        opted-out members stay as they are: nothing is retried or re-subscribed by a reconnection."""
+        return self._esp_execute(
+            "UPDATE esp_list_member SET checked_datetime = NULL WHERE list_id = %s AND state = 'synced'", [list_id]
+        )
+
+    @api.model
     def _esp_resend_all(self, list_ids):
         """Every synced member goes out again (after a mapping or data field change)."""
         return self._esp_execute(

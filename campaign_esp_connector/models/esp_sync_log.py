@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import format_datetime
 
 # Counters a sync run reports, in display order.
@@ -88,6 +89,13 @@ class EspSyncLog(models.Model):
 
     def action_retry_failed(self):
         """Send the members that failed in these runs again at the next sync."""
+        disconnected = self.list_id.filtered(lambda mailing_list: not mailing_list.esp_address_book_id)
+        if disconnected:
+            raise UserError(_(
+                "The mailing list “%(list)s” is no longer connected to an ESP address book. Reconnect it to the "
+                "same book first: its failed contacts are kept and can be retried then.",
+                list=disconnected[0].name,
+            ))
         members = self.env["esp.list.member"].search([
             ("list_id", "in", self.list_id.ids),
             ("email", "in", self.line_ids.mapped("email")),

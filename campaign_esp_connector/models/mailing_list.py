@@ -35,6 +35,12 @@ class MailingList(models.Model):
     esp_failed_count = fields.Integer(string="Failed Members", compute="_compute_esp_member_counts")
     esp_synced_count = fields.Integer(string="Synced Members", compute="_compute_esp_member_counts")
     esp_sync_log_count = fields.Integer(compute="_compute_esp_sync_log_count")
+    # Member sync states kept after a disconnection describe this book only: reconnecting to it resumes from
+    # them, connecting to any other book forgets them.
+    esp_previous_address_book_id = fields.Many2one(
+        "esp.address.book", string="Previously Connected Address Book", copy=False, readonly=True,
+        ondelete="set null", index="btree_not_null",
+    )
 
     _sql_constraints = [
         (
@@ -157,12 +163,14 @@ class MailingList(models.Model):
         return True
 
     def action_esp_disconnect(self):
-        """Stop syncing. Odoo contacts and the remote address book stay as they are."""
+        """Stop syncing. Odoo contacts and the remote address book stay as they are, and so does what the
+        connector knows of each contact (synced, failed, opted out): a reconnection to the same book resumes
+        from it (see :meth:`_esp_connect`)."""
         self.check_access("write")
         for mailing_list in self.filtered("esp_address_book_id").sudo():
             book = mailing_list.esp_address_book_id
             book._esp_unbind()
-            mailing_list.esp_address_book_id = False
+            mailing_list.write({"esp_address_book_id": False, "esp_previous_address_book_id": book.id})
         return True
 
     def action_esp_confirm_guard(self):
@@ -233,13 +241,33 @@ class MailingList(models.Model):
             return
         if self.esp_address_book_id:
             self_sudo.esp_address_book_id._esp_unbind()
-            self_sudo.esp_address_book_id = False
+            self_sudo.write({"esp_address_book_id": False,
+                             "esp_previous_address_book_id": self_sudo.esp_address_book_id.id})
             # Free the old book before linking the new one: both sides are unique.
             self.env.flush_all()
+        self_sudo._esp_adopt_kept_members(book_sudo)
         self_sudo.esp_address_book_id = address_book
         book_sudo._esp_bind(self, create_contacts)
         self.env["esp.field.mapping"].sudo()._esp_create_defaults(book_sudo.account_id)
         book_sudo._esp_trigger()
+
+    def _esp_adopt_kept_members(self, address_book):
+        """Before connecting to ``address_book``: keep the member sync states left by a disconnection from that
+        very book (re-checked at the next run, see :meth:`~.esp_list_member.EspListMember._esp_recheck_list`),
+        forget them otherwise. Another list's kept states about this book are forgotten too: once this list
+        syncs with the book, they no longer describe it."""
+        self.ensure_one()
+        Member = self.env["esp.list.member"].sudo()
+        if self.esp_previous_address_book_id == address_book:
+            Member._esp_recheck_list(self.id)
+        else:
+            Member._esp_forget_list(self.id)
+        others = self.sudo().with_context(active_test=False).search(
+            [("esp_previous_address_book_id", "=", address_book.id), ("id", "!=", self.id)]
+        )
+        for other in others:
+            Member._esp_forget_list(other.id)
+        (self | others).sudo().esp_previous_address_book_id = False
 
     def _esp_queue_sync(self):
         self.esp_address_book_id._esp_queue()
