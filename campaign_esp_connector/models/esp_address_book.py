@@ -36,6 +36,8 @@ SYNC_STATES = [
     ("rejected", "Rejected by ESP"),
     ("guard", "Needs Confirmation"),
 ]
+# States in which a list waits for a person, or keeps failing.
+ATTENTION_STATES = ("failed", "retry", "guard", "rejected")
 
 
 class EspAddressBook(models.Model):

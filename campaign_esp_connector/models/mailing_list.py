@@ -1,8 +1,51 @@
+import operator as py_operator
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL, format_datetime
 
 from ..sync import ListSyncRunner
-from .esp_address_book import SYNC_STATES
+from .esp_address_book import ATTENTION_STATES, SYNC_STATES
+
+_COMPARE = {"=": py_operator.eq, "!=": py_operator.ne, ">": py_operator.gt, ">=": py_operator.ge,
+            "<": py_operator.lt, "<=": py_operator.le}
+
+# What the sync knows of each connected list's subscribers, one pass for all the lists asked. Subscribers are
+# counted once per email, as the export sends them (DISTINCT ON email), and split as the export splits them:
+# blacklisted addresses and contacts without an email are never sent, so they are "not sent", never "pending".
+#
+#   subscriber                                  member row              counted as
+#   ada@x (subscribed)                          none                    pending   (the next export sends it)
+#   bob@x (subscribed)                          pending / removing      pending
+#   cy@x  (subscribed)                          exporting               exporting (sent, the ESP has not confirmed)
+#   dan@x (subscribed)                          synced                  synced
+#   eve@x (subscribed, blacklisted)             any                     not sent  (the opt-out goes out instead)
+#   (subscribed, no email)                      -                       not sent
+#
+# Failed members are counted apart, from the member rows alone (a partial index): "Members not synced" lists
+# exactly those rows.
+MEMBER_COUNTS_QUERY = """
+    WITH subscriber AS (
+        SELECT s.list_id, COALESCE(c.email_normalized, lower(trim(c.email))) AS email,
+               count(*) AS contacts, bool_or(b.id IS NOT NULL) AS blacklisted
+          FROM mailing_subscription s
+          JOIN mailing_contact c ON c.id = s.contact_id
+     LEFT JOIN mail_blacklist b ON b.email = c.email_normalized AND b.active
+         WHERE s.list_id = ANY(%(lists)s) AND s.opt_out IS NOT TRUE
+      GROUP BY 1, 2
+    )
+    SELECT r.list_id,
+           count(*) FILTER (WHERE r.email != '' AND NOT r.blacklisted
+                              AND (m.id IS NULL OR m.state IN ('pending', 'removing'))),
+           count(*) FILTER (WHERE r.email != '' AND NOT r.blacklisted AND m.state = 'exporting'),
+           count(*) FILTER (WHERE r.email != '' AND NOT r.blacklisted AND m.state = 'synced'),
+           count(*) FILTER (WHERE r.email != '' AND NOT r.blacklisted),
+           COALESCE(sum(r.contacts) FILTER (WHERE COALESCE(r.email, '') = ''), 0)
+             + count(*) FILTER (WHERE r.email != '' AND r.blacklisted)
+      FROM subscriber r
+ LEFT JOIN esp_list_member m ON m.list_id = r.list_id AND m.email = r.email
+  GROUP BY r.list_id
+"""
 
 
 class MailingList(models.Model):
@@ -31,9 +74,44 @@ class MailingList(models.Model):
     esp_next_sync_datetime = fields.Datetime(related="esp_address_book_id.next_sync_datetime")
     esp_last_error = fields.Text(related="esp_address_book_id.last_error")
     esp_sync_progress = fields.Char(related="esp_address_book_id.sync_progress")
-    esp_pending_count = fields.Integer(string="Pending Export", compute="_compute_esp_member_counts")
-    esp_failed_count = fields.Integer(string="Failed Members", compute="_compute_esp_member_counts")
+    esp_sync_progress_text = fields.Char(string="Progress", compute="_compute_esp_sync_progress_text")
+    esp_pending_count = fields.Integer(
+        string="Pending Export", compute="_compute_esp_member_counts",
+        help="Subscribed contacts the next synchronization sends: new to the ESP, or waiting to go out again.",
+    )
+    esp_exporting_count = fields.Integer(
+        string="Being Exported", compute="_compute_esp_member_counts",
+        help="Contacts sent in an import the ESP has not confirmed yet.",
+    )
+    esp_failed_count = fields.Integer(
+        string="Failed Members", compute="_compute_esp_member_counts", search="_search_esp_failed_count",
+        help="Contacts the ESP refused (or that cannot be sent, such as invalid addresses), until retried.",
+    )
     esp_synced_count = fields.Integer(string="Synced Members", compute="_compute_esp_member_counts")
+    esp_not_sent_count = fields.Integer(
+        string="Not Sent", compute="_compute_esp_member_counts",
+        help="Subscribed contacts the synchronization never sends: blacklisted addresses and contacts without "
+             "an email.",
+    )
+    esp_sendable_count = fields.Integer(
+        string="Contacts to Sync", compute="_compute_esp_member_counts",
+        help="Subscribed email addresses the synchronization sends to the ESP (one per address).",
+    )
+    esp_processed_count = fields.Integer(
+        string="Contacts Processed", compute="_compute_esp_member_counts",
+        help="Of the contacts to sync, those already sent or settled (synced, being exported, failed, opted out "
+             "at the ESP); the rest is pending export.",
+    )
+    esp_sync_status = fields.Char(
+        string="ESP Sync Status", compute="_compute_esp_sync_status",
+        help="The list's sync state, with the failed contacts and the changes waiting for the next run.",
+    )
+    esp_needs_attention = fields.Boolean(
+        string="ESP Sync Needs Attention", compute="_compute_esp_sync_status",
+        search="_search_esp_needs_attention",
+        help="The last sync failed or waits for a person, or some contacts were not accepted by the ESP.",
+    )
+    esp_failed_summary = fields.Char(compute="_compute_esp_failed_summary")
     esp_sync_log_count = fields.Integer(compute="_compute_esp_sync_log_count")
     # Member sync states kept after a disconnection describe this book only: reconnecting to it resumes from
     # them, connecting to any other book forgets them.
@@ -65,33 +143,149 @@ class MailingList(models.Model):
         return [("esp_address_book_id.sync_state", operator, value)]
 
     def _compute_esp_member_counts(self):
-        self.flush_model()
-        self.env["esp.list.member"].flush_model()
-        counts = {}
+        counts = self._esp_member_counts()
+        for mailing_list in self:
+            values = counts.get(mailing_list.id, {})
+            mailing_list.esp_pending_count = values.get("pending", 0)
+            mailing_list.esp_exporting_count = values.get("exporting", 0)
+            mailing_list.esp_failed_count = values.get("failed", 0)
+            mailing_list.esp_synced_count = values.get("synced", 0)
+            mailing_list.esp_not_sent_count = values.get("not_sent", 0)
+            mailing_list.esp_sendable_count = values.get("sendable", 0)
+            mailing_list.esp_processed_count = values.get("sendable", 0) - values.get("pending", 0)
+
+    def _esp_member_counts(self):
+        """Count the subscribers of the connected lists of ``self`` as the sync sees them (see
+        ``MEMBER_COUNTS_QUERY``); two queries whatever the number of lists.
+
+        :return: ``{list_id: {"pending", "exporting", "synced", "failed", "not_sent", "sendable"}}``, connected
+            lists only
+        """
         connected = self.filtered("esp_address_book_id")
-        if connected:
-            # Pending = members waiting to go out + subscribers never exported yet.
+        if not connected:
+            return {}
+        for model in ("mailing.subscription", "mailing.contact", "mail.blacklist", "esp.list.member"):
+            self.env[model].flush_model()
+        cr = self.env.cr
+        counts = {list_id: dict.fromkeys(("pending", "exporting", "synced", "failed", "not_sent", "sendable"), 0)
+                  for list_id in connected.ids}
+        cr.execute(MEMBER_COUNTS_QUERY, {"lists": connected.ids})
+        for list_id, pending, exporting, synced, sendable, not_sent in cr.fetchall():
+            counts[list_id].update(pending=pending, exporting=exporting, synced=synced, sendable=sendable,
+                                   not_sent=int(not_sent))
+        cr.execute(
+            "SELECT list_id, count(*) FROM esp_list_member WHERE list_id = ANY(%s) AND state IN ('failed', 'rejected') "
+            "GROUP BY list_id",
+            [connected.ids],
+        )
+        for list_id, failed in cr.fetchall():
+            counts[list_id]["failed"] = failed
+        return counts
+
+    def _search_esp_failed_count(self, operator, value):
+        if operator not in _COMPARE or not isinstance(value, int) or isinstance(value, bool):
+            raise UserError(_("Unsupported search on the number of failed ESP members."))
+        self.env["esp.list.member"].flush_model(["list_id", "state"])
+        self.env.cr.execute(
+            "SELECT list_id, count(*) FROM esp_list_member WHERE state IN ('failed', 'rejected') GROUP BY list_id"
+        )
+        counts = dict(self.env.cr.fetchall())
+        compare = _COMPARE[operator]
+        if compare(0, value):  # lists without failed members match too: exclude the lists that do not match
+            return [("id", "not in", [list_id for list_id, count in counts.items() if not compare(count, value)])]
+        return [("id", "in", [list_id for list_id, count in counts.items() if compare(count, value)])]
+
+    @api.depends("esp_sync_state", "esp_pending_count", "esp_failed_count")
+    @api.depends_context("lang")
+    def _compute_esp_sync_status(self):
+        labels = dict(self._fields["esp_sync_state"]._description_selection(self.env))
+        for mailing_list in self:
+            state = mailing_list.esp_sync_state
+            mailing_list.esp_needs_attention = bool(mailing_list.esp_address_book_id) and (
+                state in ATTENTION_STATES or mailing_list.esp_failed_count > 0
+            )
+            if not mailing_list.esp_address_book_id:
+                mailing_list.esp_sync_status = False
+                continue
+            status = labels[state]
+            if state == "done" and mailing_list.esp_pending_count:
+                # Changed after the last run: "Up to Date" alone would hide them until the next one.
+                status = _("%(state)s, %(count)s to send at the next run", state=status,
+                           count=mailing_list.esp_pending_count)
+            if mailing_list.esp_failed_count:
+                status = _("%(state)s, %(count)s failed", state=status, count=mailing_list.esp_failed_count)
+            mailing_list.esp_sync_status = status
+
+    def _search_esp_needs_attention(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(_("Unsupported search on whether the ESP sync needs attention."))
+        domain = ["&", ("esp_address_book_id", "!=", False),
+                  "|", ("esp_address_book_id.sync_state", "in", ATTENTION_STATES), ("esp_failed_count", ">", 0)]
+        return domain if (operator == "=") == value else ["!", *domain]
+
+    def _order_field_to_sql(self, alias, field_name, direction, nulls, query):
+        # The sync-health overview puts lists that need a person first: sorted in SQL, as they are searched,
+        # from the binding's state and the failed member rows (a partial index), nothing stored to keep fresh.
+        if field_name not in ("esp_failed_count", "esp_needs_attention"):
+            return super()._order_field_to_sql(alias, field_name, direction, nulls, query)
+        self.env["esp.list.member"].flush_model(["list_id", "state"])
+        self.env["esp.address.book"].flush_model(["sync_state"])
+        failed = SQL(
+            "(SELECT count(*) FROM esp_list_member esp_m WHERE esp_m.list_id = %s "
+            "AND esp_m.state IN ('failed', 'rejected'))",
+            SQL.identifier(alias, "id"),
+        )
+        if field_name == "esp_failed_count":
+            return SQL("%s %s %s", failed, direction, nulls)
+        book = self._field_to_sql(alias, "esp_address_book_id", query)
+        attention = SQL(
+            "(%s IS NOT NULL AND (EXISTS (SELECT 1 FROM esp_address_book esp_b WHERE esp_b.id = %s "
+            "AND esp_b.sync_state IN %s) OR %s > 0))",
+            book, book, tuple(ATTENTION_STATES), failed,
+        )
+        return SQL("%s %s %s", attention, direction, nulls)
+
+    def _compute_esp_failed_summary(self):
+        lists = self.filtered("esp_address_book_id")
+        reasons = {}
+        if lists:
+            self.env["esp.list.member"].flush_model(["list_id", "state", "failure_reason"])
             self.env.cr.execute(
                 """
-                SELECT s.list_id,
-                       count(*) FILTER (WHERE m.id IS NULL OR m.state IN ('pending', 'exporting', 'removing')),
-                       count(*) FILTER (WHERE m.state IN ('failed', 'rejected')),
-                       count(*) FILTER (WHERE m.state = 'synced')
-                  FROM mailing_subscription s
-                  JOIN mailing_contact c ON c.id = s.contact_id
-             LEFT JOIN esp_list_member m
-                    ON m.list_id = s.list_id AND m.email = COALESCE(c.email_normalized, lower(trim(c.email)))
-                 WHERE s.list_id IN %s AND s.opt_out IS NOT TRUE
-              GROUP BY s.list_id
+                SELECT list_id, failure_reason, count(*) FROM esp_list_member
+                 WHERE list_id = ANY(%s) AND state IN ('failed', 'rejected')
+              GROUP BY list_id, failure_reason ORDER BY list_id, count(*) DESC, failure_reason
                 """,
-                [tuple(connected.ids)],
+                [lists.ids],
             )
-            counts = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+            for list_id, reason, count in self.env.cr.fetchall():
+                reasons.setdefault(list_id, []).append((reason or _("no reason given"), count))
         for mailing_list in self:
-            pending, failed, synced = counts.get(mailing_list.id, (0, 0, 0))
-            mailing_list.esp_pending_count = pending
-            mailing_list.esp_failed_count = failed
-            mailing_list.esp_synced_count = synced
+            rows = reasons.get(mailing_list.id)
+            if not rows:
+                mailing_list.esp_failed_summary = False
+                continue
+            shown = ", ".join(_("%(reason)s: %(count)s", reason=reason, count=count) for reason, count in rows[:3])
+            if len(rows) > 3:
+                shown = _("%(reasons)s and other reasons", reasons=shown)
+            mailing_list.esp_failed_summary = _(
+                "%(count)s contacts of this list failed to sync (%(reasons)s). Fix them, then press Retry Failed "
+                "to send them again at the next synchronization.",
+                count=sum(count for _reason, count in rows), reasons=shown,
+            )
+
+    @api.depends("esp_sync_state", "esp_sync_progress", "esp_last_attempt_datetime")
+    @api.depends_context("tz", "lang")
+    def _compute_esp_sync_progress_text(self):
+        for mailing_list in self:
+            if mailing_list.esp_sync_state != "running" or not mailing_list.esp_last_attempt_datetime:
+                mailing_list.esp_sync_progress_text = False
+                continue
+            mailing_list.esp_sync_progress_text = _(
+                "Synchronizing since %(time)s: %(step)s",
+                time=format_datetime(self.env, mailing_list.esp_last_attempt_datetime, dt_format="HH:mm"),
+                step=mailing_list.esp_sync_progress or _("starting"),
+            )
 
     def _compute_esp_sync_log_count(self):
         counts = dict(self.env["esp.sync.log"]._read_group([("list_id", "in", self.ids)], ["list_id"], ["__count"]))
@@ -200,6 +394,24 @@ class MailingList(models.Model):
             "res_model": "esp.list.member",
             "view_mode": "list,form",
             "domain": [("list_id", "=", self.id), ("state", "in", ("failed", "rejected"))],
+        }
+
+    def action_esp_retry_failed(self):
+        """Send the list's failed and rejected members again at the next sync."""
+        self.check_access("write")
+        members = self.env["esp.list.member"].sudo().search(
+            [("list_id", "in", self.filtered("esp_address_book_id").ids), ("state", "in", ("failed", "rejected"))]
+        )
+        if members:
+            members.action_retry()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("%(count)s contact(s) will be sent again at the next sync.", count=len(members)),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
         }
 
     # ------------------------------------------------------------

@@ -1,0 +1,247 @@
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged, users
+
+from .common import EspListSyncCommon
+
+
+@tagged("campaign_esp_connector", "esp_list_sync")
+class TestListSyncViews(EspListSyncCommon):
+    """What a marketing user reads about a connected list: counters, states, notifications, history, overview."""
+
+    def _cron(self, *lists):
+        """One cron run, with ``lists`` due now (a partial run comes back a minute later)."""
+        for mailing_list in lists:
+            mailing_list.esp_address_book_id.next_sync_datetime = False
+        self.env["mailing.list"]._cron_esp_sync_contacts()
+        self.env.flush_all()
+        self.env.invalidate_all()
+
+    def _import_calls(self):
+        return [call for call in self._sandbox_api_calls() if call["path"].endswith("/import")]
+
+    # -- 1. counters tell the truth ------------------------------------------------------------------------
+
+    def test_blacklisted_subscribers_are_not_pending(self):
+        self.env["mail.blacklist"]._add("blocked@example.com")
+        mailing_list = self._create_connected_list([
+            {"name": "Ada", "email": "ada@example.com"},
+            {"name": "Grace", "email": "grace@example.com"},
+            {"name": "Blocked", "email": "blocked@example.com"},
+            {"name": "No email", "email": False},
+        ])
+        self.assertRecordValues(mailing_list, [{"esp_pending_count": 2, "esp_synced_count": 0,
+                                                "esp_not_sent_count": 2, "esp_sendable_count": 2}])
+        self._sync_until_idle(mailing_list)
+        mailing_list.invalidate_recordset()
+        self.assertRecordValues(mailing_list, [{
+            "esp_sync_state": "done", "esp_pending_count": 0, "esp_exporting_count": 0, "esp_synced_count": 2,
+            "esp_failed_count": 0, "esp_not_sent_count": 2, "esp_sync_status": "Up to Date",
+            "esp_needs_attention": False,
+        }])
+        self.assertEqual(set(self._book_state(mailing_list)), {"ada@example.com", "grace@example.com"})
+
+        # A change made after the run is said, next to the state of the last run.
+        mailing_list.write({"contact_ids": [(0, 0, {"name": "New", "email": "new@example.com"})]})
+        mailing_list.invalidate_recordset()
+        self.assertEqual(mailing_list.esp_pending_count, 1)
+        self.assertEqual(mailing_list.esp_sync_status, "Up to Date, 1 to send at the next run")
+
+    # -- 2. failed members need attention ------------------------------------------------------------------
+
+    def test_failed_members_show_a_warning_and_retry_from_the_list(self):
+        mailing_list = self._create_connected_list([
+            {"name": "Ada", "email": "ada@example.com"}, {"name": "Broken", "email": "not-an-email"},
+        ])
+        healthy = self._create_connected_list([{"name": "Grace", "email": "grace@example.com"}], book_name="Healthy")
+        self._sync_until_idle(mailing_list)
+        self._sync_until_idle(healthy)
+        mailing_list.invalidate_recordset()
+        self.assertRecordValues(mailing_list, [{
+            "esp_sync_state": "done", "esp_failed_count": 1, "esp_sync_status": "Up to Date, 1 failed",
+            "esp_needs_attention": True,
+        }])
+        self.assertIn("invalid email address: 1", mailing_list.esp_failed_summary)
+        self.assertIn("Retry Failed", mailing_list.esp_failed_summary)
+        self.assertFalse(healthy.esp_needs_attention)
+        self.assertFalse(healthy.esp_failed_summary)
+
+        as_user = mailing_list.with_user(self.user_marketing)
+        Lists = self.env["mailing.list"].with_user(self.user_marketing)
+        attention = Lists.search([("esp_needs_attention", "=", True)])
+        self.assertIn(mailing_list, attention)
+        self.assertNotIn(healthy, attention)
+        self.assertEqual(Lists.search([("id", "in", (mailing_list | healthy).ids), ("esp_failed_count", "=", 0)]),
+                         healthy)
+
+        # The form shows the banner with its two buttons only when members failed.
+        arch = as_user.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="esp_failed_banner"', arch)
+        self.assertIn("action_esp_retry_failed", arch)
+        self.assertIn("action_esp_view_failed_members", arch)
+        with Form(as_user) as form:
+            self.assertEqual(form.esp_failed_count, 1)
+            self.assertEqual(form.esp_sync_status, "Up to Date, 1 failed")
+
+        result = as_user.action_esp_retry_failed()
+        self.assertIn("1 contact(s)", result["params"]["message"])
+        self.assertEqual(self._members(mailing_list)["not-an-email"].state, "pending")
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
+
+    # -- 4. disconnecting keeps what a reconnection to the same book needs --------------------------------
+
+    def test_reconnect_to_the_same_book_loses_nothing_and_resubscribes_nothing(self):
+        mailing_list = self._create_connected_list([
+            {"name": "Ada", "email": "ada@example.com"},
+            {"name": "Grace", "email": "grace@example.com"},
+            {"name": "Quits", "email": "quits@example.com"},
+            {"name": "Broken", "email": "not-an-email"},
+        ])
+        logs = self._sync_until_idle(mailing_list)
+        failed_log = logs.filtered(lambda log: "not-an-email" in log.line_ids.mapped("email"))
+        self._esp_set_status(mailing_list, "quits@example.com")
+        self._sync(mailing_list)
+        before = {email: member.state for email, member in self._members(mailing_list).items()}
+        self.assertEqual(before, {"ada@example.com": "synced", "grace@example.com": "synced",
+                                  "quits@example.com": "opted_out", "not-an-email": "failed"})
+        book = mailing_list.esp_address_book_id
+
+        mailing_list.with_user(self.user_marketing).action_esp_disconnect()
+        self.assertFalse(mailing_list.esp_address_book_id)
+        self.assertEqual({email: member.state for email, member in self._members(mailing_list).items()}, before)
+        with self.assertRaisesRegex(UserError, "no longer connected"):
+            failed_log.with_user(self.user_marketing).action_retry_failed()
+
+        mailing_list._esp_connect(book)
+        self.sandbox.clear_log()
+        self._sync_until_idle(mailing_list)
+        self.assertFalse(self._import_calls(), "what the ESP already holds is not sent again")
+        self.assertFalse([call for call in self.sandbox.requests_log() if "resubscribe" in call["path"]])
+        self.assertEqual({email: member.state for email, member in self._members(mailing_list).items()}, before)
+        self.assertEqual(self._book_state(mailing_list)["quits@example.com"]["book_status"], "Unsubscribed")
+        self.assertEqual(mailing_list.esp_synced_count, 2)
+        self.assertEqual(mailing_list.esp_failed_count, 1)
+
+        # The old run's Retry Failed works again.
+        result = failed_log.with_user(self.user_marketing).action_retry_failed()
+        self.assertIn("1 contact(s)", result["params"]["message"])
+        self.assertEqual(self._members(mailing_list)["not-an-email"].state, "pending")
+
+    def test_reconnect_resends_imports_left_in_flight_and_new_changes(self):
+        mailing_list = self._create_connected_list([
+            {"name": "Ada", "email": "ada@example.com"}, {"name": "Grace", "email": "grace@example.com"},
+        ])
+        self._sync_until_idle(mailing_list)
+        mailing_list.write({"contact_ids": [(0, 0, {"name": "New", "email": "new@example.com"})]})
+        self._sync(mailing_list)  # its import is in flight
+        self.assertEqual(self._members(mailing_list)["new@example.com"].state, "exporting")
+        book = mailing_list.esp_address_book_id
+        mailing_list.action_esp_disconnect()
+        self.assertEqual(self._members(mailing_list)["new@example.com"].state, "pending")
+        self.assertFalse(self.env["esp.import.batch"].search_count([("list_id", "=", mailing_list.id)]))
+        grace = mailing_list.contact_ids.filtered(lambda contact: contact.email == "grace@example.com")
+        grace.name = "Grace Brewster Hopper"
+        self._bump_write_date(grace)
+
+        mailing_list._esp_connect(book)
+        self.sandbox.clear_log()
+        self._sync_until_idle(mailing_list)
+        imported = self._import_calls()
+        self.assertEqual(len(imported), 1, "one import: the contact left in flight and the changed one")
+        self.assertEqual({member.state for member in self._members(mailing_list).values()}, {"synced"})
+        self.assertEqual(self._sandbox_contact_data("grace@example.com")["FULLNAME"], "Grace Brewster Hopper")
+        self.assertEqual(set(self._book_state(mailing_list)),
+                         {"ada@example.com", "grace@example.com", "new@example.com"})
+
+    def test_connect_to_another_book_starts_afresh(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        self._sync_until_idle(mailing_list)
+        first_book = mailing_list.esp_address_book_id
+        mailing_list.action_esp_disconnect()
+        other_book = self.sandbox_account._esp_create_address_book("Another book")
+        mailing_list._esp_connect(other_book)
+        self.assertFalse(self._members(mailing_list))
+        self.assertFalse(mailing_list.esp_previous_address_book_id)
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(set(self._book_state(mailing_list)), {"ada@example.com"})
+
+        # Another list now syncs with the first book: the states this list kept of it would be stale.
+        mailing_list.action_esp_disconnect()
+        self.assertEqual(mailing_list.esp_previous_address_book_id, other_book)
+        second = self.env["mailing.list"].create({"name": "Second"})
+        second._esp_connect(other_book)
+        self.assertFalse(self._members(mailing_list))
+        self.assertFalse(mailing_list.esp_previous_address_book_id)
+        self.assertTrue(first_book.exists())
+
+    # -- 5. display names ----------------------------------------------------------------------------------
+
+    @users("user_esp_marketing")
+    def test_records_have_readable_names(self):
+        mailing_list = self._create_connected_list([{"name": "Broken", "email": "not-an-email"},
+                                                    {"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Newsletter")
+        log = self._sync(mailing_list.sudo())
+        log = log.with_user(self.env.user)
+        self.assertRegex(log.display_name, r"^Newsletter — manual sync, \d{1,2} \w{3} \d\d:\d\d$")
+        self.assertNotIn("esp.sync.log", log.display_name)
+        self.assertEqual(log.line_ids.display_name, "not-an-email: invalid email address")
+        member = self.env["esp.list.member"].search([("list_id", "=", mailing_list.id),
+                                                     ("email", "=", "ada@example.com")])
+        self.assertEqual(member.display_name, "ada@example.com (Newsletter)")
+        batch = self.env["esp.import.batch"].search([("list_id", "=", mailing_list.id)])
+        self.assertEqual(batch.display_name, f"Import {batch.remote_id} — Newsletter (1 contacts)")
+
+    # -- 6. the sync-health overview -----------------------------------------------------------------------
+
+    def test_sync_health_overview_lists_connected_lists_those_needing_attention_first(self):
+        healthy = self._create_connected_list([{"name": "A", "email": "a@example.com"}], book_name="Aardvark")
+        failing = self._create_connected_list([{"name": "B", "email": "not-an-email"}], book_name="Zebra")
+        stopped = self._create_connected_list([{"name": "C", "email": "c@example.com"}], book_name="Yak")
+        unconnected = self.env["mailing.list"].create({"name": "Not connected"})
+        for mailing_list in healthy | failing | stopped:
+            self._sync_until_idle(mailing_list)
+        stopped.esp_address_book_id._esp_finish_run("failed", "Something broke", transient=True)
+
+        action = self.env["ir.actions.act_window"]._for_xml_id("campaign_esp_connector.mailing_list_action_esp_health")
+        view = self.env.ref("campaign_esp_connector.mailing_list_view_list_esp_health")
+        self.assertEqual(action["view_id"] and action["view_id"][0] or action["views"][0][0], view.id)
+        Lists = self.env["mailing.list"].with_user(self.user_marketing)
+        order = "esp_needs_attention desc, esp_failed_count desc, name"
+        self.assertIn(f'default_order="{order}"', view.arch_db)
+        found = Lists.search(action["domain"] and eval(action["domain"]), order=order)  # noqa: S307 - our own action
+        ours = found.filtered(lambda mailing_list: mailing_list in (healthy | failing | stopped))
+        self.assertNotIn(unconnected, found)
+        self.assertEqual(ours.ids, [failing.id, stopped.id, healthy.id])
+        rows = Lists.browse(ours.ids).read(["esp_sync_status", "esp_failed_count", "esp_pending_count",
+                                            "esp_next_sync_datetime", "esp_last_sync_datetime"])
+        self.assertEqual([row["esp_sync_status"] for row in rows],
+                         ["Up to Date, 1 failed", "Waiting to Retry", "Up to Date"])
+        self.assertTrue(Lists.fields_get(["esp_failed_count"], ["sortable"])["esp_failed_count"]["sortable"])
+        # The view renders for a marketing user, with the menu under Mailing Lists.
+        Lists.get_views([(view.id, "list")])
+        menu = self.env.ref("campaign_esp_connector.esp_sync_health_menu")
+        self.assertEqual(menu.parent_id, self.env.ref("mass_mailing.mass_mailing_mailing_list_menu"))
+        self.assertIn(menu, self.env["ir.ui.menu"].with_user(self.user_marketing).search([("id", "=", menu.id)]))
+
+    # -- 7. progress while a sync runs ---------------------------------------------------------------------
+
+    def test_progress_of_a_running_sync(self):
+        mailing_list = self._create_connected_list([
+            {"name": f"P{index}", "email": f"p{index}@example.com"} for index in range(4)
+        ])
+        self.env["ir.config_parameter"].set_param("campaign_esp_connector.rows_per_file", "3")
+        self.assertRecordValues(mailing_list, [{"esp_sendable_count": 4, "esp_processed_count": 0}])
+        self._sync(mailing_list)
+        mailing_list.invalidate_recordset()
+        # Both imports are in flight: everything is sent, nothing confirmed yet.
+        self.assertRecordValues(mailing_list, [{"esp_sendable_count": 4, "esp_processed_count": 4,
+                                                "esp_exporting_count": 4, "esp_pending_count": 0}])
+        book = mailing_list.esp_address_book_id
+        book._esp_start_run()
+        book.sync_progress = "Step 5 of 5: sending contacts"
+        mailing_list.invalidate_recordset()
+        self.assertRegex(mailing_list.esp_sync_progress_text,
+                         r"^Synchronizing since \d\d:\d\d: Step 5 of 5: sending contacts$")
+        arch = mailing_list.with_user(self.user_marketing).get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="esp_processed_count"', arch)
+        self.assertIn("progressbar", arch)
