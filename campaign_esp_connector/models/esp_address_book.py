@@ -86,6 +86,10 @@ class EspAddressBook(models.Model):
     retry_count = fields.Integer(readonly=True, copy=False)
     last_error = fields.Text(string="ESP Sync Error", readonly=True, copy=False)
     sync_progress = fields.Char(readonly=True, copy=False)
+    # Who pressed Synchronize: the run that ends the queued work tells them how the list stands, and its log is
+    # a manual run (the cron does the work, the person asked for it).
+    sync_requested_by_id = fields.Many2one("res.users", string="Synchronization Requested By", readonly=True,
+                                           copy=False, ondelete="set null")
     pull_watermark = fields.Datetime(readonly=True, copy=False)
     optout_watermark = fields.Datetime(readonly=True, copy=False)
     guard_confirmed = fields.Boolean(readonly=True, copy=False)
@@ -167,15 +171,22 @@ class EspAddressBook(models.Model):
             "next_sync_datetime": False,
             "retry_count": 0,
             "sync_progress": False,
+            "sync_requested_by_id": False,
         })
         # Free the book at once: the link is unique, and a link made next in this transaction (a reconnection)
         # could otherwise be flushed first.
         self.flush_recordset(["mailing_list_id"])
 
-    def _esp_queue(self):
-        """Ask for a run as soon as a worker is free (a person's "Synchronize")."""
+    def _esp_queue(self, requested_by=None):
+        """Ask for a run as soon as a worker is free (a person's "Synchronize").
+
+        :param requested_by: the user to notify when the queued work ends (``res.users``)
+        """
         waiting = self.filtered(lambda book: book.sync_state not in ("running", "rejected", "guard"))
-        waiting.write({"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False})
+        values = {"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False}
+        if requested_by:
+            values["sync_requested_by_id"] = requested_by.id
+        waiting.write(values)
         self.filtered(lambda book: book.sync_state in ("running", "queued")).write({"next_sync_datetime": False})
         self._esp_trigger()
 

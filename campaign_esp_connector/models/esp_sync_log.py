@@ -43,6 +43,13 @@ class EspSyncLog(models.Model):
     message = fields.Text(readonly=True)
     line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems")
     line_count = fields.Integer(compute="_compute_line_count")
+    # How the whole list stood when a manual run ended (counted for manual runs only: a person asked, and the
+    # counters above say only what this one run did).
+    list_counted = fields.Boolean(readonly=True)
+    list_synced_count = fields.Integer(string="Synced in the List", readonly=True)
+    list_pending_count = fields.Integer(string="Pending in the List", readonly=True)
+    list_exporting_count = fields.Integer(string="Being Exported in the List", readonly=True)
+    list_failed_count = fields.Integer(string="Failed in the List", readonly=True)
 
     @api.depends("list_id.name", "trigger", "start_datetime")
     @api.depends_context("tz", "lang")
@@ -61,16 +68,41 @@ class EspSyncLog(models.Model):
             log.line_count = counts.get(log, 0)
 
     def _summary(self):
-        """One translated line: the list, the outcome and the counters."""
+        """One translated paragraph: the list, the outcome, how the list stands (when counted), what the run did."""
         self.ensure_one()
         state = dict(self._fields["state"]._description_selection(self.env))[self.state]
-        text = _(
-            "%(list)s: %(state)s. Exported %(exported)s, updated %(updated)s, created %(created)s, opted out "
-            "%(opted_out)s, removed %(removed)s, failed %(failed)s (%(calls)s API calls).",
-            list=self.list_id.name, state=state, exported=self.exported, updated=self.updated, created=self.created,
-            opted_out=self.opted_out, removed=self.removed, failed=self.failed, calls=self.api_calls,
-        )
-        return "%s %s" % (text, self.message) if self.message else text
+        parts = [_("%(list)s: %(state)s.", list=self.list_id.name, state=state)]
+        if self.list_counted:
+            parts.append(_(
+                "The list now has %(synced)s contacts synced, %(pending)s pending export and %(failed)s failed.",
+                synced=self.list_synced_count, pending=self.list_pending_count, failed=self.list_failed_count,
+            ))
+            if self.list_exporting_count:
+                parts.append(_("%(count)s more were sent and wait for the ESP's confirmation.",
+                               count=self.list_exporting_count))
+        parts.append(_(
+            "This run: exported %(exported)s, updated %(updated)s, created %(created)s, opted out %(opted_out)s, "
+            "removed %(removed)s, failed %(failed)s (%(calls)s API calls).",
+            exported=self.exported, updated=self.updated, created=self.created, opted_out=self.opted_out,
+            removed=self.removed, failed=self.failed, calls=self.api_calls,
+        ))
+        if self.message:
+            parts.append(self.message)
+        return " ".join(parts)
+
+    def _record_list_state(self):
+        """Count how the run's list stands now (see ``mailing.list._esp_member_counts``)."""
+        self.ensure_one()
+        counts = self.list_id._esp_member_counts().get(self.list_id.id)
+        if counts is None:
+            return
+        self.write({
+            "list_counted": True,
+            "list_synced_count": counts["synced"],
+            "list_pending_count": counts["pending"],
+            "list_exporting_count": counts["exporting"],
+            "list_failed_count": counts["failed"],
+        })
 
     def _add_step(self, text):
         """Append one line to the run's step journal (kept short: one line per step)."""

@@ -329,19 +329,20 @@ class MailingList(models.Model):
         return self.action_esp_connect()
 
     def action_esp_synchronize(self):
-        """Queue a sync of these lists for the next free cron worker (never inside this request)."""
+        """Queue a sync of these lists for the next free cron worker (never inside this request); the person
+        who asked is told how the list stands once the run ends."""
         self.check_access("write")
         connected = self.filtered("esp_address_book_id")
         if not connected:
             raise UserError(_("Connect the mailing list to an ESP address book first."))
-        connected.sudo()._esp_queue_sync()
+        connected.sudo().esp_address_book_id._esp_queue(requested_by=self.env.user)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": _("ESP synchronization"),
-                "message": _("Synchronization queued for %(lists)s. The list shows its progress.",
-                             lists=", ".join(connected.mapped("name"))),
+                "message": _("Synchronization queued for %(lists)s. The list shows its progress, and you will be "
+                             "notified when it ends.", lists=", ".join(connected.mapped("name"))),
                 "type": "info",
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },

@@ -199,8 +199,11 @@ class ListSyncRunner:
         ).write({"state": "failed", "message": self.env._(
             "Interrupted: the worker running this sync stopped before its end; the next run resumed from what "
             "was recorded.")})
+        # A person's Synchronize: the cron does the work, the run is theirs (kept in the history, counted, told).
+        requester = binding.sync_requested_by_id if not self.poll_only else binding.sync_requested_by_id.browse()
+        trigger = "manual" if requester else self.trigger
         log = self.env["esp.sync.log"].create({
-            "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
+            "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": trigger,
         })
         # The account's own calls of this run (clock, shared feeds) are counted on the log of the list that
         # made them: each call is on exactly one log.
@@ -254,7 +257,7 @@ class ListSyncRunner:
             points.rollback()
             state, message = "failed", self.env._("The sync stopped on an unexpected error; see the server log.")
             log = log.exists() or self.env["esp.sync.log"].create({
-                "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": self.trigger,
+                "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": trigger,
             })
         log.write({
             "state": state,
@@ -269,9 +272,30 @@ class ListSyncRunner:
                                     transient=transient)
         if message:
             _logger.warning("ESP sync of mailing list %s: %s", binding.mailing_list_id.id, message)
+        self._report(binding, log, requester)
         log = self._drop_if_idle(log)
         points.commit("run:finished")
         return log, stop_account
+
+    def _report(self, binding, log, requester):
+        """A manual run records how the whole list stands; the person who pressed Synchronize is told once the
+        queued work ends (a partial run comes back shortly to finish: imports in flight, budget used up)."""
+        if log.trigger == "manual":
+            log._record_list_state()
+        if requester and log.state != "partial":
+            self._notify_requester(requester, log)
+            binding.sync_requested_by_id = False
+
+    def _notify_requester(self, user, log):
+        """Tell the person who pressed Synchronize how the run ended and how the list stands now."""
+        problem = log.state in ("failed", "rejected", "throttled", "guard") or log.list_failed_count
+        log = log.with_context(lang=user.lang or self.env.lang)
+        user._bus_send("simple_notification", {
+            "title": log.env._("ESP synchronization: %(list)s", list=log.list_id.name),
+            "message": log._summary(),
+            "type": "warning" if problem else "success",
+            "sticky": bool(problem),
+        })
 
     def _drop_if_idle(self, log):
         """A scheduled run that found nothing to do leaves no history row: the list's last-run fields say it
@@ -282,7 +306,7 @@ class ListSyncRunner:
         return log
 
     def _idle(self, log):
-        return (self.trigger == "cron" and log.state == "done" and not log.message and not log.line_ids
+        return (log.trigger == "cron" and log.state == "done" and not log.message and not log.line_ids
                 and not any(log[counter] for counter in ("exported", "updated", "created", "opted_out", "removed",
                                                          "failed")))
 
@@ -307,5 +331,16 @@ class ListSyncRunner:
             for binding in bindings:
                 binding._esp_finish_run("failed" if retry_at is None else "throttled", message, full=False,
                                         retry_at=retry_at, transient=True)
+        for binding in bindings.filtered("sync_requested_by_id"):
+            if self.poll_only:
+                continue
+            user = binding.sync_requested_by_id
+            user._bus_send("simple_notification", {
+                "title": self.env._("ESP synchronization: %(list)s", list=binding.mailing_list_id.name),
+                "message": self.env._("The synchronization could not start: %(error)s", error=message),
+                "type": "warning",
+                "sticky": True,
+            })
+            binding.sync_requested_by_id = False
         _logger.warning("ESP account %s: %s", account.id, message)
         points.commit("account:failed")

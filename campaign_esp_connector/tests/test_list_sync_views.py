@@ -1,3 +1,5 @@
+import json
+
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged, users
 
@@ -15,6 +17,22 @@ class TestListSyncViews(EspListSyncCommon):
         self.env["mailing.list"]._cron_esp_sync_contacts()
         self.env.flush_all()
         self.env.invalidate_all()
+
+    def _bus_notifications(self, user):
+        """The simple notifications sent to ``user`` (the run's commit points are savepoints under tests: they
+        write the bus rows a commit would)."""
+        self.env.cr.precommit.run()
+        channel = [self.env.cr.dbname, "res.partner", user.partner_id.id]
+        messages = []
+        for bus in self.env["bus.bus"].sudo().search([("id", ">", self.bus_last_id)], order="id"):
+            message = json.loads(bus.message)
+            if json.loads(bus.channel) == channel and message["type"] == "simple_notification":
+                messages.append(message["payload"])
+        return messages
+
+    def setUp(self):
+        super().setUp()
+        self.bus_last_id = self.env["bus.bus"].sudo()._bus_last_id()
 
     def _import_calls(self):
         return [call for call in self._sandbox_api_calls() if call["path"].endswith("/import")]
@@ -86,6 +104,52 @@ class TestListSyncViews(EspListSyncCommon):
         self.assertIn("1 contact(s)", result["params"]["message"])
         self.assertEqual(self._members(mailing_list)["not-an-email"].state, "pending")
         self.assertEqual(mailing_list.esp_sync_state, "queued")
+
+    # -- 3. a manual Synchronize reports how the list stands ------------------------------------------------
+
+    def test_manual_synchronize_after_a_cron_run_reports_the_list(self):
+        mailing_list = self._create_connected_list([
+            {"name": f"P{index}", "email": f"p{index}@example.com"} for index in range(5)
+        ])
+        for _run in range(2):  # the import is sent, then confirmed
+            self._cron(mailing_list)
+        self.assertEqual(mailing_list.esp_synced_count, 5)
+        self.assertEqual(mailing_list.esp_sync_state, "done")
+
+        as_user = mailing_list.with_user(self.user_marketing)
+        result = as_user.action_esp_synchronize()
+        self.assertIn("notified", result["params"]["message"])
+        self.assertEqual(mailing_list.esp_address_book_id.sync_requested_by_id, self.user_marketing)
+        self._cron()
+
+        log = self.env["esp.sync.log"].search([("list_id", "=", mailing_list.id)], limit=1)
+        self.assertRecordValues(log, [{
+            "trigger": "manual", "state": "done", "exported": 0, "list_counted": True, "list_synced_count": 5,
+            "list_pending_count": 0, "list_failed_count": 0,
+        }])
+        self.assertIn("The list now has 5 contacts synced, 0 pending export and 0 failed.", log._summary())
+        self.assertFalse(mailing_list.esp_address_book_id.sync_requested_by_id)
+        notifications = self._bus_notifications(self.user_marketing)
+        self.assertEqual(len(notifications), 1)
+        self.assertEqual(notifications[0]["type"], "success")
+        self.assertIn("5 contacts synced", notifications[0]["message"])
+        self.assertIn(mailing_list.name, notifications[0]["title"])
+
+    def test_manual_synchronize_waits_for_the_import_before_telling(self):
+        mailing_list = self._create_connected_list([
+            {"name": "Ada", "email": "ada@example.com"}, {"name": "Broken", "email": "not-an-email"},
+        ])
+        mailing_list.with_user(self.user_marketing).action_esp_synchronize()
+        self._cron()
+        # The import is in flight: no word yet, the run that confirms it tells.
+        self.assertFalse(self._bus_notifications(self.user_marketing))
+        first = self.env["esp.sync.log"].search([("list_id", "=", mailing_list.id)], limit=1)
+        self.assertRecordValues(first, [{"state": "partial", "trigger": "manual", "list_exporting_count": 1}])
+        self._cron(mailing_list)
+        notifications = self._bus_notifications(self.user_marketing)
+        self.assertEqual(len(notifications), 1)
+        self.assertEqual(notifications[0]["type"], "warning", "a failed member is worth a look")
+        self.assertIn("1 contacts synced, 0 pending export and 1 failed", notifications[0]["message"])
 
     # -- 4. disconnecting keeps what a reconnection to the same book needs --------------------------------
 
