@@ -1,0 +1,114 @@
+"""The demo's story (scripts/demo_seed.py, issue #13), seeded at a small size against an in-process sandbox:
+everything it shows is there and made by the product's engines, and a second run neither duplicates nor
+loses anything."""
+
+import importlib.util
+from pathlib import Path
+
+from odoo.tests import tagged
+
+from ..sync.campaigns import CampaignRunner
+from .common import EspSandboxCommon
+
+
+def _load_seed_module():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "demo_seed.py"
+    spec = importlib.util.spec_from_file_location("campaign_esp_connector_demo_seed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@tagged("campaign_esp_connector", "demo_seed")
+class TestDemoSeed(EspSandboxCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.seed = _load_seed_module()
+        cls.cm_account = cls._create_esp_account(
+            name="Campaign Master sandbox", provider="campaign_master",
+            api_endpoint=f"{cls.sandbox.url}/campaignmaster", api_client_id="1000",
+            api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
+        )
+
+    def _seeder(self):
+        return self.seed.DemoSeed(self.env, self.sandbox.url, commit=lambda: None,
+                                  accounts=(self.sandbox_account, self.cm_account), sizes=(60, 8, 8))
+
+    def _counts(self):
+        return {
+            model: self.env[model].search_count([])
+            for model in ("mailing.list", "mailing.contact", "mailing.mailing", "esp.campaign", "esp.address.book",
+                          "esp.mailing.activity", "mailing.trace", "esp.field.mapping", "esp.data.field")
+        }
+
+    def test_story_is_seeded_once(self):
+        line = self._seeder().run()
+        self.assertIn("Demo story seeded", line)
+        seed = self.seed
+        newsletter = self.env.ref("mass_mailing.mailing_list_data")
+        partners = self.env["mailing.list"].search([("name", "=", seed.PARTNERS)])
+        leads = self.env["mailing.list"].search([("name", "=", seed.LEADS)])
+        self.assertEqual(newsletter.esp_account_id, self.sandbox_account)
+        self.assertEqual(partners.esp_account_id, self.cm_account)
+        self.assertFalse(leads.esp_address_book_id)
+        self.assertEqual(newsletter.esp_sync_state, "done")
+        self.assertEqual(newsletter.esp_pending_count, 0)
+        self.assertGreaterEqual(newsletter.esp_synced_count, 40)
+        # Ordinary books to pick in the Connect dialog, and the company/country/mobile mapping.
+        free = self.sandbox_account.address_book_ids.filtered(lambda b: not b.is_system and not b.mailing_list_id)
+        self.assertTrue(set(seed.ORDINARY_BOOKS) <= set(free.mapped("name")))
+        self.assertEqual(set(self.sandbox_account.field_mapping_ids.mapped("source")),
+                         {"name", "first_name", "last_name", "company_name", "country", "mobile"})
+        # Opt-outs and bounces came back from the ESP (dotdigital and Campaign Master).
+        self.assertTrue(newsletter.subscription_ids.filtered("opt_out"))
+        self.assertTrue(partners.subscription_ids.filtered("opt_out"))
+        # The mailing sent days ago: the ESP's figures, each recipient's activity and Odoo's traces agree.
+        sent = self.env["mailing.mailing"].search([("subject", "=", seed.SENT_SUBJECT)])
+        self.assertEqual(sent.state, "done")
+        self.assertEqual(sent.esp_campaign_state, "sent")
+        self.assertGreater(sent.esp_stat_opens, 0)
+        self.assertGreater(sent.esp_stat_sent, 40)
+        self.assertEqual(sent.sent, sent.esp_stat_sent)
+        self.assertEqual(sent.opened, sent.esp_stat_unique_opens)
+        self.assertEqual(sent.clicked, sent.esp_stat_unique_clicks)
+        self.assertEqual(sent.bounced, sent.esp_stat_hard_bounces + sent.esp_stat_soft_bounces)
+        self.assertEqual(sent.esp_activity_count, sent.esp_stat_sent)
+        self.assertLess(sent.sent_date, sent.create_date)
+        # The campaign made in the ESP, imported; the draft, ready to sync and send.
+        imported = self.env["esp.campaign"].search([("made_in_esp", "=", True)])
+        self.assertEqual(len(imported), 1)
+        self.assertEqual(imported.mailing_id.subject, seed.ESP_CAMPAIGN_NAME)
+        self.assertGreater(imported.mailing_id.esp_stat_sent, 0)
+        draft = self.env["mailing.mailing"].search([("subject", "=", seed.DRAFT_SUBJECT)])
+        self.assertEqual((draft.state, draft.esp_account_id, draft.esp_campaign_state),
+                         ("draft", self.sandbox_account, "draft"))
+        self.assertTrue(draft.esp_from_address_id)
+        # The sandbox's clock is back at wall time.
+        self.assertLess(abs(self.sandbox.now()["offset"]), 60)
+
+        # Again: nothing added, no write at the ESP.
+        counts = self._counts()
+        self.sandbox.clear_log()
+        self.assertIn("already in place", self._seeder().run())
+        self.assertEqual(self._counts(), counts)
+        self.assertFalse([call for call in self.sandbox.requests_log() if call["method"] != "GET"])
+
+        # The draft syncs and goes out as it is.
+        draft.action_esp_sync_campaign()
+        draft.action_launch()
+        CampaignRunner(self.env).run()
+        self.sandbox.advance_clock(60)
+        CampaignRunner(self.env).run()
+        self.assertEqual((draft.esp_campaign_state, draft.state), ("sent", "done"))
+
+        # The sandbox's data is gone while the database kept the story: said clearly.
+        self.sandbox.reset()
+        self.assertIn("gone", self._seeder().run())
+
+    def test_database_with_its_own_esp_lists_is_left_alone(self):
+        self.sandbox_account.action_test_connection()
+        own = self.env["mailing.list"].create({"name": "Mine"})
+        own._esp_connect(self.sandbox_account._esp_create_address_book("Mine"))
+        self.assertIn("not seeded", self._seeder().run())
+        self.assertFalse(self.env["mailing.mailing"].search([("subject", "=", self.seed.SENT_SUBJECT)]))
