@@ -227,12 +227,8 @@ def main():
 
         shot("04-sync-history", f"{lists}/{synced_list}", '.o_form_view .o_field_widget[name="esp_address_book_id"]',
              before=open_sync_history)
-        health = odoo.call("ir.model.data", "search_read",
-                           [("module", "=", "campaign_esp_connector"), ("name", "like", "sync_health"),
-                            ("model", "=", "ir.actions.act_window")], ["name"], limit=1)
-        if health:
-            shot("05-sync-health", f"/odoo/action-campaign_esp_connector.{health[0]['name']}",
-                 ".o_list_view .o_data_row")
+        shot("05-sync-health", "/odoo/action-campaign_esp_connector.mailing_list_action_esp_health",
+             ".o_list_view .o_data_row")
         if draft:
             shot("06-esp-mailing-tab", f"{mailings}/{draft}", ".o_form_view .o_notebook", before=open_tab("esp"))
         if sent:
