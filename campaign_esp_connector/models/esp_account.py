@@ -3,6 +3,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+import psycopg2.errors
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_list
@@ -92,9 +94,7 @@ class EspAccount(models.Model):
     remote_account_ref = fields.Char(string="ESP Account ID", readonly=True, copy=False)
     main_email = fields.Char(string="ESP Main Email", readonly=True, copy=False)
     catalogue_sync_datetime = fields.Datetime(string="Last Synchronization", readonly=True, copy=False)
-    # API usage, kept by one UPDATE per operation (see _esp_record_usage), not per call.
-    api_call_count = fields.Integer(readonly=True, copy=False)
-    api_call_date = fields.Date(readonly=True, copy=False)
+    # API usage: one row per operation in esp_account_api_call (see _esp_record_usage), not per call.
     api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today",
                                      help="Calls made since midnight UTC (the ESPs count their allowances in UTC).")
     last_throttle_datetime = fields.Datetime(string="Last Throttled", readonly=True, copy=False)
@@ -135,16 +135,33 @@ class EspAccount(models.Model):
         ),
     ]
 
+    def init(self):
+        # Append-only API call counts (see _esp_record_usage): rows, so concurrent workers never write the same one.
+        self.env.cr.execute("""
+            CREATE TABLE IF NOT EXISTS esp_account_api_call (
+                account_id integer NOT NULL REFERENCES esp_account(id) ON DELETE CASCADE,
+                day date NOT NULL,
+                calls integer NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS esp_account_api_call_account_day ON esp_account_api_call (account_id, day);
+        """)
+
     # ------------------------------------------------------------
     # COMPUTES
     # ------------------------------------------------------------
 
-    @api.depends("api_call_count", "api_call_date")
     def _compute_api_calls_today(self):
         # One day for every worker and user: crons and people in other time zones must not reset each other's.
-        today = _utc_today()
+        calls = {}
+        if self.ids:
+            self.env.cr.execute(
+                "SELECT account_id, SUM(calls) FROM esp_account_api_call"
+                " WHERE account_id = ANY(%s) AND day = %s GROUP BY account_id",
+                [list(self.ids), _utc_today()],
+            )
+            calls = dict(self.env.cr.fetchall())
         for account in self:
-            account.api_calls_today = account.api_call_count if account.api_call_date == today else 0
+            account.api_calls_today = calls.get(account.id, 0)
 
     @api.depends("provider")
     def _compute_support_fields(self):
@@ -299,6 +316,8 @@ class EspAccount(models.Model):
         the ESP failed transiently (throttling, 5xx, timeout), tried again in a few minutes: only errors a
         person must fix (credentials, permissions) put an account in error.
         """
+        # Only today's count is shown; a week of rows is plenty to look back on.
+        self.env.cr.execute("DELETE FROM esp_account_api_call WHERE day < %s", [_utc_today() - timedelta(days=7)])
         accounts = self.search([("state", "=", "connected")])
         retry = False
         for done, account in enumerate(accounts, start=1):
@@ -544,8 +563,10 @@ class EspAccount(models.Model):
     def _esp_record_usage(self, client):
         """Add the client's calls to today's count, keep the last throttle time and the detected endpoint.
 
-        A single UPDATE, outside the ORM's write, so counting calls neither bumps ``write_date`` nor posts
-        tracking messages, and several workers add up instead of overwriting each other.
+        The calls are a row of their own, never an UPDATE of the account: two crons using one account at the same
+        moment (statistics and activity, say) would otherwise write one row, and under Odoo's REPEATABLE READ the
+        second would fail its whole run with "could not serialize access". The account row is written only when
+        the throttle time or the endpoint changed, outside the ORM's write (no ``write_date``, no tracking).
         """
         stats = client.stats
         throttled_at = (
@@ -553,24 +574,33 @@ class EspAccount(models.Model):
             if stats.last_throttle_at
             else None
         )
+        if stats.calls:
+            self.env.cr.execute(
+                "INSERT INTO esp_account_api_call (account_id, day, calls) VALUES (%s, %s, %s)",
+                [self.id, _utc_today(), stats.calls],
+            )
+        if throttled_at or client.endpoint:
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self._esp_record_account_usage(throttled_at, client.endpoint)
+            except psycopg2.errors.SerializationFailure:
+                # Another worker wrote the row since this transaction began (the same endpoint, a throttle time
+                # as recent): keep theirs rather than fail this run.
+                _logger.info("ESP account %s: usage details written by another worker meanwhile", self.id)
+        self.invalidate_recordset(["api_calls_today", "last_throttle_datetime", "detected_endpoint"])
+
+    def _esp_record_account_usage(self, throttled_at, endpoint):
         self.env.cr.execute(
             """
             UPDATE esp_account
-               SET api_call_count = CASE WHEN api_call_date = %(today)s THEN api_call_count ELSE 0 END + %(calls)s,
-                   api_call_date = %(today)s,
-                   last_throttle_datetime = COALESCE(%(throttled_at)s, last_throttle_datetime),
+               SET last_throttle_datetime = COALESCE(%(throttled_at)s, last_throttle_datetime),
                    detected_endpoint = COALESCE(%(endpoint)s, detected_endpoint)
              WHERE id = %(id)s
+               AND (last_throttle_datetime IS DISTINCT FROM COALESCE(%(throttled_at)s, last_throttle_datetime)
+                    OR detected_endpoint IS DISTINCT FROM COALESCE(%(endpoint)s, detected_endpoint))
             """,
-            {
-                "today": _utc_today(),
-                "calls": stats.calls,
-                "throttled_at": throttled_at,
-                "endpoint": client.endpoint,
-                "id": self.id,
-            },
+            {"throttled_at": throttled_at, "endpoint": endpoint, "id": self.id},
         )
-        self.invalidate_recordset(["api_call_count", "api_call_date", "last_throttle_datetime", "detected_endpoint"])
 
     def _esp_error_message(self, error):
         """A translated message a person can act on for a provider error; never contains credentials."""
