@@ -349,13 +349,15 @@ class MailingList(models.Model):
         }
 
     def action_esp_refresh_data_fields(self):
-        """Send every member's mapped fields again at the next sync (after a mapping or data field change)."""
+        """Read the account's data fields again and send every member's mapped fields at the next sync (after a
+        mapping or data field change)."""
         self.check_access("write")
         connected = self.filtered("esp_address_book_id").sudo()
         self.env["esp.list.member"].sudo()._esp_resend_all(connected.ids)
         self.env["esp.address.book"]._esp_mark_changed(connected.ids)
         connected._esp_queue_sync()
-        return True
+        # The person pressed a button: say what the ESP has now, not nothing.
+        return connected.esp_account_id._esp_refresh_data_fields(lists=connected)
 
     def action_esp_disconnect(self):
         """Stop syncing. Odoo contacts and the remote address book stay as they are, and so does what the

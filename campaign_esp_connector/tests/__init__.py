@@ -1,4 +1,7 @@
-from . import test_esp_account, test_esp_account_sync, test_res_config_settings
-from . import test_list_sync, test_list_sync_views
+from . import test_esp_account, test_esp_account_sync, test_esp_account_usage, test_res_config_settings
+from . import test_list_sync, test_list_sync_views, test_sync_engine
 from . import test_esp_field_mapping
 from . import test_esp_connect_wizard
+from . import test_esp_mailing_contact
+from . import test_esp_campaign, test_esp_statistics, test_campaign_master
+from . import test_tours

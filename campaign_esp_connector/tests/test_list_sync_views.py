@@ -309,3 +309,23 @@ class TestListSyncViews(EspListSyncCommon):
         arch = mailing_list.with_user(self.user_marketing).get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn('name="esp_processed_count"', arch)
         self.assertIn("progressbar", arch)
+
+    # -- Refresh Data Fields says what it did ---------------------------------------------------------------
+
+    @users("user_esp_marketing")
+    def test_refresh_data_fields_tells_what_the_esp_has(self):
+        mailing_list = self._create_connected_list(
+            [{"name": "Ada Lovelace", "email": "ada@example.com"}], book_name="Refreshed"
+        ).with_user(self.env.user)
+        self._sync_until_idle(mailing_list)
+        store = self.sandbox.app.store
+        with store.lock:
+            store.create_data_field("LOYALTY", "String", "Private", None)
+        action = mailing_list.action_esp_refresh_data_fields()
+        self.assertEqual(action["tag"], "display_notification")
+        message = action["params"]["message"]
+        self.assertIn("1 new", message)
+        self.assertIn("Every contact of Refreshed is sent again at the next synchronization.", message)
+        self.assertTrue(self.env["esp.data.field"].sudo().search_count(
+            [("account_id", "=", self.sandbox_account.id), ("name", "=", "LOYALTY")]))
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
