@@ -130,6 +130,21 @@ class Chromium:
         self.wait_for(selector)
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
 
+    def pick(self, selector, text):
+        """Type ``text`` in a many2one input and choose the first suggestion that contains it."""
+        self.wait_for(selector)
+        self.evaluate(f"""(() => {{
+            const input = document.querySelector({json.dumps(selector)});
+            input.focus();
+            input.value = {json.dumps(text)};
+            input.dispatchEvent(new Event("input", {{bubbles: true}}));
+        }})()""")
+        item = ".o-autocomplete--dropdown-item a"
+        self.wait_for(item)
+        self.evaluate(f"""[...document.querySelectorAll({json.dumps(item)})]
+            .find(a => a.textContent.includes({json.dumps(text)}))?.click()""")
+        time.sleep(0.5)
+
     def settle(self, seconds=1.0):
         """Let Odoo finish rendering (lazy fields, fonts, animations) before the capture; toasts (e.g. "The page
         is out of date" after the demo's server restarted) would hide part of the view."""
@@ -178,11 +193,14 @@ def main():
         sys.exit("error: the demo has no connected list yet: start it with ./scripts/demo and wait for its seed.")
     counted = odoo.call("mailing.list", "read", connected_ids, ["contact_count"])
     synced_list = max(counted, key=lambda row: row["contact_count"])["id"]
-    free_list = odoo.first("mailing.list", [("esp_address_book_id", "=", False)])
+    # The demo's "Event leads" is the list waiting to be connected; any unconnected list elsewhere.
+    free_list = odoo.first("mailing.list", [("esp_address_book_id", "=", False), ("name", "=", "Event leads")]) \
+        or odoo.first("mailing.list", [("esp_address_book_id", "=", False)], order="id desc")
     sent = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "done"),
                                          ("esp_made_in_esp", "=", False)], order="sent_date desc")
     draft = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "draft")])
     account = odoo.first("esp.account", [("provider", "=", "dotdigital")])
+    account_name = odoo.call("esp.account", "read", [account], ["name"])[0]["name"] if account else None
 
     browser = Chromium()
     taken = []
@@ -216,7 +234,9 @@ def main():
         if free_list:
             shot("02-connect-dialog", f"{lists}/{free_list}", '.o_form_view button[name="action_esp_connect"]',
                  before=lambda: (browser.click('.o_form_view button[name="action_esp_connect"]'),
-                                 browser.wait_for('.modal .o_field_widget[name="account_id"]')))
+                                 browser.wait_for('.modal .o_field_widget[name="account_id"] input'),
+                                 account_name and browser.pick('.modal .o_field_widget[name="account_id"] input',
+                                                               account_name)))
         shot("03-synced-list", f"{lists}/{synced_list}", '.o_form_view .o_field_widget[name="esp_address_book_id"]')
         def open_sync_history():
             button = '.oe_stat_button[name="action_esp_view_sync_logs"]'
