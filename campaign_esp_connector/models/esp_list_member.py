@@ -220,12 +220,18 @@ class EspListMember(models.Model):
                 member._esp_note(member.ids, _("The ESP refuses to re-subscribe this address (%(status)s)",
                                                status=outcome.status or "?"))
                 outcomes["refused"].append(member.email)
-        message = _(
-            "Re-subscribed: %(added)s. Confirmation email sent: %(challenged)s. Refused by the ESP: %(refused)s.",
-            added=", ".join(outcomes["added"]) or "-",
-            challenged=", ".join(outcomes["challenged"]) or "-",
-            refused=", ".join(outcomes["refused"]) or "-",
-        )
+        # Only what happened, one sentence per outcome: "Re-subscribed: -" reads as an error.
+        sentences = []
+        if outcomes["added"]:
+            sentences.append(_("Re-subscribed at the ESP: %(emails)s.", emails=", ".join(outcomes["added"])))
+        if outcomes["challenged"]:
+            sentences.append(_(
+                "The ESP emailed %(emails)s to confirm: they stay unsubscribed until they confirm.",
+                emails=", ".join(outcomes["challenged"])))
+        if outcomes["refused"]:
+            sentences.append(_("Refused by the ESP (the contact's note says why): %(emails)s.",
+                               emails=", ".join(outcomes["refused"])))
+        message = " ".join(sentences)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

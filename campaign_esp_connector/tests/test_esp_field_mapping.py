@@ -128,6 +128,6 @@ class TestResubscribe(EspListSyncCommon):
         self.assertEqual({members["a@example.com"].state, members["b@example.com"].state}, {"opted_out"})
         result = (members["a@example.com"] | members["b@example.com"]).action_esp_resubscribe()
         message = result["params"]["message"]
-        self.assertIn("Confirmation email sent: a@example.com", message)
-        self.assertIn("Refused by the ESP: b@example.com", message)
+        self.assertIn("The ESP emailed a@example.com to confirm: they stay unsubscribed until they confirm.", message)
+        self.assertIn("Refused by the ESP (the contact's note says why): b@example.com.", message)
         self.assertEqual(members["a@example.com"].state, "opted_out")

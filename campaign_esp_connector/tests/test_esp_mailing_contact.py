@@ -75,7 +75,7 @@ class TestContactEspTab(EspListSyncCommon):
 
         result = rows["Newsletter"].action_esp_resubscribe()
         self.assertEqual(result["tag"], "display_notification")
-        self.assertIn("Confirmation email sent: ada@example.com", result["params"]["message"])
+        self.assertIn("The ESP emailed ada@example.com to confirm", result["params"]["message"])
         # the ESP asked the contact to confirm: nothing changes in Odoo until they do
         self.assertEqual(self._rows()["Newsletter"].esp_member_state, "opted_out")
         self.assertEqual(self._rows()["Newsletter"].esp_status_detail, "Confirmation email sent by the ESP")

@@ -58,15 +58,15 @@ class TestEspTours(EspTourCase):
     def _run_list_sync_cron(self, mailing_list, runs=4):
         """What the list-sync cron does between two clicks; the sandbox accepts an import a minute later."""
         for _run in range(runs):
+            self.env.cr.execute(  # due now, as when its interval has passed
+                "UPDATE esp_address_book SET next_sync_datetime = NULL WHERE id = %s",
+                [mailing_list.esp_address_book_id.id],
+            )
             self.env["mailing.list"]._cron_esp_sync_contacts()
             self.env.invalidate_all()
             if mailing_list.esp_sync_state == "done" and not mailing_list.esp_pending_count:
                 return
             self.sandbox.advance_clock(300)
-            self.env.cr.execute(
-                "UPDATE esp_address_book SET next_sync_datetime = NULL WHERE id = %s",
-                [mailing_list.esp_address_book_id.id],
-            )
 
     def test_connect_a_list_and_synchronize(self):
         """A marketing user connects a list to a new book and synchronizes it; the cron does the run."""
@@ -117,3 +117,30 @@ class TestEspTours(EspTourCase):
                          url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{mailing.id}")
         openers = self.env["mailing.list"].search([("name", "=", "Tour Openers")])
         self.assertEqual(openers.contact_count, 5)
+
+    def test_field_mapping_creates_a_data_field_at_the_esp(self):
+        """An ESP manager types a data field the ESP does not have: it is created there and mapped."""
+        account = self._connected_account()
+        self._start_tour("campaign_esp_connector_field_mapping_tour", login=self.user_esp_manager.login,
+                         url=f"/odoo/action-campaign_esp_connector.esp_account_action/{account.id}")
+        mapping = account.field_mapping_ids.filtered(lambda line: line.source == "company_name")
+        self.assertEqual(mapping.data_field_id.name, "COMPANY")
+        store = self.sandbox.app.store
+        with store.lock:
+            self.assertIn("COMPANY", {row["name"] for row in store.data_fields()})
+
+    def test_contact_esp_tab_and_resubscribe(self):
+        """A contact unsubscribed at the ESP shows it on its ESP tab; re-subscribing there asks first."""
+        self._connected_account()
+        mailing_list = self._create_connected_list([{"name": "Ann", "email": "ann@example.com"}],
+                                                   book_name="Tour Readers", create_contacts=False)
+        self._sync_until_idle(mailing_list)
+        self._esp_set_status(mailing_list, "ann@example.com", "Unsubscribed")
+        self._run_list_sync_cron(mailing_list)
+        subscription = mailing_list.subscription_ids
+        self.assertTrue(subscription.opt_out)
+        self._start_tour("campaign_esp_connector_contact_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.action_view_mass_mailing_contacts/{subscription.contact_id.id}")
+        # dotdigital (and the sandbox) email a contact who unsubscribed themselves to confirm first.
+        self.assertEqual(subscription.esp_member_id.state, "opted_out")
+        self.assertTrue([call for call in self._sandbox_api_calls() if call["path"].endswith("/resubscribe")])
