@@ -6,11 +6,13 @@ view and dialog on the way is the real one.
 """
 
 import logging
+import os
 import shutil
 import unittest
+from unittest.mock import patch
 from urllib.parse import quote
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import EspListSyncCommon
 
@@ -144,3 +146,11 @@ class TestEspTours(EspTourCase):
         # dotdigital (and the sandbox) email a contact who unsubscribed themselves to confirm first.
         self.assertEqual(subscription.esp_member_id.state, "opted_out")
         self.assertTrue([call for call in self._sandbox_api_calls() if call["path"].endswith("/resubscribe")])
+
+
+class TestTourPrerequisites(TransactionCase):
+
+    def test_without_chromium_the_tours_are_skipped_saying_how_to_install_it(self):
+        with patch.dict(os.environ, {"PATH": "/nonexistent"}), self.assertRaises(unittest.SkipTest) as skipped:
+            EspTourCase.setUpClass()
+        self.assertIn("apt-get install chromium", str(skipped.exception))
