@@ -3,9 +3,10 @@ from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import float_round, formatLang
 
 from .. import providers
-from ..sync import activity, statistics
+from ..sync import statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
 from ..sync.common import is_testing
 from .esp_campaign import CAMPAIGN_STATES
@@ -87,10 +88,14 @@ class MailingMailing(models.Model):
     esp_stat_successful = fields.Integer(string="Successful", compute="_compute_esp_stat_rates",
                                          help="Sent minus total bounces.")
     esp_stat_unsubscribe_rate = fields.Float(string="Unsubscribe Rate (%)", compute="_compute_esp_stat_rates")
-    esp_stat_click_rate = fields.Float(string="Click Rate (%)", compute="_compute_esp_stat_rates",
-                                       help="All clicks / sent.")
-    esp_stat_open_rate = fields.Float(string="Open Rate (%)", compute="_compute_esp_stat_rates",
-                                      help="All opens / sent.")
+    esp_stat_click_rate = fields.Float(
+        string="Clicks per Sent (%)", compute="_compute_esp_stat_rates",
+        help="All clicks (a recipient may click several times) / sent, as OpenCRM counts it. Recipients who "
+             "clicked / sent is Odoo's own Clicked figure.")
+    esp_stat_open_rate = fields.Float(
+        string="Opens per Sent (%)", compute="_compute_esp_stat_rates",
+        help="All opens (a recipient may open several times) / sent, as OpenCRM counts it: it can exceed 100 %. "
+             "Unique opens / delivered is the ESP Open Rate.")
 
     @api.depends("esp_stat_sent", "esp_stat_hard_bounces", "esp_stat_soft_bounces", "esp_stat_unsubscribes",
                  "esp_stat_clicks", "esp_stat_opens")
@@ -103,6 +108,25 @@ class MailingMailing(models.Model):
             mailing.esp_stat_unsubscribe_rate = 100.0 * mailing.esp_stat_unsubscribes / sent if sent else 0.0
             mailing.esp_stat_click_rate = 100.0 * mailing.esp_stat_clicks / sent if sent else 0.0
             mailing.esp_stat_open_rate = 100.0 * mailing.esp_stat_opens / sent if sent else 0.0
+
+    def _compute_clicks_ratio(self):
+        # Odoo counts the clicks its own link trackers recorded; an ESP mailing's clicks are the ESP's, on the
+        # traces that follow its activity (the share Odoo shows as "Clicked").
+        esp = self.filtered("esp_account_id")
+        super(MailingMailing, self - esp)._compute_clicks_ratio()
+        if not esp:
+            return
+        self.env["mailing.trace"].flush_model(["mass_mailing_id", "trace_status", "links_click_datetime"])
+        self.env.cr.execute("""
+            SELECT mass_mailing_id, COUNT(*), COUNT(links_click_datetime)
+              FROM mailing_trace
+             WHERE mass_mailing_id = ANY(%s) AND trace_status NOT IN ('bounce', 'cancel', 'error')
+             GROUP BY mass_mailing_id
+        """, [esp.ids])
+        ratios = {mailing_id: float_round(100.0 * clicked / traces, precision_digits=2)
+                  for mailing_id, traces, clicked in self.env.cr.fetchall() if traces}
+        for mailing in esp:
+            mailing.clicks_ratio = ratios.get(mailing.id, 0.0)
 
     @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state")
     def _compute_esp_account_id(self):
@@ -247,14 +271,16 @@ class MailingMailing(models.Model):
         return binding.account_id._esp_call(lambda client: operation(binding, client))
 
     def action_esp_refresh_statistics(self):
-        """Read this mailing's campaign summary from the ESP now."""
-        self._esp_read_campaign(statistics.refresh_mailing)
-        return self._esp_notify(_("Statistics read from the ESP."))
+        """Read this mailing's campaign summary and its recipients' activity from the ESP now."""
+        # A person expects every figure on the page to agree: Odoo's own follow the recipients' activity.
+        self._esp_read_campaign(lambda binding, client: statistics.refresh_mailing(binding, client, with_activity=True))
+        return self._esp_notify(_("Statistics and recipient activity read from the ESP."))
 
     def action_esp_import_activity(self):
         """Read each recipient's activity from the ESP now (also daily by cron)."""
-        count = self._esp_read_campaign(activity.import_activity)
-        return self._esp_notify(_("%(count)s recipients' activity read from the ESP.", count=count))
+        count = self._esp_read_campaign(statistics.read_activity)
+        return self._esp_notify(_("%(count)s recipients' activity read from the ESP.",
+                                  count=formatLang(self.env, count, digits=0)))
 
     def action_view_esp_activity(self):
         self.ensure_one()
@@ -290,7 +316,7 @@ class MailingMailing(models.Model):
         for binding in bindings:
             try:
                 with binding.account_id._esp_client() as client:
-                    activity.import_activity(binding, client)
+                    statistics.read_activity(binding, client)
             except providers.EspError as error:
                 binding.last_error = binding.account_id._esp_error_message(error)
             commit()

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from psycopg2.extras import execute_values
 
-from . import statistics
 from .common import utc_naive
 
 CHUNK = 1000
@@ -60,7 +59,6 @@ def import_activity(binding, client):
     _sync_traces(cr, binding)
     env["esp.mailing.activity"].invalidate_model()
     env["mailing.trace"].invalidate_model()
-    statistics.write_derived(binding, client.derived_summary_figures)
     binding.activity_watermark = server_now
     return written
 

@@ -4,7 +4,9 @@ The account's statistics watermark is the ESP's clock read before the feed (``ca
 and stored only once every campaign it listed was refreshed, so an account with thousands of old campaigns
 costs one feed call plus one call per campaign with new activity. Campaigns sent within the provider's
 settling window are read on every run as well: the feed may list opens and clicks only, and a send's bounces
-and unsubscribes arrive in its first hours.
+and unsubscribes arrive in its first hours. For those recent sends the run also reads the recipients' activity,
+so Odoo's own figures (its traces) follow the summary within one run while a send is fresh; older campaigns'
+activity is read by the daily activity job, and a person's Refresh from ESP reads both at once.
 """
 
 import logging
@@ -13,6 +15,7 @@ from datetime import timedelta
 from odoo import fields
 
 from .. import providers
+from . import activity
 from .common import utc_naive
 
 _logger = logging.getLogger(__name__)
@@ -76,8 +79,19 @@ def write_derived(binding, derived):
         binding.mailing_id.sudo().write(values)
 
 
-def refresh_mailing(binding, client):
+def refresh_mailing(binding, client, with_activity=False):
+    """Read the campaign's summary; with ``with_activity``, its recipients' activity first, so the summary,
+    the figures counted from the activity and Odoo's traces agree."""
+    if with_activity:
+        activity.import_activity(binding, client)
     write_summary(binding, client.get_campaign_summary(int(binding.remote_id)), client.derived_summary_figures)
+
+
+def read_activity(binding, client):
+    """Read the recipients' activity, then count again the summary figures the provider does not report."""
+    written = activity.import_activity(binding, client)
+    write_derived(binding, client.derived_summary_figures)
+    return written
 
 
 def refresh_account(account, client, commit):
@@ -102,17 +116,19 @@ def refresh_account(account, client, commit):
             ("account_id", "=", account.id), ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
             "|", ("send_date", ">=", settle_from), ("mailing_id.esp_stats_datetime", "=", False)])
     }
+    fresh = {remote_id for remote_id in due
+             if bindings[remote_id].send_date and bindings[remote_id].send_date >= settle_from}
     refreshed = 0
     for campaign in client.iter_campaigns_with_activity_since(since):
         binding = bindings.get(str(campaign.id))
         if binding is None:
             continue  # a campaign of no Odoo mailing (not sent to a connected book)
-        refresh_mailing(binding, client)
+        refresh_mailing(binding, client, with_activity=binding.remote_id in fresh)
         due.discard(binding.remote_id)
         refreshed += 1
         commit()
     for remote_id in sorted(due):
-        refresh_mailing(bindings[remote_id], client)
+        refresh_mailing(bindings[remote_id], client, with_activity=remote_id in fresh)
         refreshed += 1
         commit()
     account.sudo().stats_watermark = server_now

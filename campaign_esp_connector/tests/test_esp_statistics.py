@@ -73,11 +73,27 @@ class TestEspStatistics(EspListSyncCommon):
         self.assertLessEqual(len(paths), 3, paths)
 
     def test_refresh_button(self):
+        """One press makes every figure on the page agree: the summary, the figures counted from the activity,
+        and Odoo's own (its stat buttons, Clicked included)."""
         mailing = self._sent_mailing()
         self.sandbox.advance_clock(7200)
         mailing.action_esp_refresh_statistics()
         self.assertEqual(mailing.esp_stat_sent, self._summary(mailing)["numTotalSent"])
         self.assertTrue(mailing.esp_stats_datetime)
+        self._check_activity_equals_the_esps(mailing)
+        activity = mailing.esp_activity_ids
+        self.assertEqual(mailing.esp_stat_no_activity, len(activity.filtered(lambda row: not row.opens and not row.clicks)))
+        self.assertGreater(mailing.clicked, 0)
+        delivered_traces = mailing.sent - mailing.bounced
+        self.assertAlmostEqual(mailing.clicks_ratio, round(100.0 * mailing.clicked / delivered_traces, 2))
+
+    def test_fresh_sends_get_their_activity_with_the_30_minute_refresh(self):
+        """While a send is within the settling window, the statistics cron reads its activity too, so Odoo's
+        figures follow the summary within one run rather than the next day."""
+        mailing = self._sent_mailing()
+        self.sandbox.advance_clock(7200)
+        statistics.refresh_all(self.env, lambda: None)
+        self._check_activity_equals_the_esps(mailing)
 
     # -- per-contact activity and Odoo's own figures ---------------------------------------------------------
 
