@@ -115,6 +115,10 @@ class Chromium:
         return result.get("result", {}).get("value")
 
     def goto(self, url):
+        # Odoo saves a form it considers changed when the page is left, and Email Marketing's body editor marks a
+        # mailing changed as it loads: discard first, so taking screenshots never writes to the demo.
+        self.evaluate("document.querySelector('.o_form_button_cancel')?.click()")
+        time.sleep(0.3)
         self.send("Page.navigate", url=url)
 
     def wait_for(self, selector, timeout=30):
@@ -162,6 +166,9 @@ class Chromium:
 
     def close(self):
         try:
+            self.evaluate("document.querySelector('.modal .btn-close')?.click()")
+            self.evaluate("document.querySelector('.o_form_button_cancel')?.click()")
+            time.sleep(0.3)
             self.ws.close()
         except Exception:  # noqa: BLE001 - closing a browser that may already be gone
             pass
