@@ -341,7 +341,7 @@ class TestEspConnectWizard(EspSandboxCommon):
             self.assertEqual(
                 wizard_form.book_hint,
                 "Not offered: the ESP's system books (All Contacts and Test) and books connected to other lists "
-                "(“Odoo Events” of Events).",
+                "(“Odoo Events”, connected to the list Events).",
             )
             self.assertTrue(wizard_form.free_book_count)
         # the list's own book is offered to it, so its dialog names only the system books
@@ -356,7 +356,7 @@ class TestEspConnectWizard(EspSandboxCommon):
         with self._open_wizard(third) as wizard_form:
             self.assertEqual(wizard_form.free_book_count, 0)
             self.assertFalse(self._selectable_books(wizard_form))
-            self.assertIn("“Odoo Newsletter” of Newsletter", wizard_form.book_hint)
+            self.assertIn("“Odoo Newsletter”, connected to the list Newsletter", wizard_form.book_hint)
         alert = self._dialog_arch().xpath("//div[hasclass('alert-warning')]")[0]
         self.assertIn("This account has no free address book", "".join(alert.itertext()))
         self.assertEqual(alert.get("invisible"), "not account_id or free_book_count or new_address_book_name or notice")

@@ -89,7 +89,7 @@ class EspConnectWizard(models.TransientModel):
                 hidden.append(_("the ESP's system books (%(books)s)",
                                 books=format_list(self.env, system.mapped("name"))))
             if taken:
-                named = [_("“%(book)s” of %(list)s", book=book.name, list=book.mailing_list_id.name)
+                named = [_("“%(book)s”, connected to the list %(list)s", book=book.name, list=book.mailing_list_id.name)
                          for book in taken[:MAX_NAMED_BOOKS]]
                 if len(taken) > MAX_NAMED_BOOKS:
                     named.append(_("%(count)s more", count=len(taken) - MAX_NAMED_BOOKS))
@@ -137,8 +137,8 @@ class EspConnectWizard(models.TransientModel):
         else:
             title = _("Connected to ESP")
             message = _(
-                "The mailing list “%(list)s” is connected to the address book “%(book)s”. Its contacts are sent at "
-                "the next synchronization.",
+                "The mailing list “%(list)s” is connected to the address book “%(book)s”. Its first "
+                "synchronization is queued: the list shows its progress.",
                 list=mailing_list.name,
                 book=book.name,
             )
