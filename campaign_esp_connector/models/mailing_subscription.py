@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import providers
+
 ESP_GROUP = "campaign_esp_connector.campaign_esp_connector_group_user"
 
 
@@ -24,7 +26,10 @@ class MailingSubscription(models.Model):
     esp_exported_datetime = fields.Datetime(string="Last Export", compute="_compute_esp_member_id", groups=ESP_GROUP)
     esp_opted_out_datetime = fields.Datetime(string="Opted Out at ESP Since", compute="_compute_esp_member_id",
                                              groups=ESP_GROUP)
-    esp_support_resubscribe = fields.Boolean(related="list_id.esp_account_id.support_resubscribe", groups=ESP_GROUP)
+    esp_support_resubscribe = fields.Boolean(
+        string="Can Be Re-subscribed at ESP", compute="_compute_esp_member_id", groups=ESP_GROUP,
+        help="The ESP's API re-subscribes, and what it holds against the address is an unsubscribe (a hard bounce, "
+             "a complaint or a suppression is never lifted that way).")
 
     # ------------------------------------------------------------
     # COMPUTES
@@ -45,8 +50,14 @@ class MailingSubscription(models.Model):
             subscription.esp_member_state = member.state if member else False
             subscription.esp_exported_datetime = member.exported_datetime if member else False
             subscription.esp_opted_out_datetime = member.opted_out_datetime if member else False
+            provider = (providers.get_provider_class(subscription.list_id.esp_account_id.provider)
+                        if member and subscription.list_id.esp_account_id else None)
+            subscription.esp_support_resubscribe = bool(
+                provider and subscription.list_id.esp_account_id.support_resubscribe
+                and member.failure_reason not in provider.statuses_never_resubscribed)
             if member:
-                subscription.esp_status_detail = member.failure_reason
+                reason = member.failure_reason
+                subscription.esp_status_detail = provider.status_labels.get(reason, reason) if provider else reason
             elif subscription in connected:
                 subscription.esp_status_detail = (
                     _("Not exported yet: sent at the next synchronization")

@@ -85,6 +85,27 @@ class DotdigitalProvider(EspProvider):
     data_field_name_max_length = 20
     # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
+    status_labels = {
+        "Subscribed": "Subscribed",
+        "Unsubscribed": "Unsubscribed",
+        "SoftBounced": "Soft bounce",
+        "HardBounced": "Hard bounce",
+        "IspComplained": "Marked as spam",
+        "DirectComplaint": "Complaint",
+        "MailBlocked": "Mail blocked",
+        "PendingOptIn": "Waiting for opt-in confirmation",
+        "Suppressed": "Suppressed",
+        "SharedSuppression": "Suppressed (shared list)",
+        "DomainSuppression": "Domain suppressed",
+        "NoMxRecord": "No mail server for the domain",
+        "NotAllowed": "Not allowed",
+        "Deleted": "Deleted",
+    }
+    # dotdigital's re-subscribe lifts an unsubscribe only ("ContactCannotBeUnsuppressed" otherwise).
+    statuses_never_resubscribed = frozenset({
+        "HardBounced", "IspComplained", "DirectComplaint", "MailBlocked", "Suppressed", "SharedSuppression",
+        "DomainSuppression", "NoMxRecord", "NotAllowed", "Deleted",
+    })
     # No test send (the v2 API has none) and no webhooks: the UI hides those.
     capabilities = frozenset(
         {

@@ -60,7 +60,10 @@ class TestContactEspTab(EspListSyncCommon):
         self._sync(self.list_events)
         row = self._rows()["Events"]
         self.assertEqual(row.esp_member_state, "opted_out")
-        self.assertIn("HardBounced", row.esp_status_detail)
+        # In words for people, and no re-subscribe offered: the ESP never lifts a hard bounce that way.
+        self.assertEqual(row.esp_status_detail, "Hard bounce")
+        self.assertFalse(row.esp_support_resubscribe)
+        self.assertTrue(self._rows()["Newsletter"].esp_support_resubscribe)
 
     @users("user_esp_marketing")
     def test_resubscribe_from_the_contact(self):
