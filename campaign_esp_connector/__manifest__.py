@@ -32,6 +32,9 @@
         "views/campaign_esp_connector_menus.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "campaign_esp_connector/static/src/js/**/*",
+        ],
         "web.assets_tests": [
             "campaign_esp_connector/static/tests/tours/**/*",
         ],

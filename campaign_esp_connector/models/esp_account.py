@@ -114,7 +114,10 @@ class EspAccount(models.Model):
                                        search="_search_support_campaigns")
     support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")
     support_resubscribe = fields.Boolean(string="Re-subscribe", compute="_compute_support_fields")
-    support_test_send = fields.Boolean(string="Test Sends", compute="_compute_support_fields")
+    support_test_send = fields.Boolean(
+        string="Native Test Sends", compute="_compute_support_fields",
+        help="The ESP's API sends a proof of a campaign. Without it (dotdigital v2), Test still works: the proof is "
+             "a small campaign of its own to the test addresses, visible in the ESP's reporting.")
     support_client_id = fields.Boolean(compute="_compute_support_fields")
     support_book_removal = fields.Boolean(string="Removal From Lists", compute="_compute_support_fields")
     support_suppressions = fields.Boolean(string="Suppression Feed", compute="_compute_support_fields")
