@@ -22,7 +22,7 @@ class EspSyncLog(models.Model):
         [
             ("running", "Running"),
             ("done", "Done"),
-            ("partial", "Partially Done"),
+            ("partial", "Continues at Next Run"),
             ("throttled", "Throttled"),
             ("guard", "Waiting for Confirmation"),
             ("rejected", "Rejected"),
