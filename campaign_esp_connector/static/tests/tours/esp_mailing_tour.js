@@ -90,6 +90,10 @@ registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tou
             content: "The mailing waits for the ESP cron",
             trigger: '.o_statusbar_status button.o_arrow_button_current:contains("In Queue")',
         },
+        {
+            content: "The form says it follows the send through the ESP",
+            trigger: '.o_esp_send_progress:contains("Sent through the ESP") .o_field_widget[name="esp_campaign_state"]',
+        },
     ],
 });
 
