@@ -18,6 +18,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
+from . import statistics
 from .common import crash_point, is_testing
 from .runner import ListSyncRunner
 
@@ -300,11 +301,23 @@ class CampaignRunner:
         try:
             with sync.account._esp_client() as client:
                 sync.poll(client)
+                if binding.state == "sent" and sync.account.support_reports:
+                    self._commit()  # the send's end is recorded whatever the figures do
+                    self._read_first_figures(binding, client)
             if binding.state == "sending":
                 self._follow_up(fields.Datetime.now() + timedelta(minutes=1))
         except providers.EspError as error:
             binding.last_error = sync.account._esp_error_message(error)
         self._commit()
+
+    def _read_first_figures(self, binding, client):
+        # A mailing that turns Sent with "0 emails have been sent" reads as a failure: its first summary and
+        # recipients come with the state, not 30 minutes later with the statistics cron.
+        try:
+            statistics.refresh_mailing(binding, client, with_activity=True)
+        except providers.EspError as error:
+            _logger.info("ESP campaign %s sent; its first figures are left to the statistics cron: %s",
+                         binding.remote_id, binding.account_id._esp_error_message(error))
 
 
 def import_esp_campaigns(env):
