@@ -158,7 +158,7 @@ class EspAddressBook(models.Model):
             self.env.cr.execute("DELETE FROM esp_list_change WHERE list_id = %s", [list_id])
         self.write({
             "mailing_list_id": False,
-            "create_contacts": False,
+            # create_contacts stays: the connect dialog offers it again with the book (a connection sets it anew).
             "sync_state": "never",
             "pull_watermark": False,
             "optout_watermark": False,

@@ -311,6 +311,13 @@ class MailingList(models.Model):
     def action_esp_connect(self):
         """Open the dialog connecting this list to an ESP address book (also used for Connection Settings)."""
         self.ensure_one()
+        book = self.esp_address_book_id
+        if not book:
+            # After a Disconnect, the dialog offers the same connection again (book and settings) while that book
+            # is free: reconnecting then keeps what the list's members already are at the ESP.
+            previous = self.sudo().esp_previous_address_book_id
+            if previous.active and not previous.mailing_list_id and not previous.is_system:
+                book = self.env["esp.address.book"].browse(previous.id)
         return {
             "type": "ir.actions.act_window",
             "name": _("Connect to ESP") if not self.esp_address_book_id else _("ESP Connection Settings"),
@@ -319,9 +326,9 @@ class MailingList(models.Model):
             "target": "new",
             "context": {
                 "default_mailing_list_id": self.id,
-                "default_account_id": self.esp_account_id.id,
-                "default_address_book_id": self.esp_address_book_id.id,
-                "default_create_contacts": self.esp_create_contacts,
+                "default_account_id": book.sudo().account_id.id,
+                "default_address_book_id": book.id,
+                "default_create_contacts": book.sudo().create_contacts,
             },
         }
 

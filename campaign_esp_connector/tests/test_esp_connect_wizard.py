@@ -284,13 +284,29 @@ class TestEspConnectWizard(EspSandboxCommon):
             {"ada@example.com", "grace@example.com"},
             "the remote book and its contacts stay as they are",
         )
-        # the dialog offers Connect again, the same book included
+        # the dialog offers the same connection again: its account, its book, its settings
         with self._open_wizard(mailing_list) as wizard_form:
-            self.assertFalse(wizard_form.address_book_id)
+            self.assertEqual(wizard_form.account_id, self.sandbox_account)
+            self.assertEqual(wizard_form.address_book_id, self.book_news)
             self.assertIn(self.book_news, self._selectable_books(wizard_form))
-            wizard_form.address_book_id = self.book_news
         wizard_form.record.action_connect()
         self.assertConnected(mailing_list, book.with_env(self.env))
+
+    @users("user_esp_marketing")
+    def test_reconnect_offers_the_previous_book_and_its_settings(self):
+        mailing_list = self.list_news.with_env(self.env)
+        with self._open_wizard(mailing_list) as wizard_form:
+            wizard_form.address_book_id = self.book_news
+            wizard_form.create_contacts = True
+        wizard_form.record.action_connect()
+        mailing_list.action_esp_disconnect()
+        with self._open_wizard(mailing_list) as wizard_form:
+            self.assertEqual(wizard_form.address_book_id, self.book_news)
+            self.assertTrue(wizard_form.create_contacts)
+        # Taken by another list meanwhile: not offered again.
+        self.list_events.with_env(self.env)._esp_connect(self.book_news.with_env(self.env))
+        with self._open_wizard(mailing_list) as wizard_form:
+            self.assertFalse(wizard_form.address_book_id)
 
     @users("user_esp_marketing")
     def test_disconnect_as_marketing_user(self):
