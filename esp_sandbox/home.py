@@ -56,7 +56,7 @@ def page(app, request):
     url = (config.public_url or request.host_url).rstrip("/")
     counts, now, offset = _counts(app.store)
     window = int(config.engagement.get("window_seconds", 0))
-    advance = (f"curl -X POST -H 'Content-Type: application/json' -d '{{\"seconds\": 3600}}' "
+    advance = (f"curl -X POST -H 'Content-Type: application/json' -d '{{\"seconds\": 7200}}' "
                f"{url}/sandbox/clock/advance")
     body = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sandbox ESP</title><style>{STYLE}</style></head>

@@ -93,6 +93,11 @@ class MailingList(models.Model):
         help="Subscribed contacts the synchronization never sends: blacklisted addresses and contacts without "
              "an email.",
     )
+    esp_opted_out_count = fields.Integer(
+        string="Opted Out", compute="_compute_esp_member_counts",
+        help="Subscriptions opted out of the list, in Odoo or at the ESP (unsubscribed, bounced, suppressed): "
+             "never sent. With the counters above they add up to the list's recipients.",
+    )
     esp_sendable_count = fields.Integer(
         string="Contacts to Sync", compute="_compute_esp_member_counts",
         help="Subscribed email addresses the synchronization sends to the ESP (one per address).",
@@ -151,15 +156,16 @@ class MailingList(models.Model):
             mailing_list.esp_failed_count = values.get("failed", 0)
             mailing_list.esp_synced_count = values.get("synced", 0)
             mailing_list.esp_not_sent_count = values.get("not_sent", 0)
+            mailing_list.esp_opted_out_count = values.get("opted_out", 0)
             mailing_list.esp_sendable_count = values.get("sendable", 0)
             mailing_list.esp_processed_count = values.get("sendable", 0) - values.get("pending", 0)
 
     def _esp_member_counts(self):
         """Count the subscribers of the connected lists of ``self`` as the sync sees them (see
-        ``MEMBER_COUNTS_QUERY``); two queries whatever the number of lists.
+        ``MEMBER_COUNTS_QUERY``); three queries whatever the number of lists.
 
-        :return: ``{list_id: {"pending", "exporting", "synced", "failed", "not_sent", "sendable"}}``, connected
-            lists only
+        :return: ``{list_id: {"pending", "exporting", "synced", "failed", "not_sent", "opted_out", "sendable"}}``,
+            connected lists only
         """
         connected = self.filtered("esp_address_book_id")
         if not connected:
@@ -167,7 +173,8 @@ class MailingList(models.Model):
         for model in ("mailing.subscription", "mailing.contact", "mail.blacklist", "esp.list.member"):
             self.env[model].flush_model()
         cr = self.env.cr
-        counts = {list_id: dict.fromkeys(("pending", "exporting", "synced", "failed", "not_sent", "sendable"), 0)
+        counts = {list_id: dict.fromkeys(("pending", "exporting", "synced", "failed", "not_sent", "opted_out",
+                                          "sendable"), 0)
                   for list_id in connected.ids}
         cr.execute(MEMBER_COUNTS_QUERY, {"lists": connected.ids})
         for list_id, pending, exporting, synced, sendable, not_sent in cr.fetchall():
@@ -180,6 +187,12 @@ class MailingList(models.Model):
         )
         for list_id, failed in cr.fetchall():
             counts[list_id]["failed"] = failed
+        cr.execute(
+            "SELECT list_id, count(*) FROM mailing_subscription WHERE list_id = ANY(%s) AND opt_out GROUP BY list_id",
+            [connected.ids],
+        )
+        for list_id, opted_out in cr.fetchall():
+            counts[list_id]["opted_out"] = opted_out
         return counts
 
     def _search_esp_failed_count(self, operator, value):

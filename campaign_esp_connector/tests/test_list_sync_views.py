@@ -329,3 +329,19 @@ class TestListSyncViews(EspListSyncCommon):
         self.assertTrue(self.env["esp.data.field"].sudo().search_count(
             [("account_id", "=", self.sandbox_account.id), ("name", "=", "LOYALTY")]))
         self.assertEqual(mailing_list.esp_sync_state, "queued")
+
+    def test_counters_add_up_to_the_recipients(self):
+        """Synced, pending, being exported, failed, not sent and opted out: every recipient is in one of them."""
+        mailing_list = self._create_connected_list([
+            {"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(5)
+        ] + [{"name": "No Email", "email": False}], book_name="Counted")
+        self._sync_until_idle(mailing_list)
+        self._esp_set_status(mailing_list, "reader0@example.com", "Unsubscribed")
+        self._sync(mailing_list)
+        mailing_list.invalidate_recordset()
+        self.assertEqual(mailing_list.esp_opted_out_count, 1)
+        self.assertEqual(
+            mailing_list.esp_synced_count + mailing_list.esp_pending_count + mailing_list.esp_exporting_count
+            + mailing_list.esp_failed_count + mailing_list.esp_not_sent_count + mailing_list.esp_opted_out_count,
+            mailing_list.contact_count,
+        )
