@@ -181,13 +181,21 @@ class EspListMember(models.Model):
     # ------------------------------------------------------------
 
     def action_retry(self):
-        """Send failed or rejected members again at the next sync."""
+        """Send failed or rejected members again at the next sync, and say how many."""
         # Users may ask for a retry on the lists they may edit; the bookkeeping itself is the engine's.
         self.list_id.check_access("write")
         members = self.sudo().filtered(lambda member: member.state in ("failed", "rejected"))
         members._esp_requeue_ids(members.ids)
         self.list_id.sudo()._esp_queue_sync()
-        return True
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("%(count)s contact(s) will be sent again at the next sync.", count=len(members)),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_esp_resubscribe(self):
         """Re-subscribe these opted-out members at the ESP: only ever on a person's explicit request.

@@ -133,13 +133,4 @@ class EspSyncLog(models.Model):
             ("email", "in", self.line_ids.mapped("email")),
             ("state", "in", ("failed", "rejected")),
         ])
-        members.action_retry()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": _("%(count)s contact(s) will be sent again at the next sync.", count=len(members)),
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+        return members.action_retry()

@@ -425,17 +425,7 @@ class MailingList(models.Model):
         members = self.env["esp.list.member"].sudo().search(
             [("list_id", "in", self.filtered("esp_address_book_id").ids), ("state", "in", ("failed", "rejected"))]
         )
-        if members:
-            members.action_retry()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": _("%(count)s contact(s) will be sent again at the next sync.", count=len(members)),
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+        return members.action_retry()
 
     # ------------------------------------------------------------
     # CONNECTION

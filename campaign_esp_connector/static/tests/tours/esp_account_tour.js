@@ -2,18 +2,12 @@
 // An ESP manager adds an account with a wrong password, reads why it failed, fixes the password and connects.
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espOpenMenu, espTourCookie } from "./esp_tour_utils";
+import { espOpenEmailMarketing, espOpenMenu, espTourCookie } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_account_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open Email Marketing",
-            trigger: '.o_app[data-menu-xmlid="mass_mailing.mass_mailing_menu_root"]',
-            run: "click",
-        },
+        ...espOpenEmailMarketing(),
         ...espOpenMenu("mass_mailing.mass_mailing_configuration", "campaign_esp_connector.esp_account_menu"),
         {
             content: "Create an account",

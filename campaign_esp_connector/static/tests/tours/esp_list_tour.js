@@ -3,18 +3,12 @@
 // (tests/test_tours.py), the list is up to date, its sync history shows the run, and Synchronize queues another.
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espClickStatButton, espOpenMenu } from "./esp_tour_utils";
+import { espClickStatButton, espOpenEmailMarketing, espOpenMenu } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_list_connect_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open Email Marketing",
-            trigger: '.o_app[data-menu-xmlid="mass_mailing.mass_mailing_menu_root"]',
-            run: "click",
-        },
+        ...espOpenEmailMarketing(),
         ...espOpenMenu("mass_mailing.mass_mailing_mailing_list_menu", "mass_mailing.menu_email_mass_mailing_lists"),
         {
             content: "Open the list",

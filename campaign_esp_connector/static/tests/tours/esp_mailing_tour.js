@@ -5,17 +5,12 @@
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espOpenMenu } from "./esp_tour_utils";
+import { espOpenEmailMarketing } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open Email Marketing",
-            trigger: '.o_app[data-menu-xmlid="mass_mailing.mass_mailing_menu_root"]',
-            run: "click",
-        },
+        ...espOpenEmailMarketing(),
         {
             content: "Create a mailing",
             trigger: ".o_list_button_add, .o-kanban-button-new",

@@ -2,6 +2,8 @@
 // The Python side of a tour (tests/test_tours.py) hands values (the sandbox's URL, its credentials) to the
 // browser as cookies: the sandbox listens on a port chosen when the tests start.
 
+import { stepUtils } from "@web_tour/tour_service/tour_utils";
+
 export function espTourCookie(name) {
     for (const part of document.cookie.split(";")) {
         const [key, ...value] = part.trim().split("=");
@@ -48,6 +50,18 @@ export function espClickStatButton(buttonName) {
         {
             content: `Click the smart button ${buttonName}`,
             trigger: selector,
+            run: "click",
+        },
+    ];
+}
+
+/** Steps opening Email Marketing from the home menu, as a person starts. */
+export function espOpenEmailMarketing() {
+    return [
+        stepUtils.showAppsMenuItem(),
+        {
+            content: "Open Email Marketing",
+            trigger: '.o_app[data-menu-xmlid="mass_mailing.mass_mailing_menu_root"]',
             run: "click",
         },
     ];
