@@ -149,6 +149,23 @@ ensure_venv() {
     printf '%s' "$want" >"$stamp"
 }
 
+# For `scripts/test --no-odoo`: an environment of its own (.venv-no-odoo/) with requirements-test.txt only, for
+# the suites that need neither Odoo nor PostgreSQL (the sandbox ESP and the provider layer).
+setup_plain_python() {
+    pick_python
+    local venv="$ROOT/.venv-no-odoo" stamp want
+    stamp="$venv/.campaign_esp_connector-stamp"
+    want="plain:$(cksum <"$ROOT/requirements-test.txt")"
+    if ! [ -x "$venv/bin/python" ] || ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "Preparing the Python environment in .venv-no-odoo ..."
+        rm -rf "$venv"
+        "$BASE_PYTHON" -m venv "$venv"
+        VENV=$venv install_test_requirements
+        printf '%s' "$want" >"$stamp"
+    fi
+    PY="$venv/bin/python"
+}
+
 setup_python() {
     pick_python
     find_odoo
