@@ -433,9 +433,10 @@ class DemoSeed:
         })
         if mailing.esp_campaign_state not in ("queued", "sending", "sent"):
             mailing.action_launch()
-        Mailing = self.env["mailing.mailing"]
         for _attempt in range(5):
-            Mailing._cron_esp_send_campaigns()
+            # What the send cron, then the follow-up cron, do.
+            self.env["esp.sync.job.campaign.send"]._esp_job_run()
+            self.env["esp.sync.job.campaign.follow"]._esp_job_run()
             self.env.invalidate_all()
             if mailing.esp_campaign_state == "sent":
                 break

@@ -11,11 +11,9 @@ from odoo.tools import format_list
 
 from .. import providers
 from ..sync.common import is_testing
-from ..sync.runner import LOCK_NAMESPACE
 
 # Errors only a person can fix: they put the account in error (its lists stop until a new test succeeds).
 NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied, providers.ConfigurationError)
-CATALOGUE_RETRY_MINUTES = 15
 
 _logger = logging.getLogger(__name__)
 
@@ -313,25 +311,15 @@ class EspAccount(models.Model):
 
     @api.model
     def _cron_sync_catalogue(self):
-        """Daily refresh of every connected account's catalogue; one failing account never stops the others.
+        """Daily refresh of every connected account's catalogue (the catalogue job, ``sync/catalogue_job.py``);
+        one failing account never stops the others, and an account whose lists are syncing is tried again in
+        a few minutes."""
+        self.env["esp.sync.job.catalogue"]._esp_job_run()
 
-        An account whose list sync is running is skipped (both write its address books) and, like an account
-        the ESP failed transiently (throttling, 5xx, timeout), tried again in a few minutes: only errors a
-        person must fix (credentials, permissions) put an account in error.
-        """
-        # Only today's count is shown; a week of rows is plenty to look back on.
+    @api.model
+    def _esp_purge_api_calls(self):
+        """Only today's API call count is shown; a week of rows is plenty to look back on."""
         self.env.cr.execute("DELETE FROM esp_account_api_call WHERE day < %s", [_utc_today() - timedelta(days=7)])
-        accounts = self.search([("state", "=", "connected")])
-        retry = False
-        for done, account in enumerate(accounts, start=1):
-            self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, account.id])
-            if not self.env.cr.fetchone()[0] or account._esp_run(account._sync_catalogue) is None:
-                retry = retry or account.state == "connected"
-            self.env["ir.cron"]._notify_progress(done=done, remaining=len(accounts) - done)
-        if retry:
-            cron = self.env.ref("campaign_esp_connector.ir_cron_esp_sync_catalogue", raise_if_not_found=False)
-            if cron:
-                cron.sudo()._trigger(fields.Datetime.now() + timedelta(minutes=CATALOGUE_RETRY_MINUTES))
 
     # ------------------------------------------------------------
     # BUSINESS

@@ -4,6 +4,9 @@ CAMPAIGN_STATES = [
     ("draft", "Not Synced"),
     ("synced", "Synced"),
     ("queued", "Send Queued"),
+    # The send was asked of the ESP, and its answer is not recorded yet (in flight, lost, or its worker died):
+    # the send job looks the send up at the ESP before anything is sent again.
+    ("posting", "Send Requested"),
     ("scheduled", "Scheduled"),
     ("sending", "Sending"),
     ("sent", "Sent"),
@@ -30,6 +33,10 @@ class EspCampaign(models.Model):
     remote_status = fields.Char(string="ESP Status", readonly=True, copy=False)
     send_remote_id = fields.Char(string="ESP Send ID", readonly=True, copy=False)
     send_date = fields.Datetime(readonly=True, copy=False)
+    send_requested_date = fields.Datetime(
+        string="Send Requested For", readonly=True, copy=False,
+        help="The time the send was asked for (empty: at once); how a scheduled send whose answer was lost is "
+             "found at the ESP.")
     last_error = fields.Text(readonly=True, copy=False)
     last_sync_datetime = fields.Datetime(string="Last Synced", readonly=True, copy=False)
     made_in_esp = fields.Boolean(string="Made in the ESP", readonly=True, copy=False)
@@ -61,15 +68,25 @@ class EspCampaign(models.Model):
         self.write(values)
 
     def _esp_failed(self, message):
+        """A refusal or an error. A send already asked of the ESP (``posting``) keeps its state: the ESP may
+        hold it, and only the send job's look-up at the ESP decides."""
         self.write({"last_error": message, "state": "failed" if self.state in ("queued", "draft") else self.state})
+
+    def _esp_send_posting(self, send_date):
+        """The send is about to be asked of the ESP (committed before the call)."""
+        self.write({"state": "posting", "send_requested_date": send_date, "last_error": False})
+
+    def _esp_send_unconfirmed(self, message):
+        """The ESP's answer to the send was lost: the send job looks it up before anything is sent again."""
+        self.write({"state": "posting", "last_error": message})
 
     def _esp_queued(self):
         self.write({"state": "queued", "last_error": False})
 
     def _esp_send_started(self, send):
         self.write({
-            "send_remote_id": send.id,
-            "send_date": send.send_date and send.send_date.replace(tzinfo=None),
+            "send_remote_id": send.id or False,  # a send found again after a lost answer may have no id
+            "send_date": (send.send_date and send.send_date.replace(tzinfo=None)) or self.send_requested_date or False,
             "state": "scheduled" if send.state == "scheduled" else "sending",
             "remote_status": send.status,
             "last_error": False,

@@ -505,12 +505,12 @@ class MailingList(models.Model):
     def _cron_esp_sync_contacts(self):
         """Sync every due connected list, account by account, within the worker's time limit; the scheduler
         calls again while due lists remain. Accounts another worker is syncing are skipped this time."""
-        ListSyncRunner(self.env).run()
+        self.env["esp.sync.job.list"]._esp_job_run()
 
     @api.model
     def _cron_esp_poll_imports(self):
         """Confirm finished imports soon after they were sent, between two full syncs."""
-        ListSyncRunner(self.env, steps=("poll",)).run()
+        self.env["esp.sync.job.list"]._esp_job_run_poll()
 
     # ------------------------------------------------------------
     # SYNC

@@ -1,18 +1,12 @@
-from datetime import timedelta
 from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_round, formatLang
 
-from .. import providers
 from ..sync import statistics
-from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
-from ..sync.common import is_testing
+from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, test_addresses
 from .esp_campaign import CAMPAIGN_STATES
-
-# Campaigns keep collecting opens and clicks for weeks; their activity is read daily for this many days.
-ACTIVITY_DAYS = 30
 
 
 class MailingMailing(models.Model):
@@ -302,28 +296,16 @@ class MailingMailing(models.Model):
 
     @api.model
     def _cron_esp_send_campaigns(self):
-        CampaignRunner(self.env).run()
+        """Queued ESP mailings sent, exactly once (``esp.sync.job.campaign.send``)."""
+        self.env["esp.sync.job.campaign.send"]._esp_job_run()
 
     @api.model
     def _cron_esp_sync_activity(self):
-        """Each recipient's activity of the ESP mailings sent in the last 30 days (daily by default)."""
-        since = fields.Datetime.now() - timedelta(days=ACTIVITY_DAYS)
-        bindings = self.env["esp.campaign"].sudo().search([
-            ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
-            "|", ("send_date", "=", False), ("send_date", ">=", since),
-        ])
-        commit = (lambda: None) if is_testing(self.env) else self.env.cr.commit
-        for binding in bindings:
-            try:
-                with binding.account_id._esp_client() as client:
-                    statistics.read_activity(binding, client)
-            except providers.EspError as error:
-                binding.last_error = binding.account_id._esp_error_message(error)
-            commit()
+        """Each recipient's activity of the ESP mailings sent in the last 30 days (``esp.sync.job.activity``)."""
+        self.env["esp.sync.job.activity"]._esp_job_run()
 
     @api.model
     def _cron_esp_sync_statistics(self):
-        """Campaigns made in the ESP appear in Odoo (the statistics issue extends this cron)."""
-        import_esp_campaigns(self.env)
-        CampaignRunner(self.env).run()
-        statistics.refresh_all(self.env, (lambda: None) if is_testing(self.env) else self.env.cr.commit)
+        """Campaigns made in the ESP appear in Odoo, and campaign summaries are refreshed
+        (``esp.sync.job.statistics``)."""
+        self.env["esp.sync.job.statistics"]._esp_job_run()

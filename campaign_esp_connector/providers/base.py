@@ -4,6 +4,7 @@ Models talk to an :class:`EspProvider` only, read :attr:`EspProvider.capabilitie
 and catch :class:`~.exceptions.EspError`. Operations a provider cannot do raise ``NotImplementedError``.
 """
 
+from . import records
 from .records import ProviderLimits
 
 
@@ -230,6 +231,20 @@ class EspProvider:
 
     def get_send(self, send_id):
         raise NotImplementedError
+
+    def find_send(self, campaign_id, send_date=None):
+        """The send of this campaign the ESP holds, or ``None``: how the engine tells, after a send's answer was
+        lost (timeout, dropped connection, a worker killed after the POST), whether the ESP has it.
+
+        The send found may have no ``id`` (the lost answer carried it); the engine then follows the send by
+        the campaign's state. This default reads the campaign: one the ESP is sending or has sent has its send.
+        """
+        campaign = self.get_campaign(campaign_id)
+        state = {records.CAMPAIGN_SENDING: records.SEND_SENDING, records.CAMPAIGN_SENT: records.SEND_SENT}.get(
+            campaign.state)
+        if state is None:
+            return None
+        return records.CampaignSend(id="", campaign_id=int(campaign_id), status=campaign.status, state=state)
 
     def upsert_contact(self, email):
         raise NotImplementedError

@@ -9,7 +9,7 @@ import csv
 import io
 import logging
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from urllib.parse import quote, urlsplit
 
@@ -575,6 +575,22 @@ class DotdigitalProvider(EspProvider):
     def get_send(self, send_id):
         path = f"/v2/campaigns/send/{quote(str(send_id), safe='')}"
         return self._parse(_campaign_send, self._get_json(path), path)
+
+    def find_send(self, campaign_id, send_date=None):
+        """A campaign being sent or sent has its send; an unsent one may hold a scheduled send, which only
+        ``campaigns/filtered`` by scheduled date shows (the campaign itself stays ``Unsent`` until then)."""
+        found = super().find_send(campaign_id, send_date)
+        if found is not None or not send_date:
+            return found
+        window = timedelta(minutes=5)  # the ESP may round the time it was given
+        params = {"~scheduledDateFrom": _format_date(send_date - window),
+                  "~scheduledDateTo": _format_date(send_date + window)}
+        for campaign in self._iter_pages("/v2/campaigns/filtered", _campaign, params=params,
+                                         key=lambda campaign: campaign.id):
+            if campaign.id == int(campaign_id):
+                return records.CampaignSend(id="", campaign_id=campaign.id, status="Scheduled",
+                                            state=records.SEND_SCHEDULED, send_date=send_date)
+        return None
 
     def iter_campaigns_with_activity_since(self, since):
         """Campaigns with any activity (sends, opens, clicks ...) after ``since``: the ones whose figures moved."""

@@ -4,12 +4,12 @@ Validation happens before any call. One remote campaign per mailing whatever hap
 carries a marker made of the database and the mailing, and before creating one the engine looks for a campaign
 with that marker (a create whose answer was lost, or whose transaction died before its commit, is found again
 instead of being created twice). A send never goes out without a book or a contact (dotdigital would mail
-All Contacts), never to a list that is not up to date, and never through Odoo's own mail queue.
+All Contacts), never to a list that is not up to date, and never through Odoo's own mail queue. The send and
+its follow-up are jobs (``campaign_jobs.py``); this module is what the mailing's buttons and those jobs share.
 """
 
 import logging
 import re
-from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -18,9 +18,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
-from . import statistics
-from .common import crash_point, is_testing
-from .runner import ListSyncRunner
+from .common import crash_point
 
 _logger = logging.getLogger(__name__)
 
@@ -210,33 +208,6 @@ class CampaignSync:
             raise UserError(self._refusal(error)) from None
         return binding
 
-    def send(self, client, commit):
-        """Sync, then send to the lists' books (at the mailing's schedule date when it is in the future)."""
-        binding = self.push(client)
-        commit("campaign:pushed")
-        book_ids = [int(book.remote_id) for book in self.mailing.contact_list_ids.sudo().esp_address_book_id]
-        send_date = self.mailing.schedule_date if self.mailing.schedule_type == "scheduled" else None
-        if send_date and send_date <= fields.Datetime.now():
-            send_date = None
-        try:
-            send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
-        except providers.ValidationError as error:
-            raise UserError(self._refusal(error)) from None
-        binding._esp_send_started(send)
-        self.mailing.sudo().write({"state": "sending" if send.state != "scheduled" else "in_queue"})
-        commit("campaign:sent")
-        return binding
-
-    def poll(self, client):
-        binding = self.binding()
-        send = client.get_send(binding.send_remote_id)
-        binding._esp_send_state(send)
-        if binding.state == "sent":
-            self.mailing.sudo().write({"state": "done", "sent_date": fields.Datetime.now()})
-        elif binding.state == "sending":
-            self.mailing.sudo().write({"state": "sending"})
-        return binding
-
 
 def with_unsubscribe_link(html, label):
     """The body with the ESP's unsubscribe token: Odoo's unsubscribe links point to it, and a visible link is
@@ -251,111 +222,63 @@ def with_unsubscribe_link(html, label):
 
 
 class CampaignRunner:
-    """Cron side: queued sends (lists refreshed first, then the freshness check), and sends being polled."""
+    """What the campaign crons do, in one call (tests, benchmarks, the demo's seed): queued sends, then the
+    follow-up of sends in progress. Each is a job of its own (``sync/campaign_jobs.py``) with its own cron."""
 
     def __init__(self, env):
-        self.env = env(su=True)
+        self.env = env
 
     def run(self):
-        Campaign = self.env["esp.campaign"]
-        for binding in Campaign.search([("state", "=", "queued")]):
-            self._send(binding)
-        for binding in Campaign.search([("state", "in", ("scheduled", "sending")), ("send_remote_id", "!=", False)]):
-            self._poll(binding)
-
-    def _commit(self, label=None):
-        # Commit after each remote effect (a campaign created, a send started); tests run in one transaction.
-        if not is_testing(self.env):
-            self.env.cr.commit()
-        crash_point(label)
-
-    def _follow_up(self, at):
-        """Come back to see the send through (the cron's own interval may be long)."""
-        cron = self.env.ref("campaign_esp_connector.ir_cron_esp_send_campaigns", raise_if_not_found=False)
-        if cron:
-            cron._trigger(at)
-
-    def _send(self, binding):
-        mailing = binding.mailing_id
-        sync = CampaignSync(mailing)
-        books = mailing.contact_list_ids.esp_address_book_id
-        # Export what is pending and read opt-outs first: the send must reach today's lists.
-        ListSyncRunner(self.env, trigger="cron").run(books)
-        books.invalidate_recordset()
-        try:
-            sync.validate(for_send=True)
-            with sync.account._esp_client() as client:
-                sync.send(client, self._commit)
-            self._follow_up(max(binding.send_date or fields.Datetime.now(), fields.Datetime.now())
-                            + timedelta(seconds=30))
-        except UserError as error:
-            binding._esp_failed(str(error))
-            mailing.write({"state": "draft"})
-        except providers.EspError as error:
-            binding._esp_failed(sync.account._esp_error_message(error))
-            mailing.write({"state": "draft"})
-        self._commit()
-
-    def _poll(self, binding):
-        sync = CampaignSync(binding.mailing_id)
-        try:
-            with sync.account._esp_client() as client:
-                sync.poll(client)
-                if binding.state == "sent" and sync.account.support_reports:
-                    self._commit()  # the send's end is recorded whatever the figures do
-                    self._read_first_figures(binding, client)
-            if binding.state == "sending":
-                self._follow_up(fields.Datetime.now() + timedelta(minutes=1))
-        except providers.EspError as error:
-            binding.last_error = sync.account._esp_error_message(error)
-        self._commit()
-
-    def _read_first_figures(self, binding, client):
-        # A mailing that turns Sent with "0 emails have been sent" reads as a failure: its first summary and
-        # recipients come with the state, not 30 minutes later with the statistics cron.
-        try:
-            statistics.refresh_mailing(binding, client, with_activity=True)
-        except providers.EspError as error:
-            _logger.info("ESP campaign %s sent; its first figures are left to the statistics cron: %s",
-                         binding.remote_id, binding.account_id._esp_error_message(error))
+        self.env["esp.sync.job.campaign.send"]._esp_job_run()
+        self.env["esp.sync.job.campaign.follow"]._esp_job_run()
 
 
 def import_esp_campaigns(env):
     """Campaigns sent from the ESP to books connected to Odoo lists appear as sent mailings, once each."""
-    env = env(su=True)
-    Campaign = env["esp.campaign"]
-    for account in env["esp.account"].search([("state", "=", "connected")]):
+    for account in env["esp.account"].sudo().search([("state", "=", "connected")]):
         if not account.support_campaign_import:
             continue
-        books = env["esp.address.book"].search([("account_id", "=", account.id), ("mailing_list_id", "!=", False)])
-        if not books:
-            continue
-        known = set(Campaign.search([("account_id", "=", account.id)]).mapped("remote_id"))
         try:
             with account._esp_client() as client:
-                found = {}
-                for book in books:
-                    for campaign in client.iter_book_campaigns(int(book.remote_id)):
-                        if str(campaign.id) in known or campaign.state not in ("sent", "sending"):
-                            continue
-                        found.setdefault(campaign.id, (campaign, env["mailing.list"]))
-                        found[campaign.id] = (campaign, found[campaign.id][1] | book.mailing_list_id)
+                import_account_campaigns(account, client)
         except providers.EspError as error:
             _logger.warning("ESP account %s: campaigns not imported: %s", account.id, account._esp_error_message(error))
-            continue
-        for campaign, lists in found.values():
-            mailing = env["mailing.mailing"].create({
-                "subject": campaign.subject or campaign.name,
-                "body_arch": campaign.html or "",
-                "body_html": campaign.html or "",
-                "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
-                "contact_list_ids": [fields.Command.set(lists.ids)],
-                "esp_account_id": account.id,
-                "state": "done",
-                "sent_date": fields.Datetime.now(),  # the ESP's send date comes with its first summary
-            })
-            Campaign.create({
-                "mailing_id": mailing.id, "account_id": account.id, "remote_id": str(campaign.id),
-                "remote_status": campaign.status, "state": "sent", "made_in_esp": True, "template_locked": True,
-                "last_sync_datetime": fields.Datetime.now(),
-            })
+
+
+def import_account_campaigns(account, client):
+    """The campaigns of one account sent from the ESP to its connected books (the statistics job's first step).
+
+    :return: the mailings created
+    """
+    env = account.env(su=True)
+    Campaign = env["esp.campaign"]
+    mailings = env["mailing.mailing"]
+    books = env["esp.address.book"].search([("account_id", "=", account.id), ("mailing_list_id", "!=", False)])
+    if not books or not account.support_campaign_import:
+        return mailings
+    known = set(Campaign.search([("account_id", "=", account.id)]).mapped("remote_id"))
+    found = {}
+    for book in books:
+        for campaign in client.iter_book_campaigns(int(book.remote_id)):
+            if str(campaign.id) in known or campaign.state not in ("sent", "sending"):
+                continue
+            found.setdefault(campaign.id, (campaign, env["mailing.list"]))
+            found[campaign.id] = (campaign, found[campaign.id][1] | book.mailing_list_id)
+    for campaign, lists in found.values():
+        mailing = env["mailing.mailing"].create({
+            "subject": campaign.subject or campaign.name,
+            "body_arch": campaign.html or "",
+            "body_html": campaign.html or "",
+            "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [fields.Command.set(lists.ids)],
+            "esp_account_id": account.id,
+            "state": "done",
+            "sent_date": fields.Datetime.now(),  # the ESP's send date comes with its first summary
+        })
+        Campaign.create({
+            "mailing_id": mailing.id, "account_id": account.id, "remote_id": str(campaign.id),
+            "remote_status": campaign.status, "state": "sent", "made_in_esp": True, "template_locked": True,
+            "last_sync_datetime": fields.Datetime.now(),
+        })
+        mailings |= mailing
+    return mailings

@@ -10,44 +10,30 @@ import psycopg2.errors
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tools import config
 
 from .. import providers
 from .book_check import BookCheckJob
 from .common import CommitPoints, ListRun, RunAborted, utc_naive
 from .export import ExportJob
 from .imports import ImportPollJob
+from .job import LOCK_NAMESPACES, NEEDS_PERSON, Claims, time_budget
 from .optouts import OptOutJob
 from .pull import ContactPullJob
 
 _logger = logging.getLogger(__name__)
 
-# Advisory lock namespace of this module ("ESPC"), so account ids do not clash with other advisory locks.
-LOCK_NAMESPACE = 0x45535043
-# Share of the worker's real-time limit a run may use: the rest covers the slowest single call and the commit.
-BUDGET_SHARE = 0.5
-DEFAULT_BUDGET = 240
-MIN_BUDGET = 10
+# The list sync claims accounts (every job kind's namespaces are in job.py).
+LOCK_NAMESPACE = LOCK_NAMESPACES["account"]
 # Transient failures are retried after 1, 2, 4, ... minutes, at most this many.
 MAX_BACKOFF_MINUTES = 60
 # Errors that mean the provider or the network is unwell for the whole account: its other lists wait too.
 ACCOUNT_TRANSIENT = (providers.EspConnectionError, providers.ServerError, providers.InvalidResponse)
 # Errors only a person can fix (credentials, permissions, region): they stop the account, and only it.
-ACCOUNT_NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied)
+ACCOUNT_NEEDS_PERSON = NEEDS_PERSON
 
 JOBS = {"poll": ImportPollJob, "pull": ContactPullJob, "optouts": OptOutJob, "book_check": BookCheckJob,
         "export": ExportJob}
 FULL_RUN = ("poll", "pull", "optouts", "book_check", "export")
-
-
-def time_budget():
-    """Seconds a run may take: half the real-time limit cron workers get (Odoo's default: 120 s)."""
-    limit = config.get("limit_time_real_cron") or -1
-    if limit <= 0:
-        limit = config.get("limit_time_real") or 0
-    if limit <= 0:
-        return DEFAULT_BUDGET
-    return max(MIN_BUDGET, min(DEFAULT_BUDGET, int(limit * BUDGET_SHARE)))
 
 
 def transport_options(budget, testing):
@@ -105,6 +91,8 @@ class ListSyncRunner:
         self.budget = time_budget()
         self.deadline = time.monotonic() + self.budget
         self.done = 0
+        # Accounts another worker was syncing: their lists were not run this time.
+        self.held = set()
 
     # -- claiming ------------------------------------------------------------------------------------------
 
@@ -128,11 +116,10 @@ class ListSyncRunner:
     def _try_lock(self, account):
         # A session lock, not a transaction one: it must survive the commits made during the run. A killed
         # worker's connection closes, which releases it.
-        self.env.cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, account.id])
-        return self.env.cr.fetchone()[0]
+        return Claims(self.env, "account").take(account.id)
 
     def _unlock(self, account):
-        self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, account.id])
+        Claims(self.env, "account").release(account.id)
 
     # -- running -------------------------------------------------------------------------------------------
 
@@ -149,6 +136,7 @@ class ListSyncRunner:
                 break
             if not self._try_lock(account):
                 _logger.info("ESP account %s is being synced by another worker; skipped this time", account.id)
+                self.held.add(account.id)
                 continue
             try:
                 logs |= self._run_account(account, bindings.filtered(lambda b, a=account: b.account_id == a))

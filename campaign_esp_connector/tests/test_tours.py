@@ -106,9 +106,11 @@ class TestEspTours(EspTourCase):
         self.assertEqual(mailing.state, "in_queue")
         self.assertTrue(mailing.esp_campaign_remote_id)
 
-        # What the campaign cron does: sync the lists, send, then follow the send until the ESP finished it.
+        # What the campaign crons do: sync the lists and send (the send cron), then follow the send until the
+        # ESP finished it (the follow-up cron).
         for _run in range(4):
             self.env["mailing.mailing"]._cron_esp_send_campaigns()
+            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
             self.env.invalidate_all()
             if mailing.state == "done":
                 break

@@ -494,6 +494,11 @@ class CampaignMasterProvider(EspProvider):
             send_date=_aware(row.get("sendDate") or row.get("sentDate")),
         )
 
+    def find_send(self, campaign_id, send_date=None):
+        """A campaign no longer a draft was sent (or scheduled) by an earlier call."""
+        send = self.get_send(f"cm-{int(campaign_id)}")
+        return None if send.state == records.SEND_FAILED else send
+
     def get_template_html(self, template_id):
         raise ValidationError("Campaign Master applies the template itself: the campaign is created with it.",
                               code="NoSuchOperation")

@@ -1,0 +1,199 @@
+"""Campaign jobs: the send (a queued mailing becomes a send at the ESP, exactly once) and its follow-up (the
+send's state until the ESP reports it done, then its first figures). Both claim the campaign in the same lock
+namespace, so one worker at a time handles a campaign, whatever cron or server runs them.
+
+Exactly once: the campaign is marked ``posting`` and committed *before* the send is asked of the ESP. A
+campaign found ``posting`` (the answer was lost, or the worker died after the call) is never sent again
+blindly, and never goes back to draft: the job first asks the ESP whether it holds a send of the campaign,
+records it when it does, and asks again only when it does not.
+"""
+
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+from .. import providers
+from . import statistics
+from .campaigns import CampaignSync
+from .common import crash_point
+from .runner import ListSyncRunner
+
+_logger = logging.getLogger(__name__)
+
+FOLLOW_UP_SECONDS = 30
+UNCONFIRMED_RETRY_SECONDS = 60
+
+
+class EspSyncJobCampaignSend(models.AbstractModel):
+    _name = "esp.sync.job.campaign.send"
+    _inherit = "esp.sync.job"
+    _description = "ESP Job: Send Campaigns"
+
+    _esp_job_kind = "campaign"
+    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_send_campaigns"
+
+    @api.model
+    def _esp_job_units(self):
+        return self.env["esp.campaign"].search([("state", "in", ("queued", "posting"))], order="id")
+
+    @api.model
+    def _esp_job_current(self, unit):
+        return bool(unit.exists()) and unit.state in ("queued", "posting")
+
+    @api.model
+    def _esp_job_steps(self):
+        return ["_esp_step_look_up", "_esp_step_refresh_lists", "_esp_step_check", "_esp_step_push",
+                "_esp_step_send"]
+
+    @api.model
+    def _esp_job_failed(self, unit, error, kind, message):
+        super()._esp_job_failed(unit, error, kind, message)
+        unit._esp_failed(message)
+        if unit.state == "failed":
+            unit.mailing_id.write({"state": "draft"})
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    @api.model
+    def _esp_step_look_up(self, binding, run):
+        """A send asked of the ESP whose answer was never recorded: does the ESP hold it?"""
+        if binding.state != "posting":
+            return None
+        client = run.client(binding.account_id)
+        send = client.find_send(int(binding.remote_id), binding.send_requested_date)
+        if send is None:
+            _logger.info("ESP campaign %s: no send at the ESP after an unrecorded answer; sending again",
+                         binding.remote_id)
+            return None
+        _logger.info("ESP campaign %s: its send was found at the ESP after an unrecorded answer", binding.remote_id)
+        self._esp_record_send(binding, send)
+        run.commit("campaign:found")
+        return "stop"
+
+    @api.model
+    def _esp_step_refresh_lists(self, binding, run):
+        """Export what is pending and read opt-outs first: the send must reach today's lists."""
+        if binding.state == "posting":
+            return None  # refreshed before the first request
+        books = binding.mailing_id.contact_list_ids.esp_address_book_id
+        runner = ListSyncRunner(self.env, trigger="cron")
+        runner.run(books)
+        books.invalidate_recordset()
+        if runner.held:
+            # Another worker is syncing one of the lists right now: come back once it is done, rather than
+            # send to a list half-way through its sync or refuse the send.
+            self._esp_job_come_back(fields.Datetime.now() + timedelta(seconds=FOLLOW_UP_SECONDS))
+            return "stop"
+        return None
+
+    @api.model
+    def _esp_step_check(self, binding, run):
+        CampaignSync(binding.mailing_id).validate(for_send=binding.state != "posting")
+
+    @api.model
+    def _esp_step_push(self, binding, run):
+        if binding.state == "posting":
+            return None  # the campaign's content was pushed before the first request
+        CampaignSync(binding.mailing_id).push(run.client(binding.account_id))
+        run.commit("campaign:pushed")
+        return None
+
+    @api.model
+    def _esp_step_send(self, binding, run):
+        mailing = binding.mailing_id
+        client = run.client(binding.account_id)
+        send_date = mailing.schedule_date if mailing.schedule_type == "scheduled" else None
+        if send_date and send_date <= fields.Datetime.now():
+            send_date = None
+        book_ids = [int(book.remote_id) for book in mailing.contact_list_ids.esp_address_book_id]
+        # Durable before the call: whatever happens to the answer or to this worker, the next run looks the
+        # send up at the ESP instead of sending it again.
+        binding._esp_send_posting(send_date)
+        run.commit("campaign:posting")
+        try:
+            send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
+        except providers.ValidationError as error:
+            # A refusal: the ESP sent nothing.
+            binding.write({"state": "failed"})
+            self._esp_job_failed(binding, error, "failed", CampaignSync(mailing)._refusal(error))
+            run.commit("campaign:refused")
+            return "stop"
+        except providers.EspError as error:
+            binding._esp_send_unconfirmed(self.env._(
+                "The ESP's answer to the send was lost (%(error)s). Before anything is sent again, the ESP is "
+                "asked whether it has the send.", error=binding.account_id._esp_error_message(error)))
+            run.commit("campaign:unconfirmed")
+            self._esp_job_come_back(fields.Datetime.now() + timedelta(seconds=UNCONFIRMED_RETRY_SECONDS))
+            return "stop"
+        crash_point("campaign:posted")
+        self._esp_record_send(binding, send)
+        run.commit("campaign:sent")
+        return "stop"
+
+    @api.model
+    def _esp_record_send(self, binding, send):
+        binding._esp_send_started(send)
+        binding.mailing_id.write({"state": "sending" if binding.state != "scheduled" else "in_queue"})
+        at = max(binding.send_date or fields.Datetime.now(), fields.Datetime.now())
+        self.env["esp.sync.job.campaign.follow"]._esp_job_come_back(at + timedelta(seconds=FOLLOW_UP_SECONDS))
+
+
+class EspSyncJobCampaignFollow(models.AbstractModel):
+    _name = "esp.sync.job.campaign.follow"
+    _inherit = "esp.sync.job"
+    _description = "ESP Job: Follow Campaign Sends"
+
+    _esp_job_kind = "campaign"
+    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_follow_campaigns"
+
+    @api.model
+    def _esp_job_units(self):
+        return self.env["esp.campaign"].search([("state", "in", ("scheduled", "sending")),
+                                                ("remote_id", "!=", False)], order="id")
+
+    @api.model
+    def _esp_job_current(self, unit):
+        return bool(unit.exists()) and unit.state in ("scheduled", "sending")
+
+    @api.model
+    def _esp_job_steps(self):
+        return ["_esp_step_poll", "_esp_step_first_figures"]
+
+    @api.model
+    def _esp_job_failed(self, unit, error, kind, message):
+        super()._esp_job_failed(unit, error, kind, message)
+        unit.last_error = message
+
+    @api.model
+    def _esp_step_poll(self, binding, run):
+        client = run.client(binding.account_id)
+        if binding.send_remote_id:
+            send = client.get_send(binding.send_remote_id)
+        else:
+            # Found again after a lost answer: followed through the campaign itself.
+            send = client.find_send(int(binding.remote_id), binding.send_requested_date)
+            if send is None:
+                return "stop"
+        binding._esp_send_state(send)
+        if binding.state == "sent":
+            binding.mailing_id.write({"state": "done", "sent_date": fields.Datetime.now()})
+        elif binding.state == "sending":
+            binding.mailing_id.write({"state": "sending"})
+            self._esp_job_come_back(fields.Datetime.now() + timedelta(minutes=1))
+        run.commit("campaign:polled")  # the send's end is recorded whatever the figures do
+        return None if binding.state == "sent" else "stop"
+
+    @api.model
+    def _esp_step_first_figures(self, binding, run):
+        # A mailing that turns Sent with "0 emails have been sent" reads as a failure: its first summary and
+        # recipients come with the state, not 30 minutes later with the statistics cron.
+        if not binding.account_id.support_reports:
+            return None
+        try:
+            statistics.refresh_mailing(binding, run.client(binding.account_id), with_activity=True)
+        except providers.EspError as error:
+            run.rollback()
+            _logger.info("ESP campaign %s sent; its first figures are left to the statistics cron: %s",
+                         binding.remote_id, binding.account_id._esp_error_message(error))
+        return None
