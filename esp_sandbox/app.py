@@ -91,6 +91,11 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
                 response = self.dispatch_request(request)
             if fault is not None and fault.kind == "truncated_json":
                 response = faults.truncate(response)
+            if fault is not None and fault.kind == "lost_answer":
+                # The call was carried out, then its answer lost: what a client sees of a timeout after the
+                # server did the work.
+                self._log(request, 0, soap_call)
+                self._drop(request)
         self._log(request, response.status_code, soap_call)
         return response
 
@@ -152,8 +157,9 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
             return self.faults.take(request.method, request.path, operation)
 
     def _serve_fault(self, request, fault, soap_call):
-        """The fault's own answer, or None when the call then proceeds normally (slow, truncated_json)."""
-        if fault.kind == "truncated_json":
+        """The fault's own answer, or None when the call then proceeds normally (slow, truncated_json,
+        lost_answer)."""
+        if fault.kind in ("truncated_json", "lost_answer"):
             return None
         if fault.kind == "slow":
             time.sleep(float(fault.options.get("seconds", 2)))

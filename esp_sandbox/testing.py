@@ -81,7 +81,7 @@ class SandboxControl:
     def inject_fault(self, path, kind, count=1, method=None, **opts):
         """Answer the next ``count`` calls of ``path`` (exact or fnmatch pattern) with a fault.
 
-        :param kind: ``http_500``, ``slow`` (opts: ``seconds``), ``drop_connection``, ``html_502``,
+        :param kind: ``http_500``, ``slow`` (opts: ``seconds``), ``drop_connection``, ``lost_answer``, ``html_502``,
             ``truncated_json``, ``rate_limited`` (opts: ``limit``, ``reset``, ``scope``) or, on Campaign
             Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
         :param method: only calls with this HTTP method; None for any.

@@ -151,6 +151,66 @@ class TestEspCampaign(EspListSyncCommon):
         with self.assertRaises(UserError):
             mailing.action_esp_sync_campaign()  # read-only once sent
 
+    def _send_posts(self):
+        return [entry for entry in self.sandbox.requests_log()
+                if entry["method"] == "POST" and entry["path"] == "/v2/campaigns/send"]
+
+    def test_a_lost_answer_to_the_send_is_looked_up_never_sent_twice(self):
+        """The ESP carried out the send and its answer was lost: the mailing never goes back to draft, and the
+        next run finds the send at the ESP instead of sending again."""
+        mailing = self._mailing()
+        mailing.action_launch()
+        self.sandbox.clear_log()
+        self.sandbox.inject_fault("/v2/campaigns/send", "lost_answer", method="POST")
+        CampaignRunner(self.env).run()
+        self.assertEqual(len(self._state()["sends"]), 1)  # the ESP has it
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("in_queue", "posting"))
+        self.assertIn("asked whether it has the send", mailing.esp_last_error)
+        CampaignRunner(self.env).run()
+        self.assertIn(mailing.esp_campaign_state, ("sending", "sent"))
+        self.assertEqual(len(self._state()["sends"]), 1, "sent twice")
+        self.assertEqual(len(self._send_posts()), 1)
+        self.sandbox.advance_clock(120)
+        CampaignRunner(self.env).run()  # followed through the campaign: the lost answer carried the send's id
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("done", "sent"))
+        self.assertEqual(mailing.esp_stat_sent, len(self.mailing_list.contact_ids))
+
+    def test_a_send_the_esp_never_received_is_sent_again_once(self):
+        mailing = self._mailing()
+        mailing.action_launch()
+        self.sandbox.clear_log()
+        self.sandbox.inject_fault("/v2/campaigns/send", "drop_connection", method="POST")
+        CampaignRunner(self.env).run()
+        self.assertFalse(self._state()["sends"])
+        self.assertEqual(mailing.esp_campaign_state, "posting")
+        CampaignRunner(self.env).run()  # the ESP has no send of it: asked again
+        self.assertEqual(len(self._state()["sends"]), 1)
+        self.assertIn(mailing.esp_campaign_state, ("sending", "sent"))
+        CampaignRunner(self.env).run()
+        self.assertEqual(len(self._state()["sends"]), 1)
+
+    def test_a_lost_answer_to_a_scheduled_send_is_found_by_its_date(self):
+        mailing = self._mailing()
+        later = fields.Datetime.now() + timedelta(days=2)
+        mailing.write({"schedule_type": "scheduled", "schedule_date": later})
+        mailing.action_schedule()
+        self.sandbox.inject_fault("/v2/campaigns/send", "lost_answer", method="POST")
+        CampaignRunner(self.env).run()
+        self.assertEqual(mailing.esp_campaign_state, "posting")
+        CampaignRunner(self.env).run()
+        self.assertEqual(mailing.esp_campaign_state, "scheduled")
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertEqual(len(self._state()["sends"]), 1, "scheduled twice")
+
+    def test_a_refused_send_goes_back_to_draft_with_the_reason(self):
+        mailing = self._mailing()
+        mailing.action_launch()
+        self.mailing_list.esp_address_book_id.sudo().remote_id = "999999"  # a book the ESP does not have
+        CampaignRunner(self.env).run()
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("draft", "failed"))
+        self.assertTrue(mailing.esp_last_error)
+        self.assertFalse(self._state()["sends"])
+
     def test_schedule_uses_the_esp_send_date(self):
         mailing = self._mailing()
         later = fields.Datetime.now() + timedelta(days=2)
