@@ -10,7 +10,9 @@ Protocol, one JSON object per line: it prints ``{"ready": true}`` once the regis
 command read on stdin::
 
     {"binding_id": 7, "crash_at": "step:pull" | null, "max_runs": 1, "until_idle": false}
-    {"campaigns": true, "crash_at": "campaign:created" | null, "max_runs": 1}  (the campaign cron)
+    {"campaigns": true, "crash_at": "campaign:created" | null, "max_runs": 1}  (the campaign crons)
+    {"jobs": ["esp.sync.job.campaign.send", ...], "crash_at": ... | null, "max_runs": 1}  (these job kinds'
+        crons, in order, once per run)
     -> {"signal": 9 | null, "exit": 0 | null, "result": {"runs": [...]} | null}
 
 Each command runs in a forked child with its own database connection (the parent holds none while children
@@ -82,16 +84,24 @@ def _run(registry, command):
 
 
 def _run_campaigns(registry, command):
-    """Runs of the campaign cron, each in a cursor of its own."""
+    """Runs of the campaign crons, each in a cursor of its own."""
+    return _run_jobs(registry, {"jobs": ["esp.sync.job.campaign.send", "esp.sync.job.campaign.follow"],
+                                **command})
+
+
+def _run_jobs(registry, command):
+    """Runs of job kinds as their crons run them (``_esp_job_run``), each in a cursor of its own; ``runs``
+    gives the units each kind worked on."""
     from odoo import SUPERUSER_ID, api
 
-    from odoo.addons.campaign_esp_connector.sync.campaigns import CampaignRunner
-
+    runs = []
     for _run in range(command.get("max_runs", 1)):
-        with registry.cursor() as cr:
-            CampaignRunner(api.Environment(cr, SUPERUSER_ID, {})).run()
-            cr.commit()
-    return {"runs": []}
+        for name in command["jobs"]:
+            with registry.cursor() as cr:
+                worked = api.Environment(cr, SUPERUSER_ID, {})[name]._esp_job_run()
+                cr.commit()
+                runs.append({"job": name, "worked": [unit.id for unit in worked]})
+    return {"runs": runs}
 
 
 def _fork(registry, command):
@@ -110,7 +120,8 @@ def _fork(registry, command):
                 os.environ[CRASH_AT_ENV] = command["crash_at"]
             else:
                 os.environ.pop(CRASH_AT_ENV, None)
-            outcome = (_run_campaigns if command.get("campaigns") else _run)(registry, command)
+            run = _run_campaigns if command.get("campaigns") else _run_jobs if command.get("jobs") else _run
+            outcome = run(registry, command)
         except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
             outcome = {"error": traceback.format_exc()}
         with os.fdopen(write_end, "w") as pipe:

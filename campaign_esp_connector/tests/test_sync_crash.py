@@ -1,158 +1,31 @@
 """Crash tests with real processes: a cron worker killed with SIGKILL at each commit point of a run, then
 reruns, must converge with nothing lost or duplicated.
 
-A worker needs committed data, which a TransactionCase's own transaction never is. So this class leaves its
-transaction untouched and works on committed rows of the test database through cursors of its own: it
-commits an ESP account (pointing at a sandbox served by this process), and per commit point a list in a
-prepared state (an import in flight, changes on both sides), then has ``crash_worker.py`` fork a worker that
-the engine kills at that commit point (``CAMPAIGN_ESP_CONNECTOR_CRASH_AT``), then rerun workers until idle.
-Everything it commits is deleted afterwards, failure or not (and leftovers of an interrupted run first).
+Per commit point, the class (see ``crash_common.py``) commits a list in a prepared state (an import in flight,
+changes on both sides), then has ``crash_worker.py`` fork a worker that the engine kills at that commit point
+(``CAMPAIGN_ESP_CONNECTOR_CRASH_AT``), then rerun workers until idle.
 """
 
 import json
-import os
-import select
 import signal
-import subprocess
-import sys
-import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
-import requests
+from odoo.tests import tagged
 
-from odoo import SUPERUSER_ID, api
-from odoo.tests import TransactionCase, tagged
-from odoo.tools import config
+from .crash_common import BOOK_CHECK_PARAM, DOMAIN, CommittedSandboxCase, _email
 
-from .common import SandboxServer
-
-WORKER = Path(__file__).with_name("crash_worker.py")
-DOMAIN = "crash.example.com"
-ACCOUNT_PREFIX = "Crash test sandbox"
 # Every commit point of a full run the scenario below reaches (see the commit("...") calls in sync/*.py).
 LABELS = [
     "run:started", "poll:batch", "step:poll", "pull:done", "step:pull", "optouts:incoming",
     "optouts:unsubscribed", "optouts:removed", "optouts:done", "step:optouts", "book_check:started",
     "book_check:done", "step:book_check", "export:posted", "step:export", "run:finished",
 ]
-BOOK_CHECK_PARAM = "campaign_esp_connector.book_check_hours"
-WORKER_TIMEOUT = 120  # seconds for the worker to load the registry, or to answer one command
 RECOVERY_RUNS = 6
 
 
-def _email(name):
-    return f"{name}@{DOMAIN}"
-
-
-class CrashWorker:
-    """The crash_worker.py process: ``run(command)`` -> its answer (see that module)."""
-
-    def __init__(self, dbname):
-        args = [sys.executable, str(WORKER), "-d", dbname, "--log-level=warn", "--max-cron-threads=0",
-                *os.environ.get("CRASH_WORKER_ARGS", "").split()]
-        for key, option in (("db_host", "--db_host"), ("db_port", "--db_port"), ("db_user", "--db_user"),
-                            ("db_password", "--db_password"), ("addons_path", "--addons-path"),
-                            ("data_dir", "--data-dir")):
-            if config.get(key):
-                args.append(f"{option}={config[key]}")
-        env = {key: value for key, value in os.environ.items() if key != "CAMPAIGN_ESP_CONNECTOR_CRASH_AT"}
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        ready = self._answer()
-        if not ready.get("ready"):
-            raise RuntimeError(f"crash worker did not start: {ready}")
-
-    def _answer(self):
-        readable, _w, _x = select.select([self.process.stdout], [], [], WORKER_TIMEOUT)
-        line = self.process.stdout.readline() if readable else ""
-        if not line:
-            self.stop()
-            raise RuntimeError(f"crash worker gave no answer (exit code {self.process.poll()})")
-        return json.loads(line)
-
-    def run(self, **command):
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @tagged("campaign_esp_connector", "esp_sync_crash")
-class TestSyncCrash(TransactionCase):
-    maxDiff = None
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.dbname = cls.env.cr.dbname
-        cls._cleanup(accounts=True)  # leftovers of an interrupted run
-        cls.sandbox = SandboxServer().start()
-        cls.addClassCleanup(cls.sandbox.stop)
-        cls.addClassCleanup(cls._cleanup, accounts=True)
-        with cls._committed() as env:
-            account = env["esp.account"].create({
-                "name": f"{ACCOUNT_PREFIX} {uuid.uuid4().hex[:8]}",
-                "provider": "dotdigital",
-                "api_endpoint": cls.sandbox.url,
-                "api_user": cls.sandbox.api_user,
-                "api_password": cls.sandbox.api_password,
-            })
-            cls.account_id = account.id
-        cls.worker = CrashWorker(cls.dbname)
-        cls.addClassCleanup(cls.worker.stop)
-
-    @classmethod
-    def _committed(cls):
-        """A cursor of its own, committed on leaving the block (the test's transaction stays untouched)."""
-
-        class Block:
-            def __enter__(self):
-                self.cr = cls.registry.cursor()
-                return api.Environment(self.cr, SUPERUSER_ID, {})
-
-            def __exit__(self, exc_type, *exc):
-                if exc_type is None:
-                    self.cr.commit()
-                self.cr.close()
-
-        return Block()
-
-    @classmethod
-    def _cleanup(cls, accounts=False):
-        """Delete what the crash tests committed: lists, contacts and blacklist entries of their domain, the
-        books of their account (and the account itself at the end), cron triggers they queued."""
-        with cls._committed() as env:
-            env = env(context={"active_test": False})
-            account_ids = env["esp.account"].search([("name", "=like", f"{ACCOUNT_PREFIX}%")]).ids
-            lists = env["mailing.list"].search([("esp_account_id", "in", account_ids)])
-            lists |= env["mailing.list"].search([("name", "=like", "Crash test %")])
-            env["mailing.mailing"].search([("subject", "=like", "Crash test%")]).unlink()
-            lists.action_esp_disconnect()
-            lists.unlink()
-            env["mailing.contact"].search([("email", "=like", f"%@{DOMAIN}")]).unlink()
-            env["mail.blacklist"].search([("email", "=like", f"%@{DOMAIN}")]).unlink()
-            env["esp.address.book"].search([("account_id", "in", account_ids)]).unlink()
-            env["ir.config_parameter"].search([("key", "=", BOOK_CHECK_PARAM)]).unlink()
-            if accounts:
-                env["esp.account"].browse(account_ids).unlink()
-                for xmlid in ("ir_cron_esp_sync_contacts", "ir_cron_esp_send_campaigns"):
-                    cron = env.ref(f"campaign_esp_connector.{xmlid}", raise_if_not_found=False)
-                    if cron:
-                        env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
-
+class TestSyncCrash(CommittedSandboxCase):
     # -- the scenario ---------------------------------------------------------------------------------------
-
-    def _api(self, method, path, **kwargs):
-        return requests.request(method, f"{self.sandbox.url}/v2/{path}", timeout=10,
-                                auth=(self.sandbox.api_user, self.sandbox.api_password), **kwargs)
 
     def _sandbox_now(self):
         epoch = self.sandbox.now()["epoch"]
@@ -345,52 +218,6 @@ class TestSyncCrash(TransactionCase):
         self.assertEqual(snapshot[_email("new")]["odoo_name"], "New Person")
 
 
-# A campaign cron worker killed right after the ESP created the campaign, before Odoo recorded it: the rerun
-# finds the campaign again by its marker, sends it once, and Odoo's queue sends nothing.
-def _campaign_crash_test(self):
-    self.sandbox.reset()
-    try:
-        with self._committed() as env:
-            account = env["esp.account"].browse(self.account_id)
-            account.action_test_connection()
-            mailing_list = env["mailing.list"].create({
-                "name": "Crash test campaign",
-                "contact_ids": [(0, 0, {"name": "Camp", "email": _email("camp")})],
-            })
-            mailing_list._esp_connect(account._esp_create_address_book("Crash test campaign"))
-            list_id = mailing_list.id
-            mailing_list._esp_sync(trigger="manual")
-        self.sandbox.state()  # the ESP applies the import
-        with self._committed() as env:
-            env["mailing.list"].browse(list_id)._esp_sync(trigger="manual")
-            mailing = env["mailing.mailing"].create({
-                "subject": "Crash test campaign", "body_arch": "<p>Hi</p>", "body_html": "<p>Hi</p>",
-                "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
-                "contact_list_ids": [(6, 0, [list_id])], "email_from": "Shop <shop@example.com>",
-            })
-            mailing.action_launch()
-            mailing_id = mailing.id
-        crashed = self.worker.run(campaigns=True, crash_at="campaign:created")
-        self.assertEqual(crashed["signal"], signal.SIGKILL, crashed)
-        campaigns = self.sandbox.state()["campaigns"]
-        self.assertEqual(len(campaigns), 1)  # the ESP has it; Odoo does not know
-        with self._committed() as env:
-            self.assertFalse(env["mailing.mailing"].browse(mailing_id).esp_campaign_remote_id)
-        recovered = self.worker.run(campaigns=True, max_runs=2)
-        self.assertIsNone(recovered["signal"], recovered)
-        self.assertNotIn("error", recovered["result"], recovered["result"].get("error"))
-        state = self.sandbox.state()
-        self.assertEqual([c["id"] for c in state["campaigns"]], [campaigns[0]["id"]], "created twice")
-        self.assertEqual(len(state["sends"]), 1)
-        with self._committed() as env:
-            mailing = env["mailing.mailing"].browse(mailing_id)
-            self.assertEqual(mailing.esp_campaign_remote_id, str(campaigns[0]["id"]))
-            self.assertIn(mailing.esp_campaign_state, ("sending", "sent"), mailing.esp_last_error)
-            self.assertFalse(env["mail.mail"].search_count([("mailing_id", "=", mailing_id)]))
-    finally:
-        self._cleanup()
-
-
 def _label_test(label):
     def test(self):
         self._crash_and_recover(label)
@@ -403,5 +230,3 @@ def _label_test(label):
 for _label in LABELS:
     setattr(TestSyncCrash, _label_test(_label).__name__, _label_test(_label))
 
-
-TestSyncCrash.test_campaign_created_once_after_a_crash = _campaign_crash_test
