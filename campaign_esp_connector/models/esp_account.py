@@ -314,7 +314,7 @@ class EspAccount(models.Model):
         """Daily refresh of every connected account's catalogue (the catalogue job, ``sync/catalogue_job.py``);
         one failing account never stops the others, and an account whose lists are syncing is tried again in
         a few minutes."""
-        self.env["esp.sync.job.catalogue"]._esp_job_run()
+        self.env["esp.sync.job.catalogue"]._esp_job_cron()
 
     @api.model
     def _esp_purge_api_calls(self):

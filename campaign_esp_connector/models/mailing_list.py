@@ -505,7 +505,7 @@ class MailingList(models.Model):
     def _cron_esp_sync_contacts(self):
         """Sync every due connected list, account by account, within the worker's time limit; the scheduler
         calls again while due lists remain. Accounts another worker is syncing are skipped this time."""
-        self.env["esp.sync.job.list"]._esp_job_run()
+        self.env["esp.sync.job.list"]._esp_job_cron()
 
     @api.model
     def _cron_esp_poll_imports(self):

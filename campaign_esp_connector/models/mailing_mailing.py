@@ -297,15 +297,15 @@ class MailingMailing(models.Model):
     @api.model
     def _cron_esp_send_campaigns(self):
         """Queued ESP mailings sent, exactly once (``esp.sync.job.campaign.send``)."""
-        self.env["esp.sync.job.campaign.send"]._esp_job_run()
+        self.env["esp.sync.job.campaign.send"]._esp_job_cron()
 
     @api.model
     def _cron_esp_sync_activity(self):
         """Each recipient's activity of the ESP mailings sent in the last 30 days (``esp.sync.job.activity``)."""
-        self.env["esp.sync.job.activity"]._esp_job_run()
+        self.env["esp.sync.job.activity"]._esp_job_cron()
 
     @api.model
     def _cron_esp_sync_statistics(self):
         """Campaigns made in the ESP appear in Odoo, and campaign summaries are refreshed
         (``esp.sync.job.statistics``)."""
-        self.env["esp.sync.job.statistics"]._esp_job_run()
+        self.env["esp.sync.job.statistics"]._esp_job_cron()

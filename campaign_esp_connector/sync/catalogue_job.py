@@ -18,9 +18,9 @@ class EspSyncJobCatalogue(models.AbstractModel):
     _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_catalogue"
 
     @api.model
-    def _esp_job_run(self, units=None, budget=None):
+    def _esp_job_cron(self):
         self.env["esp.account"].sudo()._esp_purge_api_calls()
-        return super()._esp_job_run(units=units, budget=budget)
+        return super()._esp_job_cron()
 
     @api.model
     def _esp_job_units(self):

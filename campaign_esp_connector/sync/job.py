@@ -185,6 +185,17 @@ class EspSyncJob(models.AbstractModel):
     # -- the runner -----------------------------------------------------------------------------------------------
 
     @api.model
+    def _esp_job_cron(self):
+        """What the kind's cron calls: the due units, handed to :meth:`_esp_job_dispatch`."""
+        return self._esp_job_dispatch(self._esp_job_units())
+
+    @api.model
+    def _esp_job_dispatch(self, units):
+        """Work on ``units``: here, in this worker, at once. An add-on running the jobs on another engine
+        (``campaign_esp_connector_queue``: OCA's queue_job) overrides this to hand each unit over instead."""
+        return self._esp_job_run(units)
+
+    @api.model
     def _esp_job_run(self, units=None, budget=None):
         """Claim and work on due units (default: all) within the worker's time budget; what is left is left to
         the next run, which the cron is asked to make soon.

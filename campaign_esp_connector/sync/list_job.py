@@ -15,6 +15,10 @@ class EspSyncJobList(models.AbstractModel):
     _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_contacts"
 
     @api.model
+    def _esp_job_units(self):
+        return ListSyncRunner(self.env).due_bindings()
+
+    @api.model
     def _esp_job_run(self, units=None, budget=None):
         """Every due list (or the address books ``units``), account by account; the scheduler calls again
         while due lists remain, and accounts another worker is syncing are skipped this time.
