@@ -9,6 +9,7 @@ from . import esp_import_batch
 from . import esp_list_change
 from . import esp_list_member
 from . import esp_mailing_activity
+from . import esp_rate_budget
 from . import esp_sync_log
 from . import esp_sync_log_line
 from . import esp_template

@@ -96,6 +96,11 @@ class EspAccount(models.Model):
     api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today",
                                      help="Calls made since midnight UTC (the ESPs count their allowances in UTC).")
     last_throttle_datetime = fields.Datetime(string="Last Throttled", readonly=True, copy=False)
+    rate_budget_ids = fields.One2many("esp.rate.budget", "account_id", string="API Rate Budget", readonly=True)
+    rate_capacity = fields.Integer(
+        string="Lists Synced at Once", compute="_compute_rate_capacity",
+        help="How many of this account's lists the connector's workers sync at the same time, from the account's "
+             "scarcest API budget (about 10 calls a minute each).")
     address_book_ids = fields.One2many("esp.address.book", "account_id", string="Address Books")
     data_field_ids = fields.One2many("esp.data.field", "account_id", string="Data Fields")
     template_ids = fields.One2many("esp.template", "account_id", string="Templates")
@@ -150,6 +155,15 @@ class EspAccount(models.Model):
     # ------------------------------------------------------------
     # COMPUTES
     # ------------------------------------------------------------
+
+    def _compute_rate_capacity(self):
+        for account in self:
+            account.rate_capacity = account._esp_rate_capacity() if account.id else 0
+
+    def _esp_rate_capacity(self):
+        """How many units of work (lists, campaigns) of this account may be worked on at once."""
+        self.ensure_one()
+        return self.env["esp.rate.budget"].sudo()._esp_capacity(self)
 
     def _compute_api_calls_today(self):
         # One day for every worker and user: crons and people in other time zones must not reset each other's.
@@ -547,7 +561,9 @@ class EspAccount(models.Model):
         ``{"max_wait": 0, "backoff_factor": 0}``) lets crons and tests shorten in-line waits."""
         # dotdigital asks for 121 s per call; connecting must be quick. Odoo's test HTTP guard compares the
         # timeout with a number, so under tests a single number stands for the (connect, read) pair.
-        options = {"timeout": READ_TIMEOUT if is_testing(self.env) else (10, READ_TIMEOUT)}
+        options = {"timeout": READ_TIMEOUT if is_testing(self.env) else (10, READ_TIMEOUT),
+                   # Every worker of every server spends one budget per account, kept in PostgreSQL.
+                   "rate_budget": self.env["esp.rate.budget"].sudo()._esp_budget_for(self)}
         options.update(self.env.context.get("campaign_esp_connector_transport") or {})
         return options
 

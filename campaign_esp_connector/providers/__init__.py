@@ -20,5 +20,6 @@ from .exceptions import (
     ValidationError,
     error_for,
 )
+from .ratebudget import LocalRateBudget, RateBudget
 from .registry import PROVIDERS, get_provider, get_provider_class, provider_selection
 from .transport import CallStats, HttpTransport, check_base_url

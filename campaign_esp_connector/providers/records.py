@@ -164,6 +164,9 @@ class ProviderLimits:
     :param max_import_polls: status checks after which an import still unfinished is given up
     :param sync_interval_minutes: the provider's own cadence for lists that are up to date (``None``: the
         contact cron's interval)
+    :param published_rate: ``(calls, window_seconds)`` the provider documents for a whole account, used as the
+        account's rate budget until the ESP's ``X-RateLimit-*`` headers describe its real budgets (``None``: no
+        published limit)
     :param stats_settle_hours: after a send, how long a campaign's summary is read on every statistics run,
         whatever the activity feed lists (dotdigital documents its feed as "activity (e.g. clicks, opens)":
         bounces, complaints and unsubscribes may not put a campaign in it)
@@ -177,6 +180,7 @@ class ProviderLimits:
     max_import_polls: int = 30
     stats_settle_hours: int = 48
     sync_interval_minutes: int | None = None
+    published_rate: tuple | None = None
 
 
 # Campaign state, neutral: what an engine needs to know of a remote campaign.

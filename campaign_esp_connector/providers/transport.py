@@ -186,6 +186,11 @@ class HttpTransport:
     :param flat_rate_wait: wait assumed for an hourly-quota refusal without any reset header
     :param on_call: optional ``callback(status_code, throttled)`` run after every HTTP attempt; ``status_code``
         is ``None`` when no answer came back
+    :param rate_budget: optional :class:`~.ratebudget.RateBudget` asked before every call and told the ESP's
+        ``X-RateLimit-*`` headers after it; a spent budget is waited for in-line up to ``max_wait``, beyond that
+        the call raises :class:`RateLimited` without reaching the ESP
+    :param rate_scope: optional ``function(method, path) -> scope``: the tier the ESP counts a call in
+        (``"account"`` when not given)
     :param provider: label used in messages and logs
     """
 
@@ -203,6 +208,8 @@ class HttpTransport:
         default_throttle_wait=60.0,
         flat_rate_wait=300.0,
         on_call=None,
+        rate_budget=None,
+        rate_scope=None,
         provider="ESP",
         user_agent="campaign_esp_connector (Odoo)",
     ):
@@ -217,6 +224,8 @@ class HttpTransport:
         self.default_throttle_wait = default_throttle_wait
         self.flat_rate_wait = flat_rate_wait
         self.on_call = on_call
+        self.rate_budget = rate_budget
+        self.rate_scope = rate_scope
         self.provider = provider
         self.stats = CallStats()
         self._lock = threading.Lock()
@@ -340,7 +349,42 @@ class HttpTransport:
         base = f"{parts.scheme}://{parts.netloc}"
         return self._attempt("GET", base, url[len(base):])
 
+    def _spend_budget(self, method, path):
+        """Take one call from the account's rate budget, waiting in-line for a short refill."""
+        if self.rate_budget is None:
+            return None
+        scope = self.rate_scope(method, path) if self.rate_scope else "account"
+        waits = 0
+        while True:
+            wait = self.rate_budget.acquire(scope)
+            if not wait:
+                return scope
+            if wait > self.max_wait or waits >= self.throttle_retries:
+                raise RateLimited(
+                    f"{self.provider}: the account's API budget for {scope} calls is spent until it refills "
+                    f"in {wait:.0f} s.", retry_after=wait)
+            waits += 1
+            self._wait(method, path, wait, f"API budget for {scope} calls spent")
+
+    def _observe_budget(self, scope, headers):
+        if self.rate_budget is None:
+            return
+        try:
+            limit = int(headers["X-RateLimit-Limit"])
+            remaining = int(headers["X-RateLimit-Remaining"])
+        except (KeyError, TypeError, ValueError):
+            return
+        reset = parse_rate_limit_reset(headers.get("X-RateLimit-Reset"))
+        if reset is None:
+            return
+        try:
+            self.rate_budget.observe(headers.get("X-RateLimit-Scope") or scope or "account", limit, remaining, reset)
+        except Exception:
+            # Bookkeeping must never break a sync.
+            _logger.exception("%s rate budget update failed", self.provider)
+
     def _attempt(self, method, base_url, path, label=None, **kwargs):
+        scope = self._spend_budget(method, path)
         self._local.attempts = 0
         self._local.counted = None
         started = time.monotonic()
@@ -368,6 +412,7 @@ class HttpTransport:
             raise self._connection_error(exc, method, base_url, path) from exc
         elapsed = time.monotonic() - started
         self.stats.http_seconds += elapsed
+        self._observe_budget(scope, response.headers)
         throttled = self._is_throttle(response)
         attempts = self._local.attempts
         if self._local.counted is not response.raw:

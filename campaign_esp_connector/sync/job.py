@@ -40,12 +40,21 @@ LOCK_NAMESPACES = {
     "activity": 0x45535045,
     "statistics": 0x45535046,
     "list": 0x45535047,
+    "slot": 0x45535048,
 }
 
 # Share of the worker's real-time limit a run may use: the rest covers the slowest single call and the commit.
 BUDGET_SHARE = 0.5
 DEFAULT_BUDGET = 240
 MIN_BUDGET = 10
+
+# How many crons of each kind may share the work ("ESP workers" in the settings), and the kinds that spread
+# over them: many units, each claimed on its own. Odoo runs one cron record at most once at a time, across all
+# its servers; N copies of a cron let N cron threads (of one or several servers) work at once.
+WORKERS_PARAM = "campaign_esp_connector.workers"
+MAX_WORKERS = 16
+SPREAD_KINDS = ("esp.sync.job.list", "esp.sync.job.campaign.send", "esp.sync.job.campaign.follow",
+                "esp.sync.job.statistics", "esp.sync.job.activity")
 
 # Errors that mean the provider or the network is unwell: retried later, nobody needs to act.
 RETRYABLE = (providers.RateLimited, providers.EspConnectionError, providers.ServerError, providers.InvalidResponse)
@@ -81,12 +90,16 @@ class Claims:
         self.env = env
         self.namespace = LOCK_NAMESPACES[kind]
 
-    def take(self, key):
-        self.env.cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [self.namespace, key])
+    def take(self, key, shared=False):
+        """Claim ``key``; ``shared`` claims may be held by several workers at once, never beside an exclusive
+        one (lists of one account run side by side; the catalogue, which rewrites its books, runs alone)."""
+        function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        self.env.cr.execute(f"SELECT {function}(%s, %s)", [self.namespace, key])  # noqa: S608 - fixed names
         return self.env.cr.fetchone()[0]
 
-    def release(self, key):
-        self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [self.namespace, key])
+    def release(self, key, shared=False):
+        function = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
+        self.env.cr.execute(f"SELECT {function}(%s, %s)", [self.namespace, key])  # noqa: S608 - fixed names
 
     @contextmanager
     def hold(self, key):
@@ -141,13 +154,13 @@ class JobRun:
 
 class EspSyncJob(models.AbstractModel):
     """Base of every ESP job kind (see the module's docstring). A kind sets ``_esp_job_kind`` (its lock
-    namespace) and ``_esp_job_cron`` (its cron's xml id), and implements :meth:`_esp_job_units` and its steps."""
+    namespace) and ``_esp_job_cron_xmlid`` (its cron's xml id), and implements :meth:`_esp_job_units` and its steps."""
 
     _name = "esp.sync.job"
     _description = "ESP Job"
 
     _esp_job_kind = "account"
-    _esp_job_cron = None
+    _esp_job_cron_xmlid = None
 
     # -- what a kind defines ------------------------------------------------------------------------------------
 
@@ -267,9 +280,34 @@ class EspSyncJob(models.AbstractModel):
 
     @api.model
     def _esp_job_come_back(self, at):
-        """Ask this kind's cron to run again at ``at`` (its own interval may be long)."""
-        if not self._esp_job_cron:
-            return
-        cron = self.env.ref(self._esp_job_cron, raise_if_not_found=False)
-        if cron:
-            cron.sudo()._trigger(at)
+        """Ask this kind's crons to run again at ``at`` (their own interval may be long)."""
+        self._esp_job_crons()._trigger(at)
+
+    # -- workers --------------------------------------------------------------------------------------------------
+
+    @api.model
+    def _esp_job_crons(self):
+        """The kind's cron, then its worker copies (same model and code)."""
+        cron = self._esp_job_cron_xmlid and self.env.ref(self._esp_job_cron_xmlid, raise_if_not_found=False)
+        if not cron:
+            return self.env["ir.cron"]
+        cron = cron.sudo()
+        copies = cron.with_context(active_test=False).search(
+            [("model_id", "=", cron.model_id.id), ("code", "=", cron.code), ("id", "!=", cron.id)], order="id")
+        return cron | copies
+
+    @api.model
+    def _esp_job_set_workers(self, count):
+        """Give each spreading kind ``count`` crons: its own plus ``count - 1`` copies following its cadence."""
+        count = max(1, min(MAX_WORKERS, int(count or 1)))
+        for name in SPREAD_KINDS:
+            crons = self.env[name]._esp_job_crons()
+            if not crons:
+                continue
+            main, copies = crons[0], crons[1:]
+            same = {"interval_number": main.interval_number, "interval_type": main.interval_type,
+                    "active": main.active, "priority": main.priority}
+            copies[count - 1:].unlink()
+            copies[:count - 1].write(same)
+            for index in range(len(copies) + 2, count + 1):
+                main.copy({**same, "name": self.env._("%(name)s (worker %(index)s)", name=main.name, index=index)})

@@ -24,6 +24,8 @@ _logger = logging.getLogger(__name__)
 
 # The list sync claims accounts (every job kind's namespaces are in job.py).
 LOCK_NAMESPACE = LOCK_NAMESPACES["account"]
+# Slot keys of an account: account id * this + slot (slots never exceed MAX_LISTS_AT_ONCE).
+SLOTS_PER_ACCOUNT = 100
 # Transient failures are retried after 1, 2, 4, ... minutes, at most this many.
 MAX_BACKOFF_MINUTES = 60
 # Errors that mean the provider or the network is unwell for the whole account: its other lists wait too.
@@ -113,37 +115,61 @@ class ListSyncRunner:
             order="next_sync_datetime asc nulls first, last_attempt_datetime asc nulls first, id",
         )
 
-    def _try_lock(self, account):
-        # A session lock, not a transaction one: it must survive the commits made during the run. A killed
-        # worker's connection closes, which releases it.
-        return Claims(self.env, "account").take(account.id)
-
-    def _unlock(self, account):
-        Claims(self.env, "account").release(account.id)
-
     # -- running -------------------------------------------------------------------------------------------
 
     def run(self, bindings=None):
         """Sync ``bindings`` (default: every due list), account by account, within the time budget.
 
+        Several workers share the work: each takes a slot of an account (as many slots as the account's rate
+        budget allows lists at once) and, within it, claims list by list, so the lists of one account run side
+        by side in different workers and no list ever runs twice at once.
+
         :return: the ``esp.sync.log`` records of the runs made
         """
+        self.explicit = bindings is not None
         bindings = self.due_bindings() if bindings is None else bindings.sudo()
         logs = self.env["esp.sync.log"]
         total = len(bindings)
         for account in bindings.account_id:
             if time.monotonic() > self.deadline:
                 break
-            if not self._try_lock(account):
-                _logger.info("ESP account %s is being synced by another worker; skipped this time", account.id)
+            slot = self._claim_account(account)
+            if slot is None:
+                _logger.info("ESP account %s: every slot is taken by other workers; skipped this time", account.id)
                 self.held.add(account.id)
                 continue
             try:
                 logs |= self._run_account(account, bindings.filtered(lambda b, a=account: b.account_id == a))
             finally:
-                self._unlock(account)
+                self._release_account(account, slot)
         self.env["ir.cron"]._notify_progress(done=self.done, remaining=max(total - self.done, 0))
         return logs
+
+    def _claim_account(self, account):
+        """A slot of the account for this worker, or None. The account's claim is shared by the lists' runs and
+        exclusive for the catalogue job, which rewrites the account's books."""
+        accounts, slots = Claims(self.env, "account"), Claims(self.env, "slot")
+        if not accounts.take(account.id, shared=True):
+            return None
+        for slot in range(account._esp_rate_capacity()):
+            if slots.take(account.id * SLOTS_PER_ACCOUNT + slot):
+                return slot
+        accounts.release(account.id, shared=True)
+        return None
+
+    def _release_account(self, account, slot):
+        Claims(self.env, "slot").release(account.id * SLOTS_PER_ACCOUNT + slot)
+        Claims(self.env, "account").release(account.id, shared=True)
+
+    def _still_due(self, binding):
+        """Read again once the list is claimed: another worker may have synced it since this run listed it."""
+        binding.invalidate_recordset()
+        if not binding.exists() or binding.sync_state in ("rejected", "guard"):
+            return False
+        if self.poll_only:
+            return bool(self.env["esp.import.batch"].search_count(
+                [("list_id", "=", binding.mailing_list_id.id), ("state", "=", "posted")]))
+        return not binding.next_sync_datetime or binding.next_sync_datetime <= fields.Datetime.now()
 
     def _run_account(self, account, bindings):
         logs = self.env["esp.sync.log"]
@@ -164,10 +190,19 @@ class ListSyncRunner:
                 overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
                 since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
                 feeds = _AccountFeeds(self.env, client, since)
+                lists = Claims(self.env, "list")
                 for binding in bindings:
                     if time.monotonic() > self.deadline:
                         break
-                    log, stop_account = self._run_list(binding, client, server_now, points, feeds)
+                    if not lists.take(binding.id):
+                        continue  # another worker is syncing this list
+                    try:
+                        points.commit()  # a new transaction: what other workers committed is seen from here
+                        if not self.explicit and not self._still_due(binding):
+                            continue
+                        log, stop_account = self._run_list(binding, client, server_now, points, feeds)
+                    finally:
+                        lists.release(binding.id)
                     logs |= log
                     self.done += 1
                     if stop_account:
