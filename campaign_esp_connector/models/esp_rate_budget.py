@@ -1,7 +1,11 @@
 import logging
 import math
+from contextlib import contextmanager
+
+import psycopg2.errors
 
 from odoo import api, fields, models
+from odoo.sql_db import TestCursor
 
 from .. import providers
 
@@ -49,7 +53,7 @@ class EspRateBudget(models.Model):
     def _esp_budget_for(self, account):
         """The :class:`~..providers.RateBudget` the account's client spends (it opens cursors of its own)."""
         published = providers.get_provider_class(account.provider).limits.published_rate
-        return PgRateBudget(self.env.registry, account.id, published)
+        return PgRateBudget(self.env, account.id, published)
 
     @api.model
     def _esp_capacity(self, account):
@@ -70,66 +74,86 @@ class EspRateBudget(models.Model):
 
 class PgRateBudget(providers.RateBudget):
     """:class:`~..providers.RateBudget` kept in ``esp_rate_budget`` rows: every acquire and observe is a short
-    transaction of its own (never rolled back with the run that made the call, never holding a lock across a
-    call). Times are the database's clock (UTC), one clock for every worker."""
+    READ COMMITTED transaction of its own (never rolled back with the run that made the call, never holding a
+    lock across a call, and the decrement of one worker waits for another's instead of failing). Times are the
+    database's clock (UTC), one clock for every worker."""
 
-    def __init__(self, registry, account_id, published):
-        self.registry = registry
+    def __init__(self, env, account_id, published):
+        self.registry = env.registry
         self.account_id = account_id
         self.published = published
 
-    def acquire(self, scope):
+    @contextmanager
+    def _cursor(self):
         with self.registry.cursor() as cr:
-            if self.published:
-                cr.execute("""
-                    INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
-                                                 source, create_date, write_date)
-                    VALUES (%(account)s, 'account', %(calls)s, %(window)s, %(calls)s,
-                            (now() AT TIME ZONE 'UTC') + make_interval(secs => %(window)s), 'published',
-                            now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-                    ON CONFLICT (account_id, scope) DO NOTHING
-                """, {"account": self.account_id, "calls": self.published[0], "window": self.published[1]})
-            # The scope's own budget when the ESP described it, else the account-wide one; locked so that two
-            # workers never both take the last call.
-            cr.execute("""
-                SELECT id, call_limit, remaining, window_seconds,
-                       EXTRACT(EPOCH FROM reset_at - (now() AT TIME ZONE 'UTC'))
-                  FROM esp_rate_budget
-                 WHERE account_id = %s AND scope IN (%s, 'account')
-                 ORDER BY scope = %s DESC
-                 LIMIT 1
-                   FOR UPDATE
-            """, [self.account_id, scope, scope])
-            row = cr.fetchone()
-            if row is None:
-                return 0.0
-            budget_id, limit, remaining, window, refills_in = row
-            if refills_in is None or refills_in <= 0:
-                remaining = limit
-                cr.execute("""
-                    UPDATE esp_rate_budget SET remaining = %s - 1,
-                           reset_at = (now() AT TIME ZONE 'UTC') + make_interval(secs => %s)
-                     WHERE id = %s
-                """, [limit, window or 60, budget_id])
-                return 0.0
-            if remaining <= 0:
-                return max(math.ceil(refills_in), 1)
-            cr.execute("UPDATE esp_rate_budget SET remaining = remaining - 1 WHERE id = %s", [budget_id])
+            if not isinstance(cr, TestCursor):  # a browser tour's requests share the test's transaction
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            yield cr
+
+    def acquire(self, scope):
+        try:
+            with self._cursor() as cr:
+                return self._acquire(cr, scope)
+        except psycopg2.errors.ForeignKeyViolation:
+            # An account whose creation is not committed yet (a test's transaction, a wizard that creates and
+            # connects at once): no other worker can use it so far, so there is nothing to share.
             return 0.0
+
+    def _acquire(self, cr, scope):
+        params = {"account": self.account_id, "scope": scope}
+        for _attempt in range(2):
+            # The scope's own budget when the ESP described it, else the account-wide one.
+            cr.execute("""
+                UPDATE esp_rate_budget b
+                   SET remaining = CASE WHEN b.reset_at <= (now() AT TIME ZONE 'UTC') THEN b.call_limit
+                                        ELSE b.remaining END - 1,
+                       reset_at = CASE WHEN b.reset_at <= (now() AT TIME ZONE 'UTC')
+                                       THEN (now() AT TIME ZONE 'UTC') + make_interval(secs => b.window_seconds)
+                                       ELSE b.reset_at END
+                 WHERE b.id = (SELECT id FROM esp_rate_budget
+                                WHERE account_id = %(account)s AND scope IN (%(scope)s, 'account')
+                                ORDER BY scope = %(scope)s DESC LIMIT 1)
+                   AND (b.reset_at <= (now() AT TIME ZONE 'UTC') OR b.remaining > 0)
+             RETURNING b.id
+            """, params)
+            if cr.fetchone():
+                return 0.0
+            cr.execute("""
+                SELECT EXTRACT(EPOCH FROM reset_at - (now() AT TIME ZONE 'UTC')) FROM esp_rate_budget
+                 WHERE account_id = %(account)s AND scope IN (%(scope)s, 'account')
+                 ORDER BY scope = %(scope)s DESC LIMIT 1
+            """, params)
+            row = cr.fetchone()
+            if row is not None:
+                return max(math.ceil(row[0] or 0), 1)  # spent: refilled in that many seconds
+            if not self.published:
+                return 0.0  # no published limit, and the ESP has said nothing yet
+            cr.execute("""
+                INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
+                                             source, create_date, write_date)
+                VALUES (%(account)s, 'account', %(calls)s, %(window)s, %(calls)s,
+                        (now() AT TIME ZONE 'UTC') + make_interval(secs => %(window)s), 'published',
+                        now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                ON CONFLICT (account_id, scope) DO NOTHING
+            """, {**params, "calls": self.published[0], "window": self.published[1]})
+        return 0.0
 
     def observe(self, scope, limit, remaining, reset_seconds):
         # dotdigital's tiers count per minute; a longer reset is an hourly budget (its flat scheme).
         window = 60 if reset_seconds <= 60 else 3600
-        with self.registry.cursor() as cr:
-            cr.execute("""
-                INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
-                                             source, create_date, write_date)
-                VALUES (%(account)s, %(scope)s, %(limit)s, %(window)s, %(remaining)s,
-                        (now() AT TIME ZONE 'UTC') + make_interval(secs => %(reset)s), 'headers',
-                        now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-                ON CONFLICT (account_id, scope) DO UPDATE
-                   SET call_limit = EXCLUDED.call_limit, window_seconds = EXCLUDED.window_seconds,
-                       remaining = EXCLUDED.remaining, reset_at = EXCLUDED.reset_at, source = 'headers',
-                       write_date = EXCLUDED.write_date
-            """, {"account": self.account_id, "scope": scope, "limit": limit, "window": window,
-                  "remaining": remaining, "reset": float(reset_seconds)})
+        try:
+            with self._cursor() as cr:
+                cr.execute("""
+                    INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
+                                                 source, create_date, write_date)
+                    VALUES (%(account)s, %(scope)s, %(limit)s, %(window)s, %(remaining)s,
+                            (now() AT TIME ZONE 'UTC') + make_interval(secs => %(reset)s), 'headers',
+                            now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                    ON CONFLICT (account_id, scope) DO UPDATE
+                       SET call_limit = EXCLUDED.call_limit, window_seconds = EXCLUDED.window_seconds,
+                           remaining = EXCLUDED.remaining, reset_at = EXCLUDED.reset_at, source = 'headers',
+                           write_date = EXCLUDED.write_date
+                """, {"account": self.account_id, "scope": scope, "limit": limit, "window": window,
+                      "remaining": remaining, "reset": float(reset_seconds)})
+        except psycopg2.errors.ForeignKeyViolation:
+            pass  # an account not committed yet (see acquire)
