@@ -730,7 +730,8 @@ def rate_scope(method, path):
     calls ``high`` (its tiered scheme; the answer's ``X-RateLimit-Scope`` names the tier it was counted in)."""
     if method == "POST" and "/import" in path:
         return "low"
-    if method == "GET" and not re.search(r"/(\d+|[^/]*@[^/]*)$", path) and "/send/" not in path:
+    if (method == "GET" and path not in ("/v2/server-time", "/v2/account-info")
+            and not re.search(r"/(\d+|[^/]*@[^/]*)$", path) and "/send/" not in path):
         return "medium"
     return "high"
 

@@ -281,7 +281,8 @@ class EspSyncJob(models.AbstractModel):
     @api.model
     def _esp_job_come_back(self, at):
         """Ask this kind's crons to run again at ``at`` (their own interval may be long)."""
-        self._esp_job_crons()._trigger(at)
+        for cron in self._esp_job_crons():
+            cron._trigger(at)
 
     # -- workers --------------------------------------------------------------------------------------------------
 

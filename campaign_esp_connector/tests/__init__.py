@@ -4,6 +4,6 @@ from . import test_list_sync, test_list_sync_views, test_sync_engine, test_sync_
 from . import test_esp_field_mapping
 from . import test_esp_connect_wizard
 from . import test_esp_mailing_contact
-from . import test_esp_campaign, test_esp_statistics, test_campaign_master, test_campaign_jobs_crash
+from . import test_esp_campaign, test_esp_statistics, test_campaign_master, test_campaign_jobs_crash, test_job_workers
 from . import test_demo_seed
 from . import test_tours

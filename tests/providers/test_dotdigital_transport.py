@@ -331,3 +331,43 @@ def test_credentials_never_logged_nor_in_errors(sandbox, make_provider, debug_lo
     for text in texts:
         for forbidden in (secret, token, sandbox.api_password, real_token):
             assert forbidden not in text
+
+
+# -- the account's rate budget ---------------------------------------------------------------------------------
+
+
+def test_spent_budget_refuses_the_call_before_it_reaches_the_esp(make_provider, sandbox):
+    from esp_providers import LocalRateBudget
+
+    budget = LocalRateBudget(published=(3, 60))
+    provider = make_provider(rate_budget=budget, max_wait=0.0)
+    with pytest.raises(RateLimited) as refused:
+        for _call in range(10):
+            provider.server_time()
+    assert 55 <= refused.value.retry_after <= 60
+    assert len(sandbox.requests_log()) == 3  # the refused call never reached the ESP
+
+
+def test_short_refill_is_waited_for_in_line(make_provider):
+    from esp_providers import LocalRateBudget
+
+    now = [0.0]
+    budget = LocalRateBudget(published=(1, 1), clock=lambda: now[0])
+    provider = make_provider(rate_budget=budget, max_wait=2.0)
+    provider.transport._wait = lambda method, path, seconds, reason: now.__setitem__(0, now[0] + seconds)
+    provider.server_time()
+    provider.server_time()  # waited one second (on the budget's clock), then went through
+    assert now[0] >= 1.0
+
+
+def test_tiered_headers_set_each_scope_budget(make_provider, sandbox):
+    from esp_providers import LocalRateBudget
+
+    sandbox.configure(rate_limit={"mode": "tiered", "tiers": {"low": 5, "medium": 7, "high": 9}})
+    budget = LocalRateBudget(published=(2000, 3600))
+    provider = make_provider(rate_budget=budget)
+    provider.server_time()
+    list(provider.iter_address_books())
+    assert budget.scopes["high"][0] == 9 and budget.scopes["high"][1] < 9
+    assert budget.scopes["medium"][:2] == [7, 6]
+    assert budget.scopes["account"][0] == 2000  # the published figure, for scopes the ESP did not describe
