@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
 from ..sync import ListSyncRunner
-from .esp_address_book import ATTENTION_STATES, SYNC_STATES
+from .esp_address_book import ATTENTION_STATES, SYNC_STATES, check_esp_manager
 
 _COMPARE = {"=": py_operator.eq, "!=": py_operator.ne, ">": py_operator.gt, ">=": py_operator.ge,
             "<": py_operator.lt, "<=": py_operator.le}
@@ -52,7 +52,10 @@ class MailingList(models.Model):
     """Fields and buttons of a list connected to an ESP address book. The sync state is the binding's
     (``esp.address.book``); the work is the sync runner's (``..sync``)."""
 
-    _inherit = "mailing.list"
+    _name = "mailing.list"
+    # A chatter: what a person decided for the list at the ESP (a confirmed mass change, a retried rejection)
+    # is recorded with who and when.
+    _inherit = ["mailing.list", "mail.thread"]
 
     # ------------------------------------------------------------
     # FIELDS
@@ -391,15 +394,34 @@ class MailingList(models.Model):
         return True
 
     def action_esp_confirm_guard(self):
-        """Confirm the mass change the guard stopped; the next run applies it."""
+        """Confirm the mass change the guard stopped; the next run applies it. ESP managers only, recorded."""
         self.check_access("write")
-        self.sudo().esp_address_book_id._esp_confirm_guard()
+        check_esp_manager(self.env, _("Only an ESP manager can confirm the changes the mass-change guard stopped. "
+                                      "Ask one to review them on the list."))
+        for mailing_list in self.filtered("esp_address_book_id"):
+            confirmed = mailing_list.sudo().esp_address_book_id._esp_confirm_guard()
+            for book, stopped in confirmed.items():
+                mailing_list.message_post(body=_(
+                    "%(user)s confirmed the mass change the guard stopped for the address book %(book)s; the next "
+                    "synchronization applies it. What the guard stopped: %(changes)s",
+                    user=self.env.user.name, book=book.name, changes=stopped or _("no details recorded"),
+                ), message_type="comment", subtype_xmlid="mail.mt_note")
         return True
 
     def action_esp_retry_rejected(self):
-        """After fixing what the ESP rejected (RejectedByWatchdog), send the list's contacts again."""
+        """After fixing what the ESP rejected (RejectedByWatchdog), send the list's contacts again. ESP managers
+        only (the watchdog suspects the list was not collected with consent), recorded."""
         self.check_access("write")
-        self.sudo().esp_address_book_id._esp_retry_rejected()
+        check_esp_manager(self.env, _("Only an ESP manager can send again an import the ESP's watchdog rejected. "
+                                      "Ask one once the ESP agrees."))
+        for mailing_list in self.filtered("esp_address_book_id"):
+            counts = mailing_list.sudo().esp_address_book_id._esp_retry_rejected()
+            for book, count in counts.items():
+                mailing_list.message_post(body=_(
+                    "%(user)s retried the import the ESP's watchdog rejected: %(count)s contacts are sent again to "
+                    "the address book %(book)s at the next synchronization.",
+                    user=self.env.user.name, count=count, book=book.name,
+                ), message_type="comment", subtype_xmlid="mail.mt_note")
         return True
 
     def action_esp_view_sync_logs(self):
