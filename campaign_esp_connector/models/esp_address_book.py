@@ -199,6 +199,10 @@ class EspAddressBook(models.Model):
         values = {"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False}
         if requested_by:
             values["sync_requested_by_id"] = requested_by.id
+            # A run under way (or between two of its runs, imports in flight) keeps its state; the run that
+            # ends it tells this person too.
+            self.filtered(lambda book: book.sync_state == "running" and not book.sync_requested_by_id).write(
+                {"sync_requested_by_id": requested_by.id})
         waiting.write(values)
         self.filtered(lambda book: book.sync_state in ("running", "queued")).write({"next_sync_datetime": False})
         self._esp_trigger()
@@ -227,8 +231,14 @@ class EspAddressBook(models.Model):
             if full:
                 values["last_sync_datetime"] = now
         elif state == "partial":
-            # More to do (imports in flight, budget used up): come back shortly, not at once.
-            values.update(sync_state="queued", last_error=False, retry_count=0,
+            # More to do (imports in flight, budget used up): come back shortly, not at once. For a person the
+            # sync is still running (the ESP is importing what was sent): "Queued" with every contact counted
+            # as sent said the opposite for a minute.
+            exporting = self.env["esp.list.member"].search_count(
+                [("list_id", "=", self.mailing_list_id.id), ("state", "=", "exporting")])
+            progress = (_("waiting for the ESP to import %(count)s contacts", count=exporting) if exporting
+                        else _("continues in a moment"))
+            values.update(sync_state="running", last_error=False, retry_count=0, sync_progress=progress,
                           next_sync_datetime=now + self._esp_backoff(0))
         elif state in ("guard", "rejected"):
             values.update(sync_state=state, last_error=message, next_sync_datetime=False)
