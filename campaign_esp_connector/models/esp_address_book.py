@@ -4,8 +4,11 @@ from datetime import timedelta
 import psycopg2
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
 
 from .. import providers
+
+MANAGER_GROUP = "campaign_esp_connector.campaign_esp_connector_group_manager"
 
 _INTERVAL_UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1),
                    "weeks": timedelta(weeks=1), "months": timedelta(days=30)}
@@ -38,6 +41,16 @@ SYNC_STATES = [
 ]
 # States in which a list waits for a person, or keeps failing.
 ATTENTION_STATES = ("failed", "retry", "guard", "rejected")
+
+
+def check_esp_manager(env, message):
+    """Lifting a safety net (the mass-change guard, the ESP's watchdog, an opt-out held at the ESP) is an ESP
+    manager's decision. The views only show those buttons to managers; this check is what an RPC call meets.
+
+    :param message: the translated refusal, saying what only a manager may do
+    """
+    if not env.su and not env.user.has_group(MANAGER_GROUP):
+        raise AccessError(message)
 
 
 class EspAddressBook(models.Model):
@@ -186,6 +199,10 @@ class EspAddressBook(models.Model):
         values = {"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False}
         if requested_by:
             values["sync_requested_by_id"] = requested_by.id
+            # A run under way (or between two of its runs, imports in flight) keeps its state; the run that
+            # ends it tells this person too.
+            self.filtered(lambda book: book.sync_state == "running" and not book.sync_requested_by_id).write(
+                {"sync_requested_by_id": requested_by.id})
         waiting.write(values)
         self.filtered(lambda book: book.sync_state in ("running", "queued")).write({"next_sync_datetime": False})
         self._esp_trigger()
@@ -214,8 +231,14 @@ class EspAddressBook(models.Model):
             if full:
                 values["last_sync_datetime"] = now
         elif state == "partial":
-            # More to do (imports in flight, budget used up): come back shortly, not at once.
-            values.update(sync_state="queued", last_error=False, retry_count=0,
+            # More to do (imports in flight, budget used up): come back shortly, not at once. For a person the
+            # sync is still running (the ESP is importing what was sent): "Queued" with every contact counted
+            # as sent said the opposite for a minute.
+            exporting = self.env["esp.list.member"].search_count(
+                [("list_id", "=", self.mailing_list_id.id), ("state", "=", "exporting")])
+            progress = (_("waiting for the ESP to import %(count)s contacts", count=exporting) if exporting
+                        else _("continues in a moment"))
+            values.update(sync_state="running", last_error=False, retry_count=0, sync_progress=progress,
                           next_sync_datetime=now + self._esp_backoff(0))
         elif state in ("guard", "rejected"):
             values.update(sync_state=state, last_error=message, next_sync_datetime=False)
@@ -248,19 +271,31 @@ class EspAddressBook(models.Model):
         return max(interval - max(interval / 10, timedelta(seconds=30)), timedelta(0)), False
 
     def _esp_confirm_guard(self):
-        self.filtered(lambda book: book.sync_state == "guard").write(
-            {"guard_confirmed": True, "sync_state": "queued", "last_error": False}
-        )
+        """The guard's mass change is confirmed: the next run applies it.
+
+        :return: ``{book: what the guard stopped}`` (its message, with the counts) for the books it released
+        """
+        stopped = self.filtered(lambda book: book.sync_state == "guard")
+        confirmed = {book: book.last_error for book in stopped}
+        stopped.write({"guard_confirmed": True, "sync_state": "queued", "last_error": False})
         self._esp_queue()
+        return confirmed
 
     def _esp_retry_rejected(self):
+        """Send again what the ESP's watchdog rejected.
+
+        :return: ``{book: number of members sent again}``
+        """
+        counts = {}
         for book in self:
             members = self.env["esp.list.member"].search(
                 [("list_id", "=", book.mailing_list_id.id), ("state", "=", "rejected")]
             )
             members._esp_requeue_ids(members.ids)
+            counts[book] = len(members)
         self.filtered(lambda book: book.sync_state == "rejected").write({"sync_state": "queued", "last_error": False})
         self._esp_queue()
+        return counts
 
     @api.model
     def _esp_backoff(self, retry_count):

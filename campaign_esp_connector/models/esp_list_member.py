@@ -1,9 +1,14 @@
+import logging
+
 from psycopg2.extras import execute_values
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import providers
+from .esp_address_book import check_esp_manager
+
+_logger = logging.getLogger(__name__)
 
 # Created by init(), dropped by the uninstall hook.
 REMOVAL_TRIGGERS = (
@@ -198,36 +203,32 @@ class EspListMember(models.Model):
         }
 
     def action_esp_resubscribe(self):
-        """Re-subscribe these opted-out members at the ESP: only ever on a person's explicit request.
+        """Re-subscribe these opted-out members at the ESP: only ever on a person's explicit request, and only by
+        an ESP manager (it lifts an opt-out the ESP holds).
 
         The ESP may add them back, send them a confirmation email first (challenged), or refuse (hard bounces,
-        complaints). The Odoo subscription is re-activated only when the ESP added the contact back.
+        complaints). Each contact is handled on its own: the ESP applies each call at once, so one refused or
+        failed contact neither stops the others nor raises (which would roll back what the ESP already did).
+        The Odoo subscription is re-activated only when the ESP added the contact, and the contact's chatter
+        records who asked, and what the ESP answered.
         """
         self.list_id.check_access("write")
-        outcomes = {"added": [], "challenged": [], "refused": []}
-        for member in self.sudo().filtered(lambda member: member.state == "opted_out"):
-            mailing_list = member.list_id
-            account = mailing_list.esp_account_id
+        check_esp_manager(self.env, _("Only an ESP manager can re-subscribe a contact at the ESP. Ask one to do it "
+                                      "at the contact's request."))
+        members = self.sudo().filtered(lambda member: member.state == "opted_out")
+        # Refusals of the whole request come before the first call: then nothing has changed anywhere.
+        for member in members:
+            account = member.list_id.esp_account_id
             if not account:
-                raise UserError(_("The mailing list “%(list)s” is not connected to an ESP.", list=mailing_list.name))
+                raise UserError(_("The mailing list “%(list)s” is not connected to an ESP.", list=member.list_id.name))
             if not account.support_resubscribe:
                 raise UserError(_("%(provider)s cannot re-subscribe a contact through its API: re-activate "
                                   "%(email)s in %(provider)s itself.", provider=account._get_provider_label(),
                                   email=member.email))
-            outcome = account._esp_call(lambda client, member=member: client.resubscribe(
-                member.email, book_id=member.list_id.esp_address_book_id.remote_id
-            ))
-            if outcome.state == providers.records.RESUBSCRIBE_ADDED:
-                member._esp_resubscribed(member.ids)
-                mailing_list._update_subscription_from_email(member.email, opt_out=False, force_message=False)
-                outcomes["added"].append(member.email)
-            elif outcome.state == providers.records.RESUBSCRIBE_CHALLENGED:
-                member._esp_note(member.ids, _("Confirmation email sent by the ESP"))
-                outcomes["challenged"].append(member.email)
-            else:
-                member._esp_note(member.ids, _("The ESP refuses to re-subscribe this address (%(status)s)",
-                                               status=outcome.status or "?"))
-                outcomes["refused"].append(member.email)
+        outcomes = {"added": [], "challenged": [], "refused": [], "failed": []}
+        for member in members:
+            kind, note = member._esp_resubscribe_one()
+            outcomes[kind].append(note)
         # Only what happened, one sentence per outcome: "Re-subscribed: -" reads as an error.
         sentences = []
         if outcomes["added"]:
@@ -239,12 +240,70 @@ class EspListMember(models.Model):
         if outcomes["refused"]:
             sentences.append(_("Refused by the ESP (the contact's note says why): %(emails)s.",
                                emails=", ".join(outcomes["refused"])))
-        message = " ".join(sentences)
+        if outcomes["failed"]:
+            sentences.append(_("Not re-subscribed, nothing changed for them: %(failures)s.",
+                               failures="; ".join(outcomes["failed"])))
+        problem = outcomes["refused"] or outcomes["failed"]
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"message": message, "type": "warning" if outcomes["refused"] else "success", "sticky": True},
+            "params": {"message": " ".join(sentences), "type": "warning" if problem else "success", "sticky": True},
         }
+
+    def _esp_resubscribe_one(self):
+        """Ask the ESP to re-subscribe this one member, record its answer, and note it on the contact.
+
+        :return: ``(outcome, text)``: ``added``, ``challenged`` or ``refused`` with the email, or ``failed`` with
+            the email and the reason
+        """
+        self.ensure_one()
+        mailing_list = self.list_id
+        book = mailing_list.esp_address_book_id
+        try:
+            outcome = mailing_list.esp_account_id._esp_call(
+                lambda client: client.resubscribe(self.email, book_id=book.remote_id))
+        except UserError as error:  # the ESP's error, in words; nothing was applied for this contact
+            reason = str(error)
+            self._esp_post_resubscribe_note(_(
+                "%(user)s asked the ESP to re-subscribe this contact to the address book %(book)s (list "
+                "%(list)s), which failed: %(reason)s. Nothing changed.",
+                user=self.env.user.name, book=book.name, list=mailing_list.name, reason=reason))
+            return "failed", _("%(email)s (%(reason)s)", email=self.email, reason=reason)
+        try:
+            # One savepoint per contact: should recording this answer fail, the answers recorded for the
+            # contacts before it stay, as the ESP applied them.
+            with self.env.cr.savepoint():
+                if outcome.state == providers.records.RESUBSCRIBE_ADDED:
+                    self._esp_resubscribed(self.ids)
+                    mailing_list._update_subscription_from_email(self.email, opt_out=False, force_message=False)
+                    kind, answer = "added", _("the ESP added the contact back; the subscription is active again")
+                elif outcome.state == providers.records.RESUBSCRIBE_CHALLENGED:
+                    self._esp_note(self.ids, _("Confirmation email sent by the ESP"))
+                    kind, answer = "challenged", _(
+                        "the ESP sent the contact a confirmation email; they stay unsubscribed until they confirm")
+                else:
+                    reason = _("The ESP refuses to re-subscribe this address (%(status)s)", status=outcome.status or "?")
+                    self._esp_note(self.ids, reason)
+                    kind, answer = "refused", reason
+                self._esp_post_resubscribe_note(_(
+                    "%(user)s asked the ESP to re-subscribe this contact to the address book %(book)s (list "
+                    "%(list)s): %(answer)s.",
+                    user=self.env.user.name, book=book.name, list=mailing_list.name, answer=answer))
+        except Exception:
+            _logger.exception("Re-subscribe of %s in mailing list %s: the ESP answered, recording it failed",
+                              self.email, mailing_list.id)
+            return "failed", _("%(email)s (the ESP answered %(status)s, but Odoo could not record it; see the "
+                               "server log)", email=self.email, status=outcome.status or "?")
+        return kind, self.email
+
+    def _esp_post_resubscribe_note(self, body):
+        """Record a re-subscribe request in the chatter of the list's contacts of this email, as the person who
+        made it."""
+        contacts = self.env["mailing.contact"].search(
+            [("email_normalized", "=", self.email), ("list_ids", "in", self.list_id.ids)])
+        for contact in contacts:
+            contact.sudo().message_post(body=body, author_id=self.env.user.partner_id.id,
+                                        message_type="comment", subtype_xmlid="mail.mt_note")
 
     # ------------------------------------------------------------
     # TRANSITIONS (the sync engine's only way to change member rows; every one is a single statement)

@@ -3,7 +3,7 @@ from odoo.exceptions import UserError
 from odoo.tools import format_datetime
 
 # Counters a sync run reports, in display order.
-COUNTERS = ("exported", "updated", "created", "opted_out", "removed", "failed")
+COUNTERS = ("exported", "updated", "created", "added", "opted_out", "removed", "failed")
 
 
 class EspSyncLog(models.Model):
@@ -35,6 +35,11 @@ class EspSyncLog(models.Model):
     exported = fields.Integer(readonly=True)
     updated = fields.Integer(string="Updated in Odoo", readonly=True)
     created = fields.Integer(string="Created in Odoo", readonly=True)
+    added = fields.Integer(
+        string="Added to the List", readonly=True,
+        help="Contacts added to the address book at the ESP that Odoo already had (same email): they joined the "
+             "list, no contact was created.",
+    )
     opted_out = fields.Integer(string="Opted Out", readonly=True)
     removed = fields.Integer(readonly=True)
     failed = fields.Integer(readonly=True)
@@ -86,6 +91,8 @@ class EspSyncLog(models.Model):
             exported=self.exported, updated=self.updated, created=self.created, opted_out=self.opted_out,
             removed=self.removed, failed=self.failed, calls=self.api_calls,
         ))
+        if self.added:
+            parts.append(_("%(count)s existing Odoo contacts joined the list from the ESP.", count=self.added))
         if self.message:
             parts.append(self.message)
         return " ".join(parts)

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
 from ..sync import ListSyncRunner
-from .esp_address_book import ATTENTION_STATES, SYNC_STATES
+from .esp_address_book import ATTENTION_STATES, SYNC_STATES, check_esp_manager
 
 _COMPARE = {"=": py_operator.eq, "!=": py_operator.ne, ">": py_operator.gt, ">=": py_operator.ge,
             "<": py_operator.lt, "<=": py_operator.le}
@@ -52,7 +52,10 @@ class MailingList(models.Model):
     """Fields and buttons of a list connected to an ESP address book. The sync state is the binding's
     (``esp.address.book``); the work is the sync runner's (``..sync``)."""
 
-    _inherit = "mailing.list"
+    _name = "mailing.list"
+    # A chatter: what a person decided for the list at the ESP (a confirmed mass change, a retried rejection)
+    # is recorded with who and when.
+    _inherit = ["mailing.list", "mail.thread"]
 
     # ------------------------------------------------------------
     # FIELDS
@@ -104,8 +107,8 @@ class MailingList(models.Model):
     )
     esp_processed_count = fields.Integer(
         string="Contacts Processed", compute="_compute_esp_member_counts",
-        help="Of the contacts to sync, those already sent or settled (synced, being exported, failed, opted out "
-             "at the ESP); the rest is pending export.",
+        help="Of the contacts to sync, those the ESP confirmed or settled (synced, failed, opted out at the ESP); "
+             "the rest is pending export or being imported by the ESP.",
     )
     esp_sync_status = fields.Char(
         string="ESP Sync Status", compute="_compute_esp_sync_status",
@@ -158,7 +161,9 @@ class MailingList(models.Model):
             mailing_list.esp_not_sent_count = values.get("not_sent", 0)
             mailing_list.esp_opted_out_count = values.get("opted_out", 0)
             mailing_list.esp_sendable_count = values.get("sendable", 0)
-            mailing_list.esp_processed_count = values.get("sendable", 0) - values.get("pending", 0)
+            # Sent is not done: an import counts once the ESP confirmed it, so the bar fills as the ESP works.
+            mailing_list.esp_processed_count = (values.get("sendable", 0) - values.get("pending", 0)
+                                                - values.get("exporting", 0))
 
     def _esp_member_counts(self):
         """Count the subscribers of the connected lists of ``self`` as the sync sees them (see
@@ -208,19 +213,27 @@ class MailingList(models.Model):
             return [("id", "not in", [list_id for list_id, count in counts.items() if not compare(count, value)])]
         return [("id", "in", [list_id for list_id, count in counts.items() if compare(count, value)])]
 
-    @api.depends("esp_sync_state", "esp_pending_count", "esp_failed_count")
+    @api.depends("active", "esp_sync_state", "esp_pending_count", "esp_failed_count", "esp_processed_count",
+                 "esp_sendable_count")
     @api.depends_context("lang")
     def _compute_esp_sync_status(self):
         labels = dict(self._fields["esp_sync_state"]._description_selection(self.env))
         for mailing_list in self:
             state = mailing_list.esp_sync_state
-            mailing_list.esp_needs_attention = bool(mailing_list.esp_address_book_id) and (
+            mailing_list.esp_needs_attention = bool(mailing_list.esp_address_book_id) and mailing_list.active and (
                 state in ATTENTION_STATES or mailing_list.esp_failed_count > 0
             )
             if not mailing_list.esp_address_book_id:
                 mailing_list.esp_sync_status = False
                 continue
+            if not mailing_list.active:
+                # The cron leaves archived lists alone (see the runner's due lists); unarchiving resumes.
+                mailing_list.esp_sync_status = _("Archived: not synchronized")
+                continue
             status = labels[state]
+            if state == "running" and mailing_list.esp_sendable_count:
+                status = _("%(state)s: %(done)s of %(total)s contacts processed", state=status,
+                           done=mailing_list.esp_processed_count, total=mailing_list.esp_sendable_count)
             if state == "done" and mailing_list.esp_pending_count:
                 # Changed after the last run: "Up to Date" alone would hide them until the next one.
                 status = _("%(state)s, %(count)s to send at the next run", state=status,
@@ -232,7 +245,7 @@ class MailingList(models.Model):
     def _search_esp_needs_attention(self, operator, value):
         if operator not in ("=", "!=") or not isinstance(value, bool):
             raise UserError(_("Unsupported search on whether the ESP sync needs attention."))
-        domain = ["&", ("esp_address_book_id", "!=", False),
+        domain = ["&", "&", ("esp_address_book_id", "!=", False), ("active", "=", True),
                   "|", ("esp_address_book_id.sync_state", "in", ATTENTION_STATES), ("esp_failed_count", ">", 0)]
         return domain if (operator == "=") == value else ["!", *domain]
 
@@ -287,11 +300,12 @@ class MailingList(models.Model):
                 count=sum(count for _reason, count in rows), reasons=shown,
             )
 
-    @api.depends("esp_sync_state", "esp_sync_progress", "esp_last_attempt_datetime")
+    @api.depends("active", "esp_sync_state", "esp_sync_progress", "esp_last_attempt_datetime")
     @api.depends_context("tz", "lang")
     def _compute_esp_sync_progress_text(self):
         for mailing_list in self:
-            if mailing_list.esp_sync_state != "running" or not mailing_list.esp_last_attempt_datetime:
+            if (not mailing_list.active or mailing_list.esp_sync_state != "running"
+                    or not mailing_list.esp_last_attempt_datetime):
                 mailing_list.esp_sync_progress_text = False
                 continue
             mailing_list.esp_sync_progress_text = _(
@@ -310,12 +324,32 @@ class MailingList(models.Model):
     # ------------------------------------------------------------
 
     def write(self, vals):
+        archived = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
+        unarchived = self.filtered(lambda mailing_list: not mailing_list.active) if vals.get("active") else self.browse()
         res = super().write(vals)
         if "contact_ids" in vals or "subscription_ids" in vals:
             # Memberships written through contact_ids bypass mailing.subscription's own methods.
             self.flush_recordset(["contact_ids", "subscription_ids"])
             self.env["esp.address.book"]._esp_mark_changed(self.ids)
+        # An archived list is not synced (not due for the runner): its live progress stops, and unarchiving
+        # queues a run that catches up with what changed meanwhile.
+        archived.sudo().esp_address_book_id.filtered(lambda book: book.sync_state in ("queued", "running")).write(
+            {"sync_progress": False})
+        unarchived.filtered("esp_address_book_id").sudo()._esp_queue_sync()
         return res
+
+    def unlink(self):
+        # Deleting a connected list is allowed, as in Odoo without an ESP; what it leaves at the ESP is said in
+        # the account's chatter, and the book is freed with a clean sync state (a later connection starts afresh).
+        for mailing_list in self.filtered("esp_address_book_id").sudo():
+            book = mailing_list.esp_address_book_id
+            book.account_id.message_post(body=_(
+                "%(user)s deleted the mailing list “%(list)s”: it is no longer synchronized with the address book "
+                "“%(book)s”, which stays at the ESP with its contacts (delete it there if it is no longer needed).",
+                user=self.env.user.name, list=mailing_list.name, book=book.name,
+            ), message_type="comment", subtype_xmlid="mail.mt_note", author_id=self.env.user.partner_id.id)
+            book._esp_unbind()
+        return super().unlink()
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -355,6 +389,10 @@ class MailingList(models.Model):
         connected = self.filtered("esp_address_book_id")
         if not connected:
             raise UserError(_("Connect the mailing list to an ESP address book first."))
+        archived = connected.filtered(lambda mailing_list: not mailing_list.active)
+        if archived:
+            raise UserError(_("The mailing list “%(list)s” is archived, so it is not synchronized: unarchive it "
+                              "to synchronize it again.", list=archived[0].name))
         connected.sudo().esp_address_book_id._esp_queue(requested_by=self.env.user)
         return {
             "type": "ir.actions.client",
@@ -391,15 +429,34 @@ class MailingList(models.Model):
         return True
 
     def action_esp_confirm_guard(self):
-        """Confirm the mass change the guard stopped; the next run applies it."""
+        """Confirm the mass change the guard stopped; the next run applies it. ESP managers only, recorded."""
         self.check_access("write")
-        self.sudo().esp_address_book_id._esp_confirm_guard()
+        check_esp_manager(self.env, _("Only an ESP manager can confirm the changes the mass-change guard stopped. "
+                                      "Ask one to review them on the list."))
+        for mailing_list in self.filtered("esp_address_book_id"):
+            confirmed = mailing_list.sudo().esp_address_book_id._esp_confirm_guard()
+            for book, stopped in confirmed.items():
+                mailing_list.message_post(body=_(
+                    "%(user)s confirmed the mass change the guard stopped for the address book %(book)s; the next "
+                    "synchronization applies it. What the guard stopped: %(changes)s",
+                    user=self.env.user.name, book=book.name, changes=stopped or _("no details recorded"),
+                ), message_type="comment", subtype_xmlid="mail.mt_note")
         return True
 
     def action_esp_retry_rejected(self):
-        """After fixing what the ESP rejected (RejectedByWatchdog), send the list's contacts again."""
+        """After fixing what the ESP rejected (RejectedByWatchdog), send the list's contacts again. ESP managers
+        only (the watchdog suspects the list was not collected with consent), recorded."""
         self.check_access("write")
-        self.sudo().esp_address_book_id._esp_retry_rejected()
+        check_esp_manager(self.env, _("Only an ESP manager can send again an import the ESP's watchdog rejected. "
+                                      "Ask one once the ESP agrees."))
+        for mailing_list in self.filtered("esp_address_book_id"):
+            counts = mailing_list.sudo().esp_address_book_id._esp_retry_rejected()
+            for book, count in counts.items():
+                mailing_list.message_post(body=_(
+                    "%(user)s retried the import the ESP's watchdog rejected: %(count)s contacts are sent again to "
+                    "the address book %(book)s at the next synchronization.",
+                    user=self.env.user.name, count=count, book=book.name,
+                ), message_type="comment", subtype_xmlid="mail.mt_note")
         return True
 
     def action_esp_view_sync_logs(self):

@@ -130,6 +130,8 @@ class ContactPullJob(Job):
         self.env["mailing.subscription"].create(
             [{"contact_id": contact.id, "list_id": list_id} for contact in by_email.values()]
         )
+        # Counted apart from created contacts: the list changed all the same, and the run says so.
+        self.run.log.added += len(by_email)
         name_sources = ("name", "first_name", "last_name", "company_name")
         name_mappings = self.mappings.filtered(lambda mapping: mapping.source in name_sources)
         to_create = []

@@ -102,6 +102,7 @@ class ListSyncRunner:
         Book = self.env["esp.address.book"]
         domain = [
             ("mailing_list_id", "!=", False),
+            ("mailing_list_id.active", "=", True),  # archived lists stop syncing; unarchiving queues a run
             ("account_id.active", "=", True),
             ("account_id.state", "=", "connected"),
         ]
@@ -298,16 +299,25 @@ class ListSyncRunner:
         self._report(binding, log, requester)
         log = self._drop_if_idle(log)
         points.commit("run:finished")
+        self._tell_requester(binding, log, requester, points)
         return log, stop_account
 
     def _report(self, binding, log, requester):
         """A manual run records how the whole list stands; the person who pressed Synchronize is told once the
-        queued work ends (a partial run comes back shortly to finish: imports in flight, budget used up)."""
+        queued work ends (see :meth:`_tell_requester`)."""
         if log.trigger == "manual":
             log._record_list_state()
-        if requester and log.state != "partial":
-            self._notify_requester(requester, log)
-            binding.sync_requested_by_id = False
+
+    def _tell_requester(self, binding, log, requester, points):
+        """Tell the person who pressed Synchronize, once the run's end is committed: told "done", the form they
+        look at reads that state, not the last one. A partial run comes back shortly to finish (imports in
+        flight, budget used up) and tells then. The requester is forgotten with the notice, so a worker that
+        dies in between leaves them to be told by the next run."""
+        if not requester or not log or log.state == "partial":
+            return
+        self._notify_requester(requester, log)
+        binding.sync_requested_by_id = False
+        points.commit("run:told")
 
     def _notify_requester(self, user, log):
         """Tell the person who pressed Synchronize how the run ended and how the list stands now."""
@@ -330,8 +340,8 @@ class ListSyncRunner:
 
     def _idle(self, log):
         return (log.trigger == "cron" and log.state == "done" and not log.message and not log.line_ids
-                and not any(log[counter] for counter in ("exported", "updated", "created", "opted_out", "removed",
-                                                         "failed")))
+                and not any(log[counter] for counter in ("exported", "updated", "created", "added", "opted_out",
+                                                         "removed", "failed")))
 
     def _step_label(self, name):
         return {

@@ -3,7 +3,7 @@ from . import test_esp_account, test_esp_account_sync, test_esp_account_usage, t
 from . import test_list_sync, test_list_sync_views, test_sync_engine, test_sync_crash, test_sync_properties
 from . import test_esp_field_mapping
 from . import test_esp_connect_wizard
-from . import test_esp_mailing_contact
+from . import test_esp_mailing_contact, test_safety_nets
 from . import test_esp_campaign, test_esp_statistics, test_campaign_master, test_campaign_jobs_crash, test_job_workers
 from . import test_demo_seed
 from . import test_tours

@@ -1,6 +1,6 @@
 from lxml import etree
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged, users
 
 from .common import EspListSyncCommon
@@ -65,7 +65,7 @@ class TestContactEspTab(EspListSyncCommon):
         self.assertFalse(row.esp_support_resubscribe)
         self.assertTrue(self._rows()["Newsletter"].esp_support_resubscribe)
 
-    @users("user_esp_marketing")
+    @users("user_esp_manager")
     def test_resubscribe_from_the_contact(self):
         for mailing_list in (self.list_news, self.list_events):
             self._sync_until_idle(mailing_list)
@@ -82,8 +82,22 @@ class TestContactEspTab(EspListSyncCommon):
         # the ESP asked the contact to confirm: nothing changes in Odoo until they do
         self.assertEqual(self._rows()["Newsletter"].esp_member_state, "opted_out")
         self.assertEqual(self._rows()["Newsletter"].esp_status_detail, "Confirmation email sent by the ESP")
+        # The contact's chatter keeps who asked and what the ESP answered.
+        note = self.contact.with_env(self.env).message_ids[:1]
+        self.assertEqual(note.author_id, self.env.user.partner_id)
+        self.assertIn("asked the ESP to re-subscribe this contact to the address book Newsletter", note.body)
+        self.assertIn("confirmation email", note.body)
 
-    @users("user_esp_marketing")
+    def test_resubscribe_from_the_contact_is_for_esp_managers(self):
+        self._sync_until_idle(self.list_news)
+        self._esp_set_status(self.list_news, "ada@example.com")
+        self._sync(self.list_news)
+        row = self._rows()["Newsletter"].with_user(self.user_marketing)
+        with self.assertRaisesRegex(AccessError, "Only an ESP manager can re-subscribe"):
+            row.action_esp_resubscribe()
+        self.assertEqual(self._rows()["Newsletter"].esp_member_state, "opted_out")
+
+    @users("user_esp_manager")  # the button is an ESP manager's (see test_safety_nets)
     def test_form_shows_the_tab_the_button_and_the_activity(self):
         arch = self._contact_form_arch()
         page = arch.xpath("//notebook[@name='esp_notebook']/page[@name='esp']")

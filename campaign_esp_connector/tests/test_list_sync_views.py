@@ -1,8 +1,12 @@
 import json
 
+import requests
+
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged, users
+from odoo.tools import html2plaintext
 
+from ..sync import ListSyncRunner
 from .common import EspListSyncCommon
 
 
@@ -297,9 +301,22 @@ class TestListSyncViews(EspListSyncCommon):
         self.assertRecordValues(mailing_list, [{"esp_sendable_count": 4, "esp_processed_count": 0}])
         self._sync(mailing_list)
         mailing_list.invalidate_recordset()
-        # Both imports are in flight: everything is sent, nothing confirmed yet.
-        self.assertRecordValues(mailing_list, [{"esp_sendable_count": 4, "esp_processed_count": 4,
-                                                "esp_exporting_count": 4, "esp_pending_count": 0}])
+        # Both imports are in flight: everything is sent, nothing confirmed yet, and the list is still running.
+        self.assertRecordValues(mailing_list, [{"esp_sendable_count": 4, "esp_processed_count": 0,
+                                                "esp_exporting_count": 4, "esp_pending_count": 0,
+                                                "esp_sync_state": "running"}])
+        self.assertEqual(mailing_list.esp_sync_status, "Running: 0 of 4 contacts processed")
+        self.assertRegex(mailing_list.esp_sync_progress_text,
+                         r"^Synchronizing since \d\d:\d\d: waiting for the ESP to import 4 contacts$")
+        # The sync-health row says the same.
+        row = mailing_list.with_user(self.user_marketing).read(["esp_sync_status", "esp_sync_progress_text"])[0]
+        self.assertEqual(row["esp_sync_status"], "Running: 0 of 4 contacts processed")
+        self.assertIn("waiting for the ESP to import 4 contacts", row["esp_sync_progress_text"])
+        self._sync(mailing_list)
+        mailing_list.invalidate_recordset()
+        self.assertRecordValues(mailing_list, [{"esp_processed_count": 4, "esp_exporting_count": 0,
+                                                "esp_sync_state": "done", "esp_sync_status": "Up to Date",
+                                                "esp_sync_progress_text": False}])
         book = mailing_list.esp_address_book_id
         book._esp_start_run()
         book.sync_progress = "Step 5 of 5: sending contacts"
@@ -345,3 +362,95 @@ class TestListSyncViews(EspListSyncCommon):
             + mailing_list.esp_failed_count + mailing_list.esp_not_sent_count + mailing_list.esp_opted_out_count,
             mailing_list.contact_count,
         )
+
+    # -- what a person sees of a run tells the truth ---------------------------------------------------------
+
+    def test_scheduled_run_adding_existing_contacts_is_kept_and_counted(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Pulled", create_contacts=True)
+        grace = self.env["mailing.contact"].create({"name": "Grace", "email": "grace@example.com"})
+        self._sync_until_idle(mailing_list)
+        self.sandbox.advance_clock(600)
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        requests.post(f"{self.sandbox.url}/v2/address-books/{book_id}/contacts", json={"email": "grace@example.com"},
+                      auth=(self.sandbox.api_user, self.sandbox.api_password), timeout=10).raise_for_status()
+        log = mailing_list._esp_sync(trigger="cron")
+        self.assertTrue(log, "a scheduled run that changed the list stays in its history")
+        self.assertRecordValues(log, [{"trigger": "cron", "state": "done", "created": 0, "added": 1}])
+        mailing_list.invalidate_recordset(["contact_ids"])
+        self.assertIn(grace, mailing_list.contact_ids)
+        self.assertIn("1 existing Odoo contacts joined the list from the ESP.", log._summary())
+        # Nothing new next time: that run leaves no row.
+        self.assertFalse(mailing_list._esp_sync(trigger="cron"))
+
+    def test_requester_is_told_after_the_final_state_is_recorded(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        self._sync_until_idle(mailing_list)
+        mailing_list.with_user(self.user_marketing).action_esp_synchronize()
+
+        told = []
+
+        class Runner(ListSyncRunner):
+            def _notify_requester(self, user, log):
+                # What the person's form reads when the notice arrives.
+                book = log.list_id.esp_address_book_id
+                told.append((book.sync_state, book.sync_progress, log.state, log.list_counted))
+                return super()._notify_requester(user, log)
+
+        Runner(self.env).run()
+        self.assertEqual(told, [("done", False, "done", True)])
+        self.assertFalse(mailing_list.esp_address_book_id.sync_requested_by_id)
+        [notification] = self._bus_notifications(self.user_marketing)
+        self.assertIn("1 contacts synced", notification["message"])
+
+    def test_archived_list_stops_syncing_and_says_so(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Archived book")
+        self._sync_until_idle(mailing_list)
+        mailing_list.action_archive()
+        mailing_list.write({"contact_ids": [(0, 0, {"name": "New", "email": "new@example.com"})]})
+        self.sandbox.clear_log()
+        self._cron(mailing_list)
+        self.assertFalse(self._sandbox_api_calls(), "an archived list is never due")
+        mailing_list.invalidate_recordset()
+        self.assertRecordValues(mailing_list, [{"esp_sync_status": "Archived: not synchronized",
+                                                "esp_needs_attention": False}])
+        health = self.env["mailing.list"].with_user(self.user_marketing).with_context(active_test=False)
+        self.assertEqual(health.browse(mailing_list.id).esp_sync_status, "Archived: not synchronized")
+        with self.assertRaisesRegex(UserError, "archived"):
+            mailing_list.with_user(self.user_marketing).action_esp_synchronize()
+
+        mailing_list.action_unarchive()
+        self.assertEqual(mailing_list.esp_sync_state, "queued")
+        self.assertFalse(mailing_list.esp_next_sync_datetime)
+        self._cron(mailing_list)
+        self._cron(mailing_list)
+        self.assertEqual(set(self._book_state(mailing_list)), {"ada@example.com", "new@example.com"})
+
+    def test_deleting_a_connected_list_says_what_stays_at_the_esp(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Kept at the ESP")
+        self._sync_until_idle(mailing_list)
+        book = mailing_list.esp_address_book_id
+        mailing_list.with_user(self.user_marketing).name = "Deleted list"
+        mailing_list.with_user(self.user_marketing).unlink()
+
+        self.assertFalse(mailing_list.exists())
+        self.assertRecordValues(book, [{"mailing_list_id": False, "sync_state": "never", "pull_watermark": False}])
+        self.assertEqual(set(self._book_state_of(book)), {"ada@example.com"}, "the book keeps its contacts")
+        note = self.sandbox_account.message_ids[:1]
+        self.assertEqual(note.author_id, self.user_marketing.partner_id)
+        text = html2plaintext(note.body)
+        self.assertIn("Marketing Martha deleted the mailing list “Deleted list”", text)
+        self.assertIn("“Kept at the ESP”, which stays at the ESP with its contacts", text)
+        # The book is free for another list, which starts afresh.
+        other = self.env["mailing.list"].create({"name": "Next"})
+        other._esp_connect(book)
+        self.assertEqual(other.esp_sync_state, "queued")
+        # The form says it near Disconnect.
+        arch = self.env["mailing.list"].get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("The address book and its contacts stay at the ESP", arch)
+
+    def _book_state_of(self, book):
+        books = {row["id"]: row for row in self.sandbox.state(contacts_limit=1000)["books"]}
+        return {contact["email"]: contact for contact in books[int(book.remote_id)]["contacts"]}

@@ -143,7 +143,8 @@ class TestEspTours(EspTourCase):
         self._run_list_sync_cron(mailing_list)
         subscription = mailing_list.subscription_ids
         self.assertTrue(subscription.opt_out)
-        self._start_tour("campaign_esp_connector_contact_tour", login=self.user_marketing.login,
+        # Re-subscribing lifts an opt-out the ESP holds: an ESP manager's button.
+        self._start_tour("campaign_esp_connector_contact_tour", login=self.user_esp_manager.login,
                          url=f"/odoo/action-mass_mailing.action_view_mass_mailing_contacts/{subscription.contact_id.id}")
         # dotdigital (and the sandbox) email a contact who unsubscribed themselves to confirm first.
         self.assertEqual(subscription.esp_member_id.state, "opted_out")

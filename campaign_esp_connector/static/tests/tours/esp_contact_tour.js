@@ -1,5 +1,5 @@
 /** @odoo-module **/
-// A marketing user opens a contact who unsubscribed at the ESP: its ESP tab says so per list, and at the
+// An ESP manager opens a contact who unsubscribed at the ESP: its ESP tab says so per list, and at the
 // contact's request they re-subscribe it there (after a confirmation), reading what the ESP answered.
 
 import { registry } from "@web/core/registry";
