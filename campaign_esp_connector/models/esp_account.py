@@ -7,7 +7,7 @@ import psycopg2.errors
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_list
+from odoo.tools import clean_context, format_list
 
 from .. import providers
 from ..sync.common import is_testing
@@ -381,7 +381,9 @@ class EspAccount(models.Model):
         self.ensure_one()
         book = self._esp_call(lambda client: client.create_address_book(name))
         # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
-        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        # The connect dialog's defaults (default_mailing_list_id) must not reach the book: it is linked by _esp_bind.
+        Book = self.env["esp.address.book"].sudo().with_context(clean_context(self.env.context),
+                                                                campaign_esp_connector_from_esp=True)
         values = dict(Book._esp_values_from_record(book), account_id=self.id, sync_date=fields.Datetime.now())
         return Book.create(values).sudo(False)
 
@@ -411,7 +413,9 @@ class EspAccount(models.Model):
 
         remote, created = self._esp_call(create_or_find)
         # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
-        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        # The connect dialog's defaults (default_mailing_list_id) must not reach the book: it is linked by _esp_bind.
+        Book = self.env["esp.address.book"].sudo().with_context(clean_context(self.env.context),
+                                                                campaign_esp_connector_from_esp=True)
         values = dict(Book._esp_values_from_record(remote), account_id=self.id, sync_date=fields.Datetime.now())
         book = Book.with_context(active_test=False).search(
             [("account_id", "=", self.id), ("remote_id", "=", values["remote_id"])], limit=1
