@@ -145,6 +145,8 @@ class OptOutJob(Job):
         for _member_id, email in outgoing[:MAX_UNSUBSCRIBES_PER_RUN]:
             try:
                 run.client.unsubscribe_from_book(run.binding.remote_id, email)
+            except providers.BookNotFound:
+                raise  # the book itself is gone: nothing was unsubscribed, the opt-out waits for another book
             except providers.NotFound:
                 pass  # never reached the book: nothing to unsubscribe
             self.Member._esp_opted_out(self.list_id, [email])

@@ -120,7 +120,7 @@ class ListSyncRunner:
             return Book.search([*domain, ("mailing_list_id", "in", batches.list_id.ids)])
         now = fields.Datetime.now()
         return Book.search(
-            [*domain, ("sync_state", "not in", ("rejected", "guard")),
+            [*domain, ("sync_state", "not in", ("rejected", "guard", "book_missing")),
              "|", ("next_sync_datetime", "=", False), ("next_sync_datetime", "<=", now)],
             order="next_sync_datetime asc nulls first, last_attempt_datetime asc nulls first, id",
         )
@@ -250,7 +250,7 @@ class ListSyncRunner:
             state, message, stop_account = "failed", binding.account_id._esp_error_message(error), True
             transient = True
         except providers.EspError as error:
-            state, message = "failed", binding.account_id._esp_error_message(error)
+            state, message = binding._esp_run_error(error)
         except Exception:
             # A bug met on one list must not stall the others: undo its unrecorded work, record it, go on.
             _logger.exception("ESP sync of mailing list %s crashed", binding.mailing_list_id.id)
@@ -288,7 +288,7 @@ class ListSyncRunner:
 
     def _notify_requester(self, user, log):
         """Tell the person who pressed Synchronize how the run ended and how the list stands now."""
-        problem = log.state in ("failed", "rejected", "throttled", "guard") or log.list_failed_count
+        problem = log.state in ("failed", "rejected", "throttled", "guard", "book_missing") or log.list_failed_count
         log = log.with_context(lang=user.lang or self.env.lang)
         user._bus_send("simple_notification", {
             "title": log.env._("ESP synchronization: %(list)s", list=log.list_id.name),
