@@ -98,6 +98,9 @@ class EspAccount(models.Model):
     api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today",
                                      help="Calls made since midnight UTC (the ESPs count their allowances in UTC).")
     last_throttle_datetime = fields.Datetime(string="Last Throttled", readonly=True, copy=False)
+    # ESP clock minus Odoo's, measured when a sync run reads the ESP's time: an Odoo re-subscription is dated on
+    # the ESP's clock with it, so that it compares with the ESP's own opt-out dates (see mailing.subscription).
+    clock_offset = fields.Float(string="ESP Clock Offset (s)", readonly=True, copy=False, digits=(16, 3))
     address_book_ids = fields.One2many("esp.address.book", "account_id", string="Address Books")
     data_field_ids = fields.One2many("esp.data.field", "account_id", string="Data Fields")
     template_ids = fields.One2many("esp.template", "account_id", string="Templates")
@@ -366,6 +369,18 @@ class EspAccount(models.Model):
         self.env["esp.field.mapping"]._esp_create_defaults(self)
         self.write({"catalogue_sync_datetime": fields.Datetime.now(), "state": "connected", "last_error": False})
         return counts
+
+    def _esp_record_clock(self, server_now):
+        """Keep the offset between the ESP's clock and Odoo's, just read as ``server_now`` (naive UTC).
+
+        Written only when it moved by a second or more: a clock that drifts slowly costs no write per run.
+        """
+        self.ensure_one()
+        offset = (server_now - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
+        if abs(offset - self.clock_offset) >= 1:
+            # In SQL: bookkeeping, not an edit of the account (no write date, no tracking, no state reset).
+            self.env.cr.execute("UPDATE esp_account SET clock_offset = %s WHERE id = %s", [offset, self.id])
+            self.invalidate_recordset(["clock_offset"])
 
     def _esp_call(self, operation):
         """Run ``operation(client)`` for a user action: ESP failures become a translated ``UserError``."""

@@ -172,6 +172,7 @@ class ListSyncRunner:
                 except providers.EspError as error:
                     self._account_failed(account, bindings, error, points)
                     return logs
+                account._esp_record_clock(server_now)
                 watermarks = [b.optout_watermark for b in bindings]
                 overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
                 since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
