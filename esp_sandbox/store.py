@@ -16,8 +16,9 @@ from .timeutil import Clock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- AUTOINCREMENT: dotdigital never gives a deleted book's id to a new book (SQLite's rowid would).
 CREATE TABLE IF NOT EXISTS books (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE, visibility TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE, visibility TEXT NOT NULL,
     system INTEGER NOT NULL DEFAULT 0, next_position INTEGER NOT NULL DEFAULT 0, created REAL);
 CREATE TABLE IF NOT EXISTS contacts (
     id INTEGER PRIMARY KEY, email TEXT NOT NULL, email_key TEXT NOT NULL UNIQUE, opt_in_type TEXT NOT NULL,

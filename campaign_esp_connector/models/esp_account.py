@@ -7,7 +7,7 @@ import psycopg2.errors
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_list
+from odoo.tools import clean_context, format_list
 
 from .. import providers
 from ..sync.common import is_testing
@@ -101,6 +101,9 @@ class EspAccount(models.Model):
         string="Lists Synced at Once", compute="_compute_rate_capacity",
         help="How many of this account's lists the connector's workers sync at the same time, from the account's "
              "scarcest API budget (about 10 calls a minute each).")
+    # ESP clock minus Odoo's, measured when a sync run reads the ESP's time: an Odoo re-subscription is dated on
+    # the ESP's clock with it, so that it compares with the ESP's own opt-out dates (see mailing.subscription).
+    clock_offset = fields.Float(string="ESP Clock Offset (s)", readonly=True, copy=False, digits=(16, 3))
     address_book_ids = fields.One2many("esp.address.book", "account_id", string="Address Books")
     data_field_ids = fields.One2many("esp.data.field", "account_id", string="Data Fields")
     template_ids = fields.One2many("esp.template", "account_id", string="Templates")
@@ -369,6 +372,18 @@ class EspAccount(models.Model):
         self.write({"catalogue_sync_datetime": fields.Datetime.now(), "state": "connected", "last_error": False})
         return counts
 
+    def _esp_record_clock(self, server_now):
+        """Keep the offset between the ESP's clock and Odoo's, just read as ``server_now`` (naive UTC).
+
+        Written only when it moved by a second or more: a clock that drifts slowly costs no write per run.
+        """
+        self.ensure_one()
+        offset = (server_now - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
+        if abs(offset - self.clock_offset) >= 1:
+            # In SQL: bookkeeping, not an edit of the account (no write date, no tracking, no state reset).
+            self.env.cr.execute("UPDATE esp_account SET clock_offset = %s WHERE id = %s", [offset, self.id])
+            self.invalidate_recordset(["clock_offset"])
+
     def _esp_call(self, operation):
         """Run ``operation(client)`` for a user action: ESP failures become a translated ``UserError``."""
         self.ensure_one()
@@ -383,7 +398,9 @@ class EspAccount(models.Model):
         self.ensure_one()
         book = self._esp_call(lambda client: client.create_address_book(name))
         # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
-        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        # The connect dialog's defaults (default_mailing_list_id) must not reach the book: it is linked by _esp_bind.
+        Book = self.env["esp.address.book"].sudo().with_context(clean_context(self.env.context),
+                                                                campaign_esp_connector_from_esp=True)
         values = dict(Book._esp_values_from_record(book), account_id=self.id, sync_date=fields.Datetime.now())
         return Book.create(values).sudo(False)
 
@@ -413,7 +430,9 @@ class EspAccount(models.Model):
 
         remote, created = self._esp_call(create_or_find)
         # Any ESP user may create a book for a list they connect; the catalogue itself is the connector's.
-        Book = self.env["esp.address.book"].sudo().with_context(campaign_esp_connector_from_esp=True)
+        # The connect dialog's defaults (default_mailing_list_id) must not reach the book: it is linked by _esp_bind.
+        Book = self.env["esp.address.book"].sudo().with_context(clean_context(self.env.context),
+                                                                campaign_esp_connector_from_esp=True)
         values = dict(Book._esp_values_from_record(remote), account_id=self.id, sync_date=fields.Datetime.now())
         book = Book.with_context(active_test=False).search(
             [("account_id", "=", self.id), ("remote_id", "=", values["remote_id"])], limit=1

@@ -38,9 +38,12 @@ SYNC_STATES = [
     ("failed", "Failed"),
     ("rejected", "Rejected by ESP"),
     ("guard", "Needs Confirmation"),
+    ("book_missing", "Address Book Missing"),
 ]
 # States in which a list waits for a person, or keeps failing.
-ATTENTION_STATES = ("failed", "retry", "guard", "rejected")
+ATTENTION_STATES = ("failed", "retry", "guard", "rejected", "book_missing")
+# States no run leaves by itself: a person must act on the list first (the runner does not pick them up).
+PERSON_STATES = ("guard", "rejected", "book_missing")
 
 
 def check_esp_manager(env, message):
@@ -142,6 +145,18 @@ class EspAddressBook(models.Model):
             "is_system": record.is_system,
         }
 
+    @api.model
+    def _esp_import(self, account, provider_records):
+        counts = super()._esp_import(account, provider_records)
+        # A connected book the ESP no longer lists was deleted there: its list must not look up to date while
+        # its opt-outs go nowhere. One that is listed again was not (a listing or a 404 that missed it).
+        connected = self.with_context(active_test=False).search(
+            [("account_id", "=", account.id), ("mailing_list_id", "!=", False)]
+        )
+        connected.filtered(lambda book: not book.active and book.sync_state != "book_missing")._esp_book_missing()
+        connected.filtered(lambda book: book.active and book.sync_state == "book_missing")._esp_book_found()
+        return counts
+
     # ------------------------------------------------------------
     # BINDING: STATE TRANSITIONS
     # ------------------------------------------------------------
@@ -195,7 +210,7 @@ class EspAddressBook(models.Model):
 
         :param requested_by: the user to notify when the queued work ends (``res.users``)
         """
-        waiting = self.filtered(lambda book: book.sync_state not in ("running", "rejected", "guard"))
+        waiting = self.filtered(lambda book: book.sync_state not in ("running", *PERSON_STATES))
         values = {"sync_state": "queued", "next_sync_datetime": False, "sync_progress": False}
         if requested_by:
             values["sync_requested_by_id"] = requested_by.id
@@ -213,7 +228,8 @@ class EspAddressBook(models.Model):
     def _esp_finish_run(self, state, message, full=True, retry_at=None, transient=False):
         """Record how a run ended.
 
-        :param state: the run's outcome (``done``, ``partial``, ``guard``, ``rejected``, ``throttled``, ``failed``)
+        :param state: the run's outcome (``done``, ``partial``, ``guard``, ``rejected``, ``book_missing``,
+            ``throttled``, ``failed``)
         :param full: a run of every step (only those make a list "up to date")
         :param retry_at: not before this time (throttling)
         :param transient: the failure is retried by itself with a growing delay
@@ -240,6 +256,8 @@ class EspAddressBook(models.Model):
                         else _("continues in a moment"))
             values.update(sync_state="running", last_error=False, retry_count=0, sync_progress=progress,
                           next_sync_datetime=now + self._esp_backoff(0))
+        elif state == "book_missing":
+            self._esp_book_missing()
         elif state in ("guard", "rejected"):
             values.update(sync_state=state, last_error=message, next_sync_datetime=False)
         else:
@@ -254,6 +272,40 @@ class EspAddressBook(models.Model):
             wake_at = values["next_sync_datetime"]
         if wake_at:
             self._esp_trigger(wake_at)
+
+    def _esp_run_error(self, error):
+        """How a run that met a provider error of this list only ends: ``(state, message)``. A book deleted at
+        the ESP fails every later call alike: the list waits for a person rather than retrying."""
+        self.ensure_one()
+        if isinstance(error, providers.BookNotFound):
+            return "book_missing", self._esp_book_missing_message()
+        return "failed", self.account_id._esp_error_message(error)
+
+    def _esp_book_missing(self):
+        """The ESP says the connected book no longer exists: archive it and have the list wait for a person
+        (connect it to another book, or disconnect it). Member rows, watermarks and Odoo's opt-outs stay as
+        they are: a connection to another book sends what the list holds, opt-outs included."""
+        for book in self:
+            book.write({
+                "active": False,
+                "sync_state": "book_missing",
+                "last_error": book._esp_book_missing_message(),
+                "next_sync_datetime": False,
+                "retry_count": 0,
+                "sync_progress": False,
+            })
+
+    def _esp_book_missing_message(self):
+        self.ensure_one()
+        return _("The address book “%(book)s” no longer exists at the ESP: connect the list to another address book "
+                 "(Connection Settings) or disconnect it.", book=self.name)
+
+    def _esp_book_found(self):
+        """The catalogue lists a book said missing again: it was not deleted, so its list syncs again."""
+        self.filtered(lambda book: book.sync_state == "book_missing").write(
+            {"sync_state": "queued", "last_error": False, "next_sync_datetime": False}
+        )
+        self._esp_trigger()
 
     def _esp_sync_interval(self):
         """How long a list that is up to date waits for its next run, and whether that is the provider's own

@@ -26,6 +26,7 @@ class EspSyncLog(models.Model):
             ("throttled", "Throttled"),
             ("guard", "Waiting for Confirmation"),
             ("rejected", "Rejected"),
+            ("book_missing", "Address Book Missing"),
             ("failed", "Failed"),
         ],
         default="running",

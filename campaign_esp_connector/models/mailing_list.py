@@ -359,12 +359,17 @@ class MailingList(models.Model):
         """Open the dialog connecting this list to an ESP address book (also used for Connection Settings)."""
         self.ensure_one()
         book = self.esp_address_book_id
-        if not book:
+        account, create_contacts = book.sudo().account_id, book.sudo().create_contacts
+        if book and not book.sudo().active:
+            # Deleted at the ESP: the dialog offers the account's other books, not the one that is gone.
+            book = self.env["esp.address.book"].browse()
+        if not self.esp_address_book_id:
             # After a Disconnect, the dialog offers the same connection again (book and settings) while that book
             # is free: reconnecting then keeps what the list's members already are at the ESP.
             previous = self.sudo().esp_previous_address_book_id
             if previous.active and not previous.mailing_list_id and not previous.is_system:
                 book = self.env["esp.address.book"].browse(previous.id)
+                account, create_contacts = previous.account_id, previous.create_contacts
         return {
             "type": "ir.actions.act_window",
             "name": _("Connect to ESP") if not self.esp_address_book_id else _("ESP Connection Settings"),
@@ -373,9 +378,9 @@ class MailingList(models.Model):
             "target": "new",
             "context": {
                 "default_mailing_list_id": self.id,
-                "default_account_id": book.sudo().account_id.id,
+                "default_account_id": account.id,
                 "default_address_book_id": book.id,
-                "default_create_contacts": book.sudo().create_contacts,
+                "default_create_contacts": create_contacts,
             },
         }
 
@@ -393,6 +398,10 @@ class MailingList(models.Model):
         if archived:
             raise UserError(_("The mailing list “%(list)s” is archived, so it is not synchronized: unarchive it "
                               "to synchronize it again.", list=archived[0].name))
+        missing = connected.sudo().esp_address_book_id.filtered(lambda book: book.sync_state == "book_missing")
+        if missing:
+            # Nothing a run could do: every call on that book fails. A person chooses what happens to the list.
+            raise UserError("\n".join(missing.mapped(lambda book: book._esp_book_missing_message())))
         connected.sudo().esp_address_book_id._esp_queue(requested_by=self.env.user)
         return {
             "type": "ir.actions.client",

@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -26,6 +28,13 @@ class MailingSubscription(models.Model):
     esp_exported_datetime = fields.Datetime(string="Last Export", compute="_compute_esp_member_id", groups=ESP_GROUP)
     esp_opted_out_datetime = fields.Datetime(string="Opted Out at ESP Since", compute="_compute_esp_member_id",
                                              groups=ESP_GROUP)
+    # When a person last subscribed this row (created it, or opted it back in), on the ESP's clock: the only
+    # Odoo moment an ESP opt-out (unsubscribe, bounce, complaint, dated by the ESP) is compared with. Any other
+    # write (a name, a mapped field, the list) is no re-subscription and must not undo the ESP's opt-out.
+    esp_optin_datetime = fields.Datetime(
+        string="Subscribed in Odoo At (ESP Clock)", readonly=True, copy=False, groups=ESP_GROUP,
+        help="When this subscription was created or opted back in, in the ESP's time: an opt-out the ESP made "
+             "after it is applied, one made before it is reported in the sync history and not applied.")
     esp_support_resubscribe = fields.Boolean(
         string="Can Be Re-subscribed at ESP", compute="_compute_esp_member_id", groups=ESP_GROUP,
         help="The ESP's API re-subscribes, and what it holds against the address is an unsubscribe (a hard bounce, "
@@ -81,12 +90,16 @@ class MailingSubscription(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         subscriptions = super().create(vals_list)
+        subscriptions.filtered(lambda subscription: not subscription.opt_out)._esp_record_optin()
         subscriptions._esp_mark_changed()
         return subscriptions
 
     def write(self, vals):
         lists_before = self.list_id
+        # Only opted out -> subscribed is a re-subscription; writing opt_out False on a subscribed row is not.
+        resubscribed = self.filtered("opt_out") if "opt_out" in vals and not vals["opt_out"] else self.browse()
         res = super().write(vals)
+        resubscribed._esp_record_optin()
         self.env["esp.address.book"]._esp_mark_changed((lists_before | self.list_id).ids)
         return res
 
@@ -114,3 +127,24 @@ class MailingSubscription(models.Model):
 
     def _esp_mark_changed(self):
         self.env["esp.address.book"]._esp_mark_changed(self.list_id.ids)
+
+    def _esp_record_optin(self):
+        """Date these subscriptions' opt-in now, on the ESP's clock of each list's account (Odoo's clock plus
+        the offset the last sync measured; Odoo's own clock for a list not connected). One statement."""
+        if not self:
+            return
+        self.flush_recordset(["list_id"])
+        self.env["mailing.list"].flush_model(["esp_account_id"])
+        self.env["esp.account"].flush_model(["clock_offset"])
+        # Odoo's time to the microsecond, as the offset was measured: the ESP dates its events to the millisecond.
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.env.cr.execute(
+            """
+            UPDATE mailing_subscription s
+               SET esp_optin_datetime = %s + make_interval(secs => COALESCE(a.clock_offset, 0))
+              FROM mailing_list l LEFT JOIN esp_account a ON a.id = l.esp_account_id
+             WHERE l.id = s.list_id AND s.id = ANY(%s)
+            """,
+            [now, self.ids],
+        )
+        self.invalidate_recordset(["esp_optin_datetime"])

@@ -8,6 +8,7 @@ from . import records
 from .base import CAPABILITY_GROUPS, Capability, EspProvider
 from .exceptions import (
     AuthenticationError,
+    BookNotFound,
     ConfigurationError,
     Conflict,
     EspConnectionError,

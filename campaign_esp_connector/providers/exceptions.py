@@ -19,6 +19,7 @@ TRANSIENT_CODES = frozenset(
     }
 )
 THROTTLE_CODES = frozenset({"ERROR_APIUSAGE_EXCEEDED"})
+BOOK_NOT_FOUND_CODES = frozenset({"ERROR_ADDRESSBOOK_NOT_FOUND"})
 
 EXCERPT_LENGTH = 200
 
@@ -74,6 +75,11 @@ class PermissionDenied(EspError):
 
 class NotFound(EspError):
     """HTTP 404: unknown id (address book, import, data field …), or a system object the API hides."""
+
+
+class BookNotFound(NotFound):
+    """HTTP 404 naming the address book itself (deleted at the ESP): unlike a contact missing from a book, no
+    later call on that book can succeed, so a list connected to it must wait for a person."""
 
 
 class Conflict(EspError):
@@ -182,6 +188,8 @@ def error_for(status, text, content_type="", provider="ESP", retry_after=None):
         message = "the server answered with an HTML page instead of API data (gateway or proxy error?)"
     if code in THROTTLE_CODES or status == 429:
         cls = RateLimited
+    elif status == 404 and code in BOOK_NOT_FOUND_CODES:
+        cls = BookNotFound
     elif status in _STATUS_CLASSES:
         cls = _STATUS_CLASSES[status]
     elif status >= 500:

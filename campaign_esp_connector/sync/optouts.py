@@ -145,6 +145,8 @@ class OptOutJob(Job):
         for _member_id, email in outgoing[:MAX_UNSUBSCRIBES_PER_RUN]:
             try:
                 run.client.unsubscribe_from_book(run.binding.remote_id, email)
+            except providers.BookNotFound:
+                raise  # the book itself is gone: nothing was unsubscribed, the opt-out waits for another book
             except providers.NotFound:
                 pass  # never reached the book: nothing to unsubscribe
             self.Member._esp_opted_out(self.list_id, [email])
@@ -243,7 +245,7 @@ def apply_esp_opt_outs(run, incoming):
         latest[email] = (why, when, suppressed)
     cr.execute(
         """
-        SELECT s.id, c.id, c.email_normalized, COALESCE(s.write_date, s.create_date, 'epoch'::timestamp)
+        SELECT s.id, c.id, c.email_normalized, s.esp_optin_datetime
           FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
          WHERE s.list_id = %s AND s.opt_out IS NOT TRUE AND c.email_normalized = ANY(%s)
         """,
@@ -256,10 +258,12 @@ def apply_esp_opt_outs(run, incoming):
     now = fields.Datetime.now()
     list_name = run.mailing_list.name
     provider = run.account._get_provider_label()
-    for subscription_id, contact_id, email, write_date in subscriptions:
+    for subscription_id, contact_id, email, optin_at in subscriptions:
         why, when, _suppressed = latest[email]
-        if when and write_date > when:
-            # Odoo re-subscribed (or changed) this membership after the ESP's opt-out: report, don't undo.
+        # Both dates are on the ESP's clock (esp_optin_datetime is stored so); write_date is not compared: any
+        # write (a name, a mapped field) would otherwise undo the ESP's opt-out.
+        if when and optin_at and optin_at > when:
+            # A person subscribed this membership in Odoo after the ESP's opt-out: report, don't undo.
             conflicts.append((email, env._("kept subscribed: Odoo's subscription is newer than the ESP's "
                                        "opt-out (%(reason)s)", reason=why)))
             continue

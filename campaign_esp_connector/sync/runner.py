@@ -111,7 +111,7 @@ class ListSyncRunner:
             return Book.search([*domain, ("mailing_list_id", "in", batches.list_id.ids)])
         now = fields.Datetime.now()
         return Book.search(
-            [*domain, ("sync_state", "not in", ("rejected", "guard")),
+            [*domain, ("sync_state", "not in", ("rejected", "guard", "book_missing")),
              "|", ("next_sync_datetime", "=", False), ("next_sync_datetime", "<=", now)],
             order="next_sync_datetime asc nulls first, last_attempt_datetime asc nulls first, id",
         )
@@ -165,7 +165,7 @@ class ListSyncRunner:
     def _still_due(self, binding):
         """Read again once the list is claimed: another worker may have synced it since this run listed it."""
         binding.invalidate_recordset()
-        if not binding.exists() or binding.sync_state in ("rejected", "guard"):
+        if not binding.exists() or binding.sync_state in ("rejected", "guard", "book_missing"):
             return False
         if self.poll_only:
             return bool(self.env["esp.import.batch"].search_count(
@@ -187,6 +187,7 @@ class ListSyncRunner:
                 except providers.EspError as error:
                     self._account_failed(account, bindings, error, points)
                     return logs
+                account._esp_record_clock(server_now)
                 watermarks = [b.optout_watermark for b in bindings]
                 overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
                 since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
@@ -274,7 +275,7 @@ class ListSyncRunner:
             state, message, stop_account = "failed", binding.account_id._esp_error_message(error), True
             transient = True
         except providers.EspError as error:
-            state, message = "failed", binding.account_id._esp_error_message(error)
+            state, message = binding._esp_run_error(error)
         except Exception:
             # A bug met on one list must not stall the others: undo its unrecorded work, record it, go on.
             _logger.exception("ESP sync of mailing list %s crashed", binding.mailing_list_id.id)
@@ -321,7 +322,7 @@ class ListSyncRunner:
 
     def _notify_requester(self, user, log):
         """Tell the person who pressed Synchronize how the run ended and how the list stands now."""
-        problem = log.state in ("failed", "rejected", "throttled", "guard") or log.list_failed_count
+        problem = log.state in ("failed", "rejected", "throttled", "guard", "book_missing") or log.list_failed_count
         log = log.with_context(lang=user.lang or self.env.lang)
         user._bus_send("simple_notification", {
             "title": log.env._("ESP synchronization: %(list)s", list=log.list_id.name),

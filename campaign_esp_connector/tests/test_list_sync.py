@@ -238,11 +238,11 @@ class TestListSyncTwoWay(EspListSyncCommon):
         mailing_list = self._create_connected_list([{"name": "A", "email": "a@example.com"}])
         self._sync_until_idle(mailing_list)
         book_id = int(mailing_list.esp_address_book_id.remote_id)
-        # The ESP's opt-out is dated one day earlier than Odoo's last change of the subscription.
+        # The ESP's opt-out is dated one day earlier than a person's re-subscription in Odoo (on the ESP's clock).
         self.sandbox.set_contact_status("a@example.com", "Unsubscribed", book_id=book_id)
         subscription = self._subscription(mailing_list, "a@example.com")
-        self.env.cr.execute("UPDATE mailing_subscription SET write_date = now() + interval '1 day' WHERE id = %s",
-                            [subscription.id])
+        self.env.cr.execute("UPDATE mailing_subscription SET esp_optin_datetime = now() at time zone 'UTC' "
+                            "+ interval '1 day' WHERE id = %s", [subscription.id])
         log = self._sync(mailing_list)
         self.assertFalse(subscription.opt_out)
         self.assertIn("kept subscribed", " ".join(log.line_ids.mapped("reason")))

@@ -372,10 +372,14 @@ class TestSyncProperties(EspListSyncCommon):
             self.env.cr.execute("UPDATE mailing_contact SET write_date = %s WHERE id = ANY(%s)", [at, contacts.ids])
             contacts.invalidate_recordset(["write_date"])
         if subscriptions:
+            # A subscription or re-subscription of this step is dated at it too (esp_optin_datetime is on the
+            # ESP's clock, which is the sandbox's).
             self.env.cr.execute("UPDATE mailing_subscription SET write_date = %s, "
-                                "opt_out_datetime = CASE WHEN opt_out THEN %s END WHERE id = ANY(%s)",
-                                [at, at, subscriptions.ids])
-            subscriptions.invalidate_recordset(["write_date", "opt_out_datetime"])
+                                "opt_out_datetime = CASE WHEN opt_out THEN %s END, "
+                                "esp_optin_datetime = CASE WHEN esp_optin_datetime IS NOT NULL AND NOT opt_out "
+                                "THEN %s ELSE esp_optin_datetime END WHERE id = ANY(%s)",
+                                [at, at, at, subscriptions.ids])
+            subscriptions.invalidate_recordset(["write_date", "opt_out_datetime", "esp_optin_datetime"])
         if blacklist:
             self.env.cr.execute("UPDATE mail_blacklist SET write_date = %s WHERE id = ANY(%s)", [at, blacklist.ids])
             blacklist.invalidate_recordset(["write_date"])

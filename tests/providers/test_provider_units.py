@@ -82,7 +82,8 @@ def test_rate_limit_reset_seconds_or_epoch():
     [
         (401, '{"message": "Authorization has been denied for this request."}', exceptions.AuthenticationError, None),
         (403, '{"message": "Access is denied."}', exceptions.PermissionDenied, None),
-        (404, '{"message": "Error: ERROR_ADDRESSBOOK_NOT_FOUND"}', exceptions.NotFound, "ERROR_ADDRESSBOOK_NOT_FOUND"),
+        (404, '{"message": "Error: ERROR_ADDRESSBOOK_NOT_FOUND"}', exceptions.BookNotFound, "ERROR_ADDRESSBOOK_NOT_FOUND"),
+        (404, '{"message": "Error: ERROR_CONTACT_NOT_FOUND"}', exceptions.NotFound, "ERROR_CONTACT_NOT_FOUND"),
         (409, '{"title": "Conflict", "status": 409}', exceptions.Conflict, None),
         (429, "", exceptions.RateLimited, None),
         (
