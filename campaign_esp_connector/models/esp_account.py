@@ -381,7 +381,13 @@ class EspAccount(models.Model):
         offset = (server_now - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
         if abs(offset - self.clock_offset) >= 1:
             # In SQL: bookkeeping, not an edit of the account (no write date, no tracking, no state reset).
-            self.env.cr.execute("UPDATE esp_account SET clock_offset = %s WHERE id = %s", [offset, self.id])
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute("UPDATE esp_account SET clock_offset = %s WHERE id = %s", [offset, self.id])
+            except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+                # Another worker syncing a list of this account measured and wrote it meanwhile: theirs is as
+                # good, and this run must not fail on it.
+                _logger.info("ESP account %s: clock offset written by another worker meanwhile", self.id)
             self.invalidate_recordset(["clock_offset"])
 
     def _esp_call(self, operation):
