@@ -5,7 +5,6 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_round, formatLang
 
-from .. import providers
 from ..sync import statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignRunner, CampaignSync, import_esp_campaigns, test_addresses
 from ..sync.common import is_testing
@@ -279,6 +278,9 @@ class MailingMailing(models.Model):
     def action_esp_import_activity(self):
         """Read each recipient's activity from the ESP now (also daily by cron)."""
         count = self._esp_read_campaign(statistics.read_activity)
+        if self.esp_campaign_id.activity_queued:
+            return self._esp_notify(_("%(count)s recipients' activity read from the ESP; the rest is read in the "
+                                      "background.", count=formatLang(self.env, count, digits=0)))
         return self._esp_notify(_("%(count)s recipients' activity read from the ESP.",
                                   count=formatLang(self.env, count, digits=0)))
 
@@ -306,20 +308,9 @@ class MailingMailing(models.Model):
 
     @api.model
     def _cron_esp_sync_activity(self):
-        """Each recipient's activity of the ESP mailings sent in the last 30 days (daily by default)."""
-        since = fields.Datetime.now() - timedelta(days=ACTIVITY_DAYS)
-        bindings = self.env["esp.campaign"].sudo().search([
-            ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
-            "|", ("send_date", "=", False), ("send_date", ">=", since),
-        ])
-        commit = (lambda: None) if is_testing(self.env) else self.env.cr.commit
-        for binding in bindings:
-            try:
-                with binding.account_id._esp_client() as client:
-                    statistics.read_activity(binding, client)
-            except providers.EspError as error:
-                binding.last_error = binding.account_id._esp_error_message(error)
-            commit()
+        """Each recipient's activity of the ESP mailings sent in the last 30 days (daily by default); a big
+        campaign is read over several runs, each going on from the page the previous one stopped at."""
+        statistics.read_due_activity(self.env, fields.Datetime.now() - timedelta(days=ACTIVITY_DAYS))
 
     @api.model
     def _cron_esp_sync_statistics(self):

@@ -10,13 +10,16 @@ activity is read by the daily activity job, and a person's Refresh from ESP read
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 
 from .. import providers
 from . import activity
-from .common import utc_naive
+from .common import CommitPoints, utc_naive
+from .runner import transport_options
 
 _logger = logging.getLogger(__name__)
 
@@ -79,28 +82,99 @@ def write_derived(binding, derived):
         binding.mailing_id.sudo().write(values)
 
 
-def refresh_mailing(binding, client, with_activity=False):
+def refresh_mailing(binding, client, with_activity=False, commit=None, budget=None):
     """Read the campaign's summary; with ``with_activity``, its recipients' activity first, so the summary,
-    the figures counted from the activity and Odoo's traces agree."""
+    the figures counted from the activity and Odoo's traces agree (a read of a big campaign the budget cuts
+    short goes on in the activity cron; ``commit`` and ``budget`` as :func:`.activity.import_activity`)."""
     if with_activity:
-        activity.import_activity(binding, client)
+        activity.import_activity(binding, client, commit=commit, budget=budget)
     write_summary(binding, client.get_campaign_summary(int(binding.remote_id)), client.derived_summary_figures)
 
 
-def read_activity(binding, client):
-    """Read the recipients' activity, then count again the summary figures the provider does not report."""
-    written = activity.import_activity(binding, client)
-    write_derived(binding, client.derived_summary_figures)
+def read_activity(binding, client, commit=None, budget=None):
+    """Read the recipients' activity, then, once it was read whole, count again the summary figures the
+    provider does not report. :return: the rows written"""
+    written = activity.import_activity(binding, client, commit=commit, budget=budget)
+    if not binding.activity_pass_started:
+        write_derived(binding, client.derived_summary_figures)
     return written
 
 
-def refresh_account(account, client, commit):
+def read_due_activity(env, sent_since):
+    """The activity cron: read the activity of the ESP mailings sent since ``sent_since``, within the worker's
+    time budget, committing after each page.
+
+    A round queues every such campaign, then reads them one by one; a run that meets the end of its budget
+    stops at the next page, keeps the rest queued (with the position of the read in progress) and schedules
+    the cron again shortly, so the reruns finish the round, going on from where each read stopped, before the
+    next round queues them all again.
+
+    :return: whether the round is finished
+    """
+    env = env(su=True)
+    Binding = env["esp.campaign"]
+    points = CommitPoints(env)
+    budget = activity.Budget.for_env(env)
+    options = transport_options(budget.deadline - time.monotonic(), points.testing)
+    # Options a caller (a test, a benchmark) put in the context win over the run's limits, as in the runner.
+    options.update(env.context.get("campaign_esp_connector_transport") or {})
+    try:
+        if not Binding.search_count([("activity_queued", "=", True)]):
+            Binding.search([
+                ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
+                "|", "|", ("activity_pass_started", "!=", False),
+                ("send_date", "=", False), ("send_date", ">=", sent_since),
+            ])._esp_activity_queue()
+            points.commit("activity:queued")
+        # Reads in progress first: they are the ones a previous run left unfinished.
+        queued = Binding.search([("activity_queued", "=", True)], order="activity_pass_started asc nulls last, id")
+        for account in queued.account_id:
+            if budget.used_up():
+                break
+            account = account.with_context(campaign_esp_connector_transport=options)
+            try:
+                with account._esp_client() as client:
+                    for binding in queued.filtered(lambda b, a=account: b.account_id == a):
+                        if budget.used_up():
+                            break
+                        try:
+                            read_activity(binding, client, commit=points.commit, budget=budget)
+                        except providers.EspError as error:
+                            points.rollback()
+                            binding._esp_activity_failed(account._esp_error_message(error))
+                        points.commit()
+            except providers.EspError as error:  # the client could not be made (region detection, login)
+                points.rollback()
+                queued.filtered(lambda b, a=account: b.account_id == a)._esp_activity_failed(
+                    account._esp_error_message(error))
+            except UserError as error:  # no API password: a person must set it
+                points.rollback()
+                queued.filtered(lambda b, a=account: b.account_id == a)._esp_activity_failed(str(error))
+        finished = not Binding.search_count([("activity_queued", "=", True)])
+        if not finished:
+            env.ref("campaign_esp_connector.ir_cron_esp_sync_activity")._trigger(
+                fields.Datetime.now() + activity.RESUME_DELAY)
+    finally:
+        points.commit()
+        points.close()
+    return finished
+
+
+def refresh_account(account, client, commit, budget=None):
     """Refresh the summaries of the account's campaigns with activity since its statistics watermark, of
     those sent within the provider's settling window (whose bounces may not count as activity), and of those
-    never read yet (campaigns just imported from the ESP).
+    never read yet (campaigns just imported from the ESP). The activity of the sends within the settling
+    window is read within ``budget`` (default: the worker's time budget), committed page by page; what the
+    budget leaves is read by the activity cron.
 
     :return: number of mailings refreshed
     """
+    budget = budget or activity.Budget.for_env(account.env)
+
+    def read(binding):
+        refresh_mailing(binding, client, with_activity=binding.remote_id in fresh,
+                        commit=lambda label=None: commit(), budget=budget)
+
     server_now = utc_naive(client.server_time())
     overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
     since = (account.stats_watermark - overlap) if account.stats_watermark else client.limits.feed_epoch
@@ -123,12 +197,12 @@ def refresh_account(account, client, commit):
         binding = bindings.get(str(campaign.id))
         if binding is None:
             continue  # a campaign of no Odoo mailing (not sent to a connected book)
-        refresh_mailing(binding, client, with_activity=binding.remote_id in fresh)
+        read(binding)
         due.discard(binding.remote_id)
         refreshed += 1
         commit()
     for remote_id in sorted(due):
-        refresh_mailing(bindings[remote_id], client, with_activity=remote_id in fresh)
+        read(bindings[remote_id])
         refreshed += 1
         commit()
     account.sudo().stats_watermark = server_now
@@ -137,12 +211,13 @@ def refresh_account(account, client, commit):
 
 
 def refresh_all(env, commit):
+    budget = activity.Budget.for_env(env)
     for account in env["esp.account"].sudo().search([("state", "=", "connected")]):
         if not account.support_reports:
             continue
         try:
             with account._esp_client() as client:
-                refresh_account(account, client, commit)
+                refresh_account(account, client, commit, budget)
         except providers.EspError as error:
             _logger.warning("ESP account %s: statistics not refreshed: %s", account.id,
                             account._esp_error_message(error))

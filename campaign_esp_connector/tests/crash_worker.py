@@ -11,6 +11,7 @@ command read on stdin::
 
     {"binding_id": 7, "crash_at": "step:pull" | null, "max_runs": 1, "until_idle": false}
     {"campaigns": true, "crash_at": "campaign:created" | null, "max_runs": 1}  (the campaign cron)
+    {"activity": true, "crash_at": "activity:done" | null, "max_runs": 1, "context": {...}}  (the activity cron)
     -> {"signal": 9 | null, "exit": 0 | null, "result": {"runs": [...]} | null}
 
 Each command runs in a forked child with its own database connection (the parent holds none while children
@@ -94,6 +95,24 @@ def _run_campaigns(registry, command):
     return {"runs": []}
 
 
+def _run_activity(registry, command):
+    """Runs of the activity cron (with ``context``: small pages, a page limit), each in a cursor of its own,
+    until its round is finished or ``max_runs``; ``runs`` says for each whether it finished the round."""
+    from odoo import SUPERUSER_ID, api
+
+    runs = []
+    for _run in range(command.get("max_runs", 1)):
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, command.get("context") or {})
+            env["mailing.mailing"]._cron_esp_sync_activity()
+            cr.commit()
+            finished = not env["esp.campaign"].search_count([("activity_queued", "=", True)])
+        runs.append({"finished": finished})
+        if finished:
+            break
+    return {"runs": runs}
+
+
 def _fork(registry, command):
     import odoo
 
@@ -110,7 +129,8 @@ def _fork(registry, command):
                 os.environ[CRASH_AT_ENV] = command["crash_at"]
             else:
                 os.environ.pop(CRASH_AT_ENV, None)
-            outcome = (_run_campaigns if command.get("campaigns") else _run)(registry, command)
+            run = _run_campaigns if command.get("campaigns") else _run_activity if command.get("activity") else _run
+            outcome = run(registry, command)
         except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
             outcome = {"error": traceback.format_exc()}
         with os.fdopen(write_end, "w") as pipe:
