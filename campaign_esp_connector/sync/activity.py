@@ -138,37 +138,95 @@ def _read_pages(binding, client, commit, budget):
 
 
 def _write_activities(cr, binding, rows):
-    """Upsert one page of activity rows, then their contacts and traces; return how many were written."""
+    """Upsert one page of activity rows with their contacts and traces; return how many were written.
+
+    One statement writes each new row once: its contact looked up by normalized email, its trace id drawn
+    from the sequence and its trace inserted beside it (the foreign key is checked at the statement's end), so
+    a page of a first read costs one insert per recipient in each table and no update.
+
+    One ``mailing.trace`` per recipient known to Odoo follows the rows. A trace must name its record: a
+    recipient no contact of Odoo has that email (added at the ESP outside Odoo's lists, or deleted in Odoo
+    before its activity came) keeps its activity row and counts in the ESP's figures, not in Odoo's. A trace
+    whose contact was deleted later keeps it, as Odoo's own traces do.
+    """
     rows = {row.email.lower(): row for row in rows if row.email}
     if not rows:
         return 0
-    ids = [row_id for (row_id,) in execute_values(cr, """
-        INSERT INTO esp_mailing_activity (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards,
-                                          unsubscribed, hard_bounced, soft_bounced, sent_datetime,
-                                          first_open_datetime, last_open_datetime, first_click_datetime,
-                                          last_click_datetime)
-        VALUES %s
-        ON CONFLICT (mailing_id, email) DO UPDATE
-           SET remote_contact_id = EXCLUDED.remote_contact_id, opens = EXCLUDED.opens, clicks = EXCLUDED.clicks,
-               forwards = EXCLUDED.forwards, unsubscribed = EXCLUDED.unsubscribed,
-               hard_bounced = EXCLUDED.hard_bounced, soft_bounced = EXCLUDED.soft_bounced,
-               sent_datetime = COALESCE(EXCLUDED.sent_datetime, esp_mailing_activity.sent_datetime),
-               first_open_datetime = COALESCE(EXCLUDED.first_open_datetime, esp_mailing_activity.first_open_datetime),
-               last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, esp_mailing_activity.last_open_datetime),
-               first_click_datetime = LEAST(EXCLUDED.first_click_datetime, esp_mailing_activity.first_click_datetime),
-               last_click_datetime = GREATEST(EXCLUDED.last_click_datetime, esp_mailing_activity.last_click_datetime)
-        RETURNING id
-        """, [
+    # The trace status fragment is a constant of this module; the rows are parameters.
+    query = f"""
+        WITH v (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                first_click_datetime, last_click_datetime) AS (VALUES %s),
+        m AS (
+            -- The contact of each email: in the mailing's lists (the lowest id when several), else any.
+            SELECT DISTINCT ON (v.email) v.email, c.id AS contact_id
+              FROM v JOIN mailing_contact c ON c.email_normalized = v.email
+          ORDER BY v.email, NOT EXISTS (
+                       SELECT 1 FROM mailing_subscription s
+                         JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
+                        WHERE s.contact_id = c.id AND r.mailing_mailing_id = v.mailing_id), c.id
+        ),
+        n AS (
+            SELECT v.*, m.contact_id,
+                   CASE WHEN m.contact_id IS NOT NULL THEN nextval('mailing_trace_id_seq') END AS new_trace_id
+              FROM v LEFT JOIN m ON m.email = v.email
+        ),
+        a AS (
+            INSERT INTO esp_mailing_activity AS cur (
+                mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                first_click_datetime, last_click_datetime, contact_id, trace_id)
+            SELECT mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                   hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                   first_click_datetime, last_click_datetime, contact_id, new_trace_id
+              FROM n
+            ON CONFLICT (mailing_id, email) DO UPDATE
+               SET remote_contact_id = EXCLUDED.remote_contact_id, opens = EXCLUDED.opens,
+                   clicks = EXCLUDED.clicks, forwards = EXCLUDED.forwards, unsubscribed = EXCLUDED.unsubscribed,
+                   hard_bounced = EXCLUDED.hard_bounced, soft_bounced = EXCLUDED.soft_bounced,
+                   sent_datetime = COALESCE(EXCLUDED.sent_datetime, cur.sent_datetime),
+                   first_open_datetime = COALESCE(EXCLUDED.first_open_datetime, cur.first_open_datetime),
+                   last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, cur.last_open_datetime),
+                   first_click_datetime = LEAST(EXCLUDED.first_click_datetime, cur.first_click_datetime),
+                   last_click_datetime = GREATEST(EXCLUDED.last_click_datetime, cur.last_click_datetime),
+                   -- A contact found once is kept, unless one of the mailing's lists has that email.
+                   contact_id = CASE
+                       WHEN EXCLUDED.contact_id IS NULL THEN cur.contact_id
+                       WHEN cur.contact_id IS NULL OR EXISTS (
+                           SELECT 1 FROM mailing_subscription s
+                             JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
+                            WHERE s.contact_id = EXCLUDED.contact_id AND r.mailing_mailing_id = cur.mailing_id)
+                       THEN EXCLUDED.contact_id ELSE cur.contact_id END,
+                   trace_id = COALESCE(cur.trace_id, EXCLUDED.trace_id)
+            RETURNING cur.*
+        ),
+        created AS (
+            INSERT INTO mailing_trace (id, trace_type, mass_mailing_id, campaign_id, model, res_id, email,
+                                       trace_status, sent_datetime, open_datetime, links_click_datetime,
+                                       failure_type, message_id, create_date, write_date, create_uid, write_uid)
+            SELECT a.trace_id, 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
+                   {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
+                   CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
+                   'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
+                   1, 1
+              FROM a JOIN n ON n.email = a.email AND n.new_trace_id = a.trace_id
+              JOIN mailing_mailing mm ON mm.id = a.mailing_id
+         RETURNING id
+        )
+        SELECT a.id FROM a
+         WHERE a.trace_id IS NOT NULL AND a.trace_id NOT IN (SELECT id FROM created)
+        """  # noqa: S608
+    updated = [row_id for (row_id,) in execute_values(cr, query, [
         (binding.mailing_id.id, binding.account_id.id, email,
          None if row.contact_id is None else str(row.contact_id), row.opens, row.clicks, row.forwards,
          row.unsubscribed, row.hard_bounced, row.soft_bounced, _naive(row.sent_at), _naive(row.first_open_at),
          _naive(row.last_open_at), _naive(row.first_click_at), _naive(row.last_click_at))
         for email, row in rows.items()
-    ], template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
-                "%s::timestamp, %s::timestamp)",
+    ], template="(%s::int, %s::int, %s::varchar, %s::varchar, %s::int, %s::int, %s::int, %s::bool, %s::bool, "
+                "%s::bool, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp)",
         page_size=len(rows), fetch=True)]
-    _match_contacts(cr, binding, ids)
-    _sync_traces(cr, binding, ids)
+    if updated:
+        _update_traces(cr, updated)
     return len(rows)
 
 
@@ -194,26 +252,8 @@ def _write_clicks(cr, binding, clicks):
     ids = [row_id for (row_id,) in execute_values(
         cr, query, [(email, first, last) for email, (first, last) in dates.items()],
         template="(%s, %s::timestamp, %s::timestamp)", page_size=len(dates), fetch=True)]
-    _sync_traces(cr, binding, ids)
-
-
-def _match_contacts(cr, binding, ids):
-    """The mailing list contact of each of the rows ``ids``: in the mailing's lists (the lowest id when
-    several), otherwise any contact of that email, kept once found (one removed from the list since the send
-    still has its activity)."""
-    cr.execute("""
-        UPDATE esp_mailing_activity a SET contact_id = m.contact_id
-          FROM (SELECT DISTINCT ON (x.id) x.id, c.id AS contact_id, EXISTS (
-                       SELECT 1 FROM mailing_subscription s
-                         JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
-                        WHERE s.contact_id = c.id AND r.mailing_mailing_id = x.mailing_id) AS in_lists
-                  FROM esp_mailing_activity x
-                  JOIN mailing_contact c ON c.email_normalized = x.email
-                 WHERE x.id = ANY(%(ids)s)
-              ORDER BY x.id, in_lists DESC, c.id) m
-         WHERE a.id = m.id AND a.contact_id IS DISTINCT FROM m.contact_id
-           AND (m.in_lists OR a.contact_id IS NULL)
-        """, {"ids": ids})
+    if ids:
+        _update_traces(cr, ids)
 
 
 # Trace status of a recipient, as Odoo counts them: a bounce (hard or soft: the ESP does not count either as
@@ -222,12 +262,8 @@ _TRACE_STATUS = """CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'bounce'
                         WHEN a.opens > 0 THEN 'open' ELSE 'sent' END"""
 
 
-def _sync_traces(cr, binding, ids):
-    """One ``mailing.trace`` per recipient known to Odoo, following the activity rows ``ids`` (new ones
-    created, others updated). A trace must name its record: a recipient no contact of Odoo has that email (added at the ESP
-    outside Odoo's lists, or deleted in Odoo before its activity came) keeps its activity row and counts in the
-    ESP's figures, not in Odoo's. A trace whose contact was deleted later keeps it, as Odoo's own traces do."""
-    params = {"mailing": binding.mailing_id.id, "ids": ids}
+def _update_traces(cr, ids):
+    """The traces of the activity rows ``ids`` follow them."""
     cr.execute(f"""
         UPDATE mailing_trace t
            SET trace_status = {_TRACE_STATUS}, res_id = COALESCE(a.contact_id, t.res_id),
@@ -237,21 +273,4 @@ def _sync_traces(cr, binding, ids):
                write_date = now() at time zone 'UTC'
           FROM esp_mailing_activity a
          WHERE a.id = ANY(%(ids)s) AND t.id = a.trace_id
-        """, params)  # noqa: S608 - fixed fragment
-    cr.execute(f"""
-        WITH created AS (
-            INSERT INTO mailing_trace (trace_type, mass_mailing_id, campaign_id, model, res_id, email,
-                                       trace_status, sent_datetime, open_datetime, links_click_datetime,
-                                       failure_type, message_id, create_date, write_date, create_uid, write_uid)
-            SELECT 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
-                   {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
-                   CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
-                   'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
-                   1, 1
-              FROM esp_mailing_activity a JOIN mailing_mailing mm ON mm.id = a.mailing_id
-             WHERE a.id = ANY(%(ids)s) AND a.trace_id IS NULL AND a.contact_id IS NOT NULL
-         RETURNING id, message_id
-        )
-        UPDATE esp_mailing_activity a SET trace_id = created.id
-          FROM created WHERE a.id = ANY(%(ids)s) AND created.message_id = 'esp-' || a.mailing_id || '-' || a.id
-        """, params)  # noqa: S608 - fixed fragment
+        """, {"ids": ids})  # noqa: S608 - fixed fragment
