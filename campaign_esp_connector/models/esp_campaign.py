@@ -42,6 +42,15 @@ class EspCampaign(models.Model):
     made_in_esp = fields.Boolean(string="Made in the ESP", readonly=True, copy=False)
     template_locked = fields.Boolean(readonly=True, copy=False)
     activity_watermark = fields.Datetime(string="Activity Read Until", readonly=True, copy=False)
+    # The activity read in progress (``sync/activity.py``): the ESP's clock when it started (the watermark it
+    # stores once both feeds were read whole), the feed and the skip of its next page. A run that stops
+    # between two pages (time budget, crash) leaves them here and the next run goes on from that page.
+    activity_pass_started = fields.Datetime(string="Activity Read Started", readonly=True, copy=False)
+    activity_feed = fields.Selection([("activities", "Recipients"), ("clicks", "Clicks")], readonly=True, copy=False)
+    activity_skip = fields.Integer(readonly=True, copy=False)
+    # Waiting for the activity cron: every recent send at the start of its round, and a read left unfinished by
+    # a button or the statistics cron. The round's reruns take only these.
+    activity_queued = fields.Boolean(readonly=True, copy=False)
 
     _sql_constraints = [
         ("mailing_uniq", "unique(mailing_id)", "A mailing has one campaign at the ESP."),
@@ -91,6 +100,28 @@ class EspCampaign(models.Model):
             "remote_status": send.status,
             "last_error": False,
         })
+
+    def _esp_activity_queue(self):
+        """Have the activity cron read these campaigns' activity (in its current round, or its next one)."""
+        self.filtered(lambda binding: not binding.activity_queued).write({"activity_queued": True})
+
+    def _esp_activity_started(self, server_now):
+        """A read of the activity begins; ``server_now`` (the ESP's clock) is the watermark it stores at its end."""
+        self.write({"activity_pass_started": server_now, "activity_feed": "activities", "activity_skip": 0})
+
+    def _esp_activity_progress(self, feed, skip):
+        """The rows before ``skip`` of ``feed`` are written: a run that stops here goes on from that page."""
+        self.write({"activity_feed": feed, "activity_skip": skip})
+
+    def _esp_activity_done(self):
+        """Both feeds were read whole: the watermark moves to the clock read when this read began."""
+        for binding in self:
+            binding.write({"activity_watermark": binding.activity_pass_started, "activity_pass_started": False,
+                           "activity_feed": False, "activity_skip": 0, "activity_queued": False})
+
+    def _esp_activity_failed(self, message):
+        """The ESP refused a page: the read keeps its position for the next round, the error is shown."""
+        self.write({"last_error": message, "activity_queued": False})
 
     def _esp_send_state(self, send):
         """The ESP's answer about the send: ``scheduled``, ``sending``, ``sent``, ``cancelled`` or ``failed``."""

@@ -9,6 +9,8 @@ MEMBERSHIP_FIELDS = frozenset({"list_ids", "subscription_ids"})
 class MailingContact(models.Model):
     _inherit = "mailing.contact"
 
+    # Indexed: the activity job matches each page of an ESP's recipients to contacts by normalized email.
+    email_normalized = fields.Char(index="btree_not_null")
     # Same definition as mass_mailing_sms, so both modules can be installed together.
     mobile = fields.Char(string="Mobile")
     esp_activity_ids = fields.One2many("esp.mailing.activity", "contact_id", string="ESP Activity")

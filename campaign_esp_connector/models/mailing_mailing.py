@@ -273,6 +273,9 @@ class MailingMailing(models.Model):
     def action_esp_import_activity(self):
         """Read each recipient's activity from the ESP now (also daily by cron)."""
         count = self._esp_read_campaign(statistics.read_activity)
+        if self.esp_campaign_id.activity_queued:
+            return self._esp_notify(_("%(count)s recipients' activity read from the ESP; the rest is read in the "
+                                      "background.", count=formatLang(self.env, count, digits=0)))
         return self._esp_notify(_("%(count)s recipients' activity read from the ESP.",
                                   count=formatLang(self.env, count, digits=0)))
 
@@ -301,7 +304,8 @@ class MailingMailing(models.Model):
 
     @api.model
     def _cron_esp_sync_activity(self):
-        """Each recipient's activity of the ESP mailings sent in the last 30 days (``esp.sync.job.activity``)."""
+        """Each recipient's activity of the ESP mailings sent in the last 30 days (``esp.sync.job.activity``); a
+        big campaign is read over several runs, each going on from the page the previous one stopped at."""
         self.env["esp.sync.job.activity"]._esp_job_cron()
 
     @api.model

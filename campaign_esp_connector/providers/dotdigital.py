@@ -616,6 +616,24 @@ class DotdigitalProvider(EspProvider):
         path = f"/v2/campaigns/{int(campaign_id)}/clicks/since-date/{_format_date(since)}"
         yield from self._iter_pages(path, _campaign_click, key=lambda row: (row.email, row.url, row.clicked_at))
 
+    def campaign_activities_page(self, campaign_id, since, skip=0):
+        """One page of :meth:`iter_campaign_activities_since`: ``(rows, next_skip)``, ``next_skip`` being
+        ``None`` after the last page; it starts ``page_overlap`` rows back, as :meth:`book_contacts_page`."""
+        path = f"/v2/campaigns/{int(campaign_id)}/activities/since-date/{_format_date(since)}"
+        return self._page(path, _campaign_activity, skip)
+
+    def campaign_clicks_page(self, campaign_id, since, skip=0):
+        """One page of :meth:`iter_campaign_clicks_since`, as :meth:`campaign_activities_page`."""
+        path = f"/v2/campaigns/{int(campaign_id)}/clicks/since-date/{_format_date(since)}"
+        return self._page(path, _campaign_click, skip)
+
+    def _page(self, path, parse, skip):
+        rows = self._get_json(path, params={"select": self.page_size, "skip": int(skip)})
+        if not isinstance(rows, list):
+            raise InvalidResponse(f"dotdigital answered {path} with {type(rows).__name__}, expected a list.")
+        records = [self._parse(parse, row, path) for row in rows]
+        return records, (None if len(rows) < self.page_size else int(skip) + len(rows) - self.page_overlap)
+
     def get_template_html(self, template_id):
         """The HTML content of a template stored at the ESP."""
         path = f"/v2/templates/{int(template_id)}"

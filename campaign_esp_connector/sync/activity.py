@@ -1,119 +1,259 @@
 """Activity job: each recipient's opens, clicks, bounces and unsubscribes of an ESP mailing, in bulk, and
 Odoo's own ``mailing.trace`` rows following them, so Odoo's figures for the mailing are the ESP's.
 
-Incremental per campaign: the binding's activity watermark is the ESP's clock read before the feeds, stored
-only once both feeds (activities and clicks) were read whole. Activity counts are cumulative in the feed, so a
-row read twice is simply written again; click dates only ever widen. ESP unsubscribes and hard bounces reach
-the contacts through the list sync's own feeds and rules, never through this job.
+Incremental per campaign: a read starts by taking the ESP's clock, then reads the activities feed and the
+clicks feed from the binding's watermark, page by page. After each page its rows (activity rows, their
+contacts and traces) and the read's position (feed and skip, on the binding) are committed together, so a read
+stopped by the worker's time budget, a crash or a kill goes on from that page in the next run. The watermark
+moves to the clock taken at the start only once both feeds were read whole, so nothing is lost; activity counts
+are cumulative in the feed, so a row read twice is simply written again, and click dates only ever widen.
+ESP unsubscribes and hard bounces reach the contacts through the list sync's own feeds and rules, never
+through this job.
 """
 
+import time
 from datetime import timedelta
 
 from psycopg2.extras import execute_values
 
+from odoo import fields
+
 from .common import utc_naive
+from .job import LOCK_NAMESPACES, time_budget
 
 CHUNK = 1000
+# Advisory lock namespace of an activity read ("ESPA"). Each page's transaction takes the campaign's lock
+# first, so the activity cron, the statistics cron and a person's button never read one campaign's pages at the
+# same time: a second reader stops at once and leaves the read to the first. A transaction lock, not a session
+# one: a failed statement or a killed worker can never leave it held.
+LOCK_NAMESPACE = LOCK_NAMESPACES["activity_page"]
+# A read left unfinished is taken up again by the activity cron this soon.
+RESUME_DELAY = timedelta(minutes=1)
+# Context key: at most this many pages per run (tests and benchmarks stop runs part-way with it).
+MAX_PAGES_KEY = "campaign_esp_connector_activity_pages"
+
+
+class Budget:
+    """When a run stops reading: past ``deadline`` (``time.monotonic()``), or after ``max_pages`` pages."""
+
+    def __init__(self, seconds=None, max_pages=None):
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.max_pages = max_pages
+        self.pages = 0
+
+    @classmethod
+    def for_env(cls, env, seconds=None):
+        """The worker's time budget (``seconds``, default: the sync runner's), and the context's page limit."""
+        if seconds is None:
+            seconds = time_budget()
+        return cls(seconds, env.context.get(MAX_PAGES_KEY))
+
+    def page_read(self):
+        self.pages += 1
+
+    def used_up(self):
+        return ((self.deadline is not None and time.monotonic() > self.deadline)
+                or (self.max_pages is not None and self.pages >= self.max_pages))
 
 
 def _naive(moment):
     return utc_naive(moment) if moment else None
 
 
-def import_activity(binding, client):
-    """Read the campaign's activity since the binding's watermark and write it; return rows written."""
+def _no_commit(label=None):
+    pass
+
+
+def import_activity(binding, client, commit=None, budget=None):
+    """Read the campaign's activity since the binding's watermark and write it, page by page, until both feeds
+    are read or ``budget`` (default: the worker's time budget) is used up; return the rows written.
+
+    :param commit: ``commit(label)`` makes the work so far durable (the caller's commit points); without it
+        the caller's transaction holds the pages, their position included, and commits them all at once
+    :return: rows written; the read is unfinished when ``binding.activity_pass_started`` is still set, and
+        the activity cron is then scheduled to go on with it
+    """
     env = binding.env
-    cr = env.cr
-    server_now = utc_naive(client.server_time())
-    overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
-    since = (binding.activity_watermark - overlap) if binding.activity_watermark else client.limits.feed_epoch
-    campaign_id = int(binding.remote_id)
-    env.flush_all()
-    written, chunk = 0, []
-    for row in client.iter_campaign_activities_since(campaign_id, since):
-        if row.email:
-            chunk.append(row)
-        if len(chunk) >= CHUNK:
-            written += _upsert(cr, binding, chunk)
-            chunk = []
-    if chunk:
-        written += _upsert(cr, binding, chunk)
-    clicks = {}
-    for click in () if client.click_dates_in_activity else client.iter_campaign_clicks_since(campaign_id, since):
-        if click.email and click.clicked_at:
-            first, last = clicks.get(click.email.lower(), (None, None))
-            at = _naive(click.clicked_at)
-            clicks[click.email.lower()] = (min(first or at, at), max(last or at, at))
-    if clicks:
-        # The mailing id is an integer of ours; the rows are parameters.
-        query = f"""
-            UPDATE esp_mailing_activity a
-               SET first_click_datetime = LEAST(a.first_click_datetime, v.first),
-                   last_click_datetime = GREATEST(a.last_click_datetime, v.last)
-              FROM (VALUES %s) AS v(email, first, last)
-             WHERE a.mailing_id = {int(binding.mailing_id.id)} AND a.email = v.email
-            """  # noqa: S608
-        execute_values(cr, query, [(email, first, last) for email, (first, last) in clicks.items()],
-                       template="(%s, %s::timestamp, %s::timestamp)", page_size=CHUNK)
-    _match_contacts(cr, binding)
-    _sync_traces(cr, binding)
-    env["esp.mailing.activity"].invalidate_model()
-    env["mailing.trace"].invalidate_model()
-    binding.activity_watermark = server_now
+    commit = commit or _no_commit
+    budget = budget or Budget.for_env(env)
+    binding = binding.sudo()
+    written, finished = 0, False
+    if not budget.used_up():  # else the run's budget went to other campaigns: the activity cron reads this one
+        try:
+            written, finished = _read_pages(binding, client, commit, budget)
+        finally:
+            env["esp.mailing.activity"].invalidate_model()
+            env["mailing.trace"].invalidate_model()
+    if not finished:
+        binding._esp_activity_queue()
+        env["esp.sync.job.activity"]._esp_job_come_back(fields.Datetime.now() + RESUME_DELAY)
     return written
 
 
-def _upsert(cr, binding, rows):
-    execute_values(cr, """
-        INSERT INTO esp_mailing_activity (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards,
-                                          unsubscribed, hard_bounced, soft_bounced, sent_datetime,
-                                          first_open_datetime, last_open_datetime, first_click_datetime,
-                                          last_click_datetime)
-        VALUES %s
-        ON CONFLICT (mailing_id, email) DO UPDATE
-           SET remote_contact_id = EXCLUDED.remote_contact_id, opens = EXCLUDED.opens, clicks = EXCLUDED.clicks,
-               forwards = EXCLUDED.forwards, unsubscribed = EXCLUDED.unsubscribed,
-               hard_bounced = EXCLUDED.hard_bounced, soft_bounced = EXCLUDED.soft_bounced,
-               sent_datetime = COALESCE(EXCLUDED.sent_datetime, esp_mailing_activity.sent_datetime),
-               first_open_datetime = COALESCE(EXCLUDED.first_open_datetime, esp_mailing_activity.first_open_datetime),
-               last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, esp_mailing_activity.last_open_datetime),
-               first_click_datetime = LEAST(EXCLUDED.first_click_datetime, esp_mailing_activity.first_click_datetime),
-               last_click_datetime = GREATEST(EXCLUDED.last_click_datetime, esp_mailing_activity.last_click_datetime)
-        """, [
-        (binding.mailing_id.id, binding.account_id.id, row.email.lower(),
+def _claim(binding):
+    """Take the campaign's lock for this transaction; ``False`` when another worker is reading its pages."""
+    binding.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, binding.id])
+    if not binding.env.cr.fetchone()[0]:
+        return False
+    # The position as committed, not as this worker last saw it.
+    binding.invalidate_recordset(["activity_pass_started", "activity_feed", "activity_skip", "activity_watermark"])
+    return True
+
+
+def _read_pages(binding, client, commit, budget):
+    """Read pages until both feeds are read or the budget is used up. :return: ``(rows written, finished)``"""
+    if not _claim(binding):
+        return 0, False
+    if not binding.activity_pass_started:
+        binding._esp_activity_started(utc_naive(client.server_time()))
+        commit("activity:started")
+    overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
+    since = (binding.activity_watermark - overlap) if binding.activity_watermark else client.limits.feed_epoch
+    campaign_id = int(binding.remote_id)
+    cr = binding.env.cr
+    binding.env.flush_all()
+    written = 0
+    while not budget.used_up():
+        if not _claim(binding):
+            break
+        feed, skip = binding.activity_feed, binding.activity_skip
+        if feed == "activities":
+            rows, next_skip = client.campaign_activities_page(campaign_id, since, skip)
+            written += _write_activities(cr, binding, rows)
+        else:
+            rows, next_skip = client.campaign_clicks_page(campaign_id, since, skip)
+            _write_clicks(cr, binding, rows)
+        budget.page_read()
+        if next_skip is not None:
+            binding._esp_activity_progress(feed, next_skip)
+            commit(f"activity:{feed}_page")
+        elif feed == "activities" and not client.click_dates_in_activity:
+            binding._esp_activity_progress("clicks", 0)
+            commit("activity:activities_read")
+        else:
+            binding._esp_activity_done()
+            commit("activity:done")
+            return written, True
+    return written, False
+
+
+def _write_activities(cr, binding, rows):
+    """Upsert one page of activity rows with their contacts and traces; return how many were written.
+
+    One statement writes each new row once: its contact looked up by normalized email, its trace id drawn
+    from the sequence and its trace inserted beside it (the foreign key is checked at the statement's end), so
+    a page of a first read costs one insert per recipient in each table and no update.
+
+    One ``mailing.trace`` per recipient known to Odoo follows the rows. A trace must name its record: a
+    recipient no contact of Odoo has that email (added at the ESP outside Odoo's lists, or deleted in Odoo
+    before its activity came) keeps its activity row and counts in the ESP's figures, not in Odoo's. A trace
+    whose contact was deleted later keeps it, as Odoo's own traces do.
+    """
+    rows = {row.email.lower(): row for row in rows if row.email}
+    if not rows:
+        return 0
+    # The trace status fragment is a constant of this module; the rows are parameters.
+    query = f"""
+        WITH v (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                first_click_datetime, last_click_datetime) AS (VALUES %s),
+        m AS (
+            -- The contact of each email: in the mailing's lists (the lowest id when several), else any.
+            SELECT DISTINCT ON (v.email) v.email, c.id AS contact_id
+              FROM v JOIN mailing_contact c ON c.email_normalized = v.email
+          ORDER BY v.email, NOT EXISTS (
+                       SELECT 1 FROM mailing_subscription s
+                         JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
+                        WHERE s.contact_id = c.id AND r.mailing_mailing_id = v.mailing_id), c.id
+        ),
+        n AS (
+            SELECT v.*, m.contact_id,
+                   CASE WHEN m.contact_id IS NOT NULL THEN nextval('mailing_trace_id_seq') END AS new_trace_id
+              FROM v LEFT JOIN m ON m.email = v.email
+        ),
+        a AS (
+            INSERT INTO esp_mailing_activity AS cur (
+                mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                first_click_datetime, last_click_datetime, contact_id, trace_id)
+            SELECT mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
+                   hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                   first_click_datetime, last_click_datetime, contact_id, new_trace_id
+              FROM n
+            ON CONFLICT (mailing_id, email) DO UPDATE
+               SET remote_contact_id = EXCLUDED.remote_contact_id, opens = EXCLUDED.opens,
+                   clicks = EXCLUDED.clicks, forwards = EXCLUDED.forwards, unsubscribed = EXCLUDED.unsubscribed,
+                   hard_bounced = EXCLUDED.hard_bounced, soft_bounced = EXCLUDED.soft_bounced,
+                   sent_datetime = COALESCE(EXCLUDED.sent_datetime, cur.sent_datetime),
+                   first_open_datetime = COALESCE(EXCLUDED.first_open_datetime, cur.first_open_datetime),
+                   last_open_datetime = COALESCE(EXCLUDED.last_open_datetime, cur.last_open_datetime),
+                   first_click_datetime = LEAST(EXCLUDED.first_click_datetime, cur.first_click_datetime),
+                   last_click_datetime = GREATEST(EXCLUDED.last_click_datetime, cur.last_click_datetime),
+                   -- A contact found once is kept, unless one of the mailing's lists has that email.
+                   contact_id = CASE
+                       WHEN EXCLUDED.contact_id IS NULL THEN cur.contact_id
+                       WHEN cur.contact_id IS NULL OR EXISTS (
+                           SELECT 1 FROM mailing_subscription s
+                             JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
+                            WHERE s.contact_id = EXCLUDED.contact_id AND r.mailing_mailing_id = cur.mailing_id)
+                       THEN EXCLUDED.contact_id ELSE cur.contact_id END,
+                   trace_id = COALESCE(cur.trace_id, EXCLUDED.trace_id)
+            RETURNING cur.*
+        ),
+        created AS (
+            INSERT INTO mailing_trace (id, trace_type, mass_mailing_id, campaign_id, model, res_id, email,
+                                       trace_status, sent_datetime, open_datetime, links_click_datetime,
+                                       failure_type, message_id, create_date, write_date, create_uid, write_uid)
+            SELECT a.trace_id, 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
+                   {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
+                   CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
+                   'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
+                   1, 1
+              FROM a JOIN n ON n.email = a.email AND n.new_trace_id = a.trace_id
+              JOIN mailing_mailing mm ON mm.id = a.mailing_id
+         RETURNING id
+        )
+        SELECT a.id FROM a
+         WHERE a.trace_id IS NOT NULL AND a.trace_id NOT IN (SELECT id FROM created)
+        """  # noqa: S608
+    updated = [row_id for (row_id,) in execute_values(cr, query, [
+        (binding.mailing_id.id, binding.account_id.id, email,
          None if row.contact_id is None else str(row.contact_id), row.opens, row.clicks, row.forwards,
          row.unsubscribed, row.hard_bounced, row.soft_bounced, _naive(row.sent_at), _naive(row.first_open_at),
          _naive(row.last_open_at), _naive(row.first_click_at), _naive(row.last_click_at))
-        for row in {row.email.lower(): row for row in rows}.values()
-    ], template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
-                "%s::timestamp, %s::timestamp)",
-        page_size=CHUNK)
+        for email, row in rows.items()
+    ], template="(%s::int, %s::int, %s::varchar, %s::varchar, %s::int, %s::int, %s::int, %s::bool, %s::bool, "
+                "%s::bool, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp)",
+        page_size=len(rows), fetch=True)]
+    if updated:
+        _update_traces(cr, updated)
     return len(rows)
 
 
-def _match_contacts(cr, binding):
-    """The mailing list contact of each email: in the mailing's lists (the lowest id when several), otherwise
-    any contact of that email (one removed from the list since the send still has its activity)."""
-    params = {"mailing": binding.mailing_id.id}
-    cr.execute("""
-        UPDATE esp_mailing_activity a SET contact_id = m.contact_id
-          FROM (SELECT DISTINCT ON (c.email_normalized) c.email_normalized AS email, c.id AS contact_id
-                  FROM mail_mass_mailing_list_rel r
-                  JOIN mailing_subscription s ON s.list_id = r.mailing_list_id
-                  JOIN mailing_contact c ON c.id = s.contact_id
-                 WHERE r.mailing_mailing_id = %(mailing)s AND c.email_normalized IS NOT NULL
-              ORDER BY c.email_normalized, c.id) m
-         WHERE a.mailing_id = %(mailing)s AND a.email = m.email AND a.contact_id IS DISTINCT FROM m.contact_id
-        """, params)
-    cr.execute("""
-        UPDATE esp_mailing_activity a SET contact_id = m.contact_id
-          FROM (SELECT DISTINCT ON (c.email_normalized) c.email_normalized AS email, c.id AS contact_id
-                  FROM mailing_contact c
-                 WHERE c.email_normalized IN (SELECT email FROM esp_mailing_activity
-                                               WHERE mailing_id = %(mailing)s AND contact_id IS NULL)
-              ORDER BY c.email_normalized, c.id) m
-         WHERE a.mailing_id = %(mailing)s AND a.contact_id IS NULL AND a.email = m.email
-        """, params)
+def _write_clicks(cr, binding, clicks):
+    """Widen the first and last click dates of one page of clicks, and their traces' click dates."""
+    dates = {}
+    for click in clicks:
+        if click.email and click.clicked_at:
+            email, at = click.email.lower(), _naive(click.clicked_at)
+            first, last = dates.get(email, (at, at))
+            dates[email] = (min(first, at), max(last, at))
+    if not dates:
+        return
+    # The mailing id is an integer of ours; the rows are parameters.
+    query = f"""
+        UPDATE esp_mailing_activity a
+           SET first_click_datetime = LEAST(a.first_click_datetime, v.first),
+               last_click_datetime = GREATEST(a.last_click_datetime, v.last)
+          FROM (VALUES %s) AS v(email, first, last)
+         WHERE a.mailing_id = {int(binding.mailing_id.id)} AND a.email = v.email
+     RETURNING a.id
+        """  # noqa: S608
+    ids = [row_id for (row_id,) in execute_values(
+        cr, query, [(email, first, last) for email, (first, last) in dates.items()],
+        template="(%s, %s::timestamp, %s::timestamp)", page_size=len(dates), fetch=True)]
+    if ids:
+        _update_traces(cr, ids)
 
 
 # Trace status of a recipient, as Odoo counts them: a bounce (hard or soft: the ESP does not count either as
@@ -122,12 +262,8 @@ _TRACE_STATUS = """CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'bounce'
                         WHEN a.opens > 0 THEN 'open' ELSE 'sent' END"""
 
 
-def _sync_traces(cr, binding):
-    """One ``mailing.trace`` per recipient known to Odoo, following the activity rows (new ones created, others
-    updated). A trace must name its record: a recipient no contact of Odoo has that email (added at the ESP
-    outside Odoo's lists, or deleted in Odoo before its activity came) keeps its activity row and counts in the
-    ESP's figures, not in Odoo's. A trace whose contact was deleted later keeps it, as Odoo's own traces do."""
-    params = {"mailing": binding.mailing_id.id}
+def _update_traces(cr, ids):
+    """The traces of the activity rows ``ids`` follow them."""
     cr.execute(f"""
         UPDATE mailing_trace t
            SET trace_status = {_TRACE_STATUS}, res_id = COALESCE(a.contact_id, t.res_id),
@@ -136,22 +272,5 @@ def _sync_traces(cr, binding):
                failure_type = CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
                write_date = now() at time zone 'UTC'
           FROM esp_mailing_activity a
-         WHERE a.mailing_id = %(mailing)s AND t.id = a.trace_id
-        """, params)  # noqa: S608 - fixed fragment
-    cr.execute(f"""
-        WITH created AS (
-            INSERT INTO mailing_trace (trace_type, mass_mailing_id, campaign_id, model, res_id, email,
-                                       trace_status, sent_datetime, open_datetime, links_click_datetime,
-                                       failure_type, message_id, create_date, write_date, create_uid, write_uid)
-            SELECT 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
-                   {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
-                   CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
-                   'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
-                   1, 1
-              FROM esp_mailing_activity a JOIN mailing_mailing mm ON mm.id = a.mailing_id
-             WHERE a.mailing_id = %(mailing)s AND a.trace_id IS NULL AND a.contact_id IS NOT NULL
-         RETURNING id, message_id
-        )
-        UPDATE esp_mailing_activity a SET trace_id = created.id
-          FROM created WHERE created.message_id = 'esp-' || a.mailing_id || '-' || a.id
-        """, params)  # noqa: S608 - fixed fragment
+         WHERE a.id = ANY(%(ids)s) AND t.id = a.trace_id
+        """, {"ids": ids})  # noqa: S608 - fixed fragment

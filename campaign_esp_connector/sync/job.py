@@ -41,6 +41,9 @@ LOCK_NAMESPACES = {
     "statistics": 0x45535046,
     "list": 0x45535047,
     "slot": 0x45535048,
+    # A transaction lock per page of a campaign's activity read (activity.py): the activity job, the statistics
+    # job and a person's button never read one campaign's pages at once.
+    "activity_page": 0x45535041,
 }
 
 # Share of the worker's real-time limit a run may use: the rest covers the slowest single call and the commit.

@@ -79,28 +79,39 @@ def write_derived(binding, derived):
         binding.mailing_id.sudo().write(values)
 
 
-def refresh_mailing(binding, client, with_activity=False):
+def refresh_mailing(binding, client, with_activity=False, commit=None, budget=None):
     """Read the campaign's summary; with ``with_activity``, its recipients' activity first, so the summary,
-    the figures counted from the activity and Odoo's traces agree."""
+    the figures counted from the activity and Odoo's traces agree (a read of a big campaign the budget cuts
+    short goes on in the activity cron; ``commit`` and ``budget`` as :func:`.activity.import_activity`)."""
     if with_activity:
-        activity.import_activity(binding, client)
+        activity.import_activity(binding, client, commit=commit, budget=budget)
     write_summary(binding, client.get_campaign_summary(int(binding.remote_id)), client.derived_summary_figures)
 
 
-def read_activity(binding, client):
-    """Read the recipients' activity, then count again the summary figures the provider does not report."""
-    written = activity.import_activity(binding, client)
-    write_derived(binding, client.derived_summary_figures)
+def read_activity(binding, client, commit=None, budget=None):
+    """Read the recipients' activity, then, once it was read whole, count again the summary figures the
+    provider does not report. :return: the rows written"""
+    written = activity.import_activity(binding, client, commit=commit, budget=budget)
+    if not binding.activity_pass_started:
+        write_derived(binding, client.derived_summary_figures)
     return written
 
 
-def refresh_account(account, client, commit):
+def refresh_account(account, client, commit, budget=None):
     """Refresh the summaries of the account's campaigns with activity since its statistics watermark, of
     those sent within the provider's settling window (whose bounces may not count as activity), and of those
-    never read yet (campaigns just imported from the ESP).
+    never read yet (campaigns just imported from the ESP). The activity of the sends within the settling
+    window is read within ``budget`` (default: the worker's time budget), committed page by page; what the
+    budget leaves is read by the activity cron.
 
     :return: number of mailings refreshed
     """
+    budget = budget or activity.Budget.for_env(account.env)
+
+    def read(binding):
+        refresh_mailing(binding, client, with_activity=binding.remote_id in fresh,
+                        commit=lambda label=None: commit(), budget=budget)
+
     server_now = utc_naive(client.server_time())
     overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
     since = (account.stats_watermark - overlap) if account.stats_watermark else client.limits.feed_epoch
@@ -123,12 +134,12 @@ def refresh_account(account, client, commit):
         binding = bindings.get(str(campaign.id))
         if binding is None:
             continue  # a campaign of no Odoo mailing (not sent to a connected book)
-        refresh_mailing(binding, client, with_activity=binding.remote_id in fresh)
+        read(binding)
         due.discard(binding.remote_id)
         refreshed += 1
         commit()
     for remote_id in sorted(due):
-        refresh_mailing(bindings[remote_id], client, with_activity=remote_id in fresh)
+        read(bindings[remote_id])
         refreshed += 1
         commit()
     account.sudo().stats_watermark = server_now
@@ -137,12 +148,13 @@ def refresh_account(account, client, commit):
 
 
 def refresh_all(env, commit):
+    budget = activity.Budget.for_env(env)
     for account in env["esp.account"].sudo().search([("state", "=", "connected")]):
         if not account.support_reports:
             continue
         try:
             with account._esp_client() as client:
-                refresh_account(account, client, commit)
+                refresh_account(account, client, commit, budget)
         except providers.EspError as error:
             _logger.warning("ESP account %s: statistics not refreshed: %s", account.id,
                             account._esp_error_message(error))

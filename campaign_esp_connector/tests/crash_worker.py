@@ -13,6 +13,7 @@ command read on stdin::
     {"campaigns": true, "crash_at": "campaign:created" | null, "max_runs": 1}  (the campaign crons)
     {"jobs": ["esp.sync.job.campaign.send", ...], "crash_at": ... | null, "max_runs": 1}  (these job kinds'
         crons, in order, once per run)
+    {"activity": true, "crash_at": "activity:done" | null, "max_runs": 1, "context": {...}}  (the activity cron)
     -> {"signal": 9 | null, "exit": 0 | null, "result": {"runs": [...]} | null}
 
 Each command runs in a forked child with its own database connection (the parent holds none while children
@@ -104,6 +105,24 @@ def _run_jobs(registry, command):
     return {"runs": runs}
 
 
+def _run_activity(registry, command):
+    """Runs of the activity cron (with ``context``: small pages, a page limit), each in a cursor of its own,
+    until its round is finished or ``max_runs``; ``runs`` says for each whether it finished the round."""
+    from odoo import SUPERUSER_ID, api
+
+    runs = []
+    for _run in range(command.get("max_runs", 1)):
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, command.get("context") or {})
+            env["mailing.mailing"]._cron_esp_sync_activity()
+            cr.commit()
+            finished = not env["esp.campaign"].search_count([("activity_queued", "=", True)])
+        runs.append({"finished": finished})
+        if finished:
+            break
+    return {"runs": runs}
+
+
 def _fork(registry, command):
     import odoo
 
@@ -120,7 +139,8 @@ def _fork(registry, command):
                 os.environ[CRASH_AT_ENV] = command["crash_at"]
             else:
                 os.environ.pop(CRASH_AT_ENV, None)
-            run = _run_campaigns if command.get("campaigns") else _run_jobs if command.get("jobs") else _run
+            run = (_run_campaigns if command.get("campaigns") else _run_jobs if command.get("jobs")
+                   else _run_activity if command.get("activity") else _run)
             outcome = run(registry, command)
         except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
             outcome = {"error": traceback.format_exc()}

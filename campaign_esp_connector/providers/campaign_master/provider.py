@@ -143,6 +143,7 @@ class CampaignMasterProvider(EspProvider):
         self._token = None
         self._token_expires = 0.0
         self._global_addresses = None
+        self._bounce_weights_cache = {}
 
     def __repr__(self):
         return f"<{type(self).__name__} base={self.base_url} client={self.client_id}>"
@@ -538,17 +539,23 @@ class CampaignMasterProvider(EspProvider):
     def iter_campaign_activities_since(self, campaign_id, since):
         """Per-recipient results updated after ``since`` (Campaign Master's ``resultsUpdatedAfter``); bounce
         kinds come from the bounces listing, read once when a result says bounced."""
-        weights = None
-        for row in self._paged("GetEmailCampaignResults", "results", campaignId=int(campaign_id),
-                               resultsUpdatedAfter=_aware(since)):
+        skip = 0
+        while skip is not None:
+            rows, skip = self.campaign_activities_page(campaign_id, since, skip)
+            yield from rows
+
+    def campaign_activities_page(self, campaign_id, since, skip=0):
+        """One page of results: ``(rows, next_skip)``, ``next_skip`` being ``None`` after the last page."""
+        page = int(skip) // self.page_size + 1
+        answer = self._call("GetEmailCampaignResults", page=page, campaignId=int(campaign_id),
+                            resultsUpdatedAfter=_aware(since)) or {}
+        rows = list(_items(answer.get("results")))
+        weights = self._bounce_weights(campaign_id) if any(row.get("bounced") for row in rows) else {}
+        activities = []
+        for row in rows:
             bounced = bool(row.get("bounced"))
-            if bounced and weights is None:
-                weights = {
-                    (bounce.get("emailAddress") or "").lower(): bounce.get("bounceWeight")
-                    for bounce in self._paged("GetEmailCampaignBounces", "bounces", campaignId=int(campaign_id))
-                }
-            weight = (weights or {}).get((row.get("emailAddress") or "").lower()) if bounced else None
-            yield records.CampaignActivity(
+            weight = weights.get((row.get("emailAddress") or "").lower()) if bounced else None
+            activities.append(records.CampaignActivity(
                 contact_id=row.get("recipientId"), email=(row.get("emailAddress") or "").strip(),
                 opens=_int(row.get("reads")), clicks=_int(row.get("clicks")), forwards=_int(row.get("forwards")),
                 sent_at=_aware(row.get(assumed.RESULT_SENT)),
@@ -558,7 +565,19 @@ class CampaignMasterProvider(EspProvider):
                 hard_bounced=bounced and weight != "Soft", soft_bounced=bounced and weight == "Soft",
                 first_click_at=_aware(row.get(assumed.RESULT_FIRST_CLICK)),
                 last_click_at=_aware(row.get(assumed.RESULT_LAST_CLICK)),
-            )
+            ))
+        last = answer.get("isLastPage", True) or not rows
+        return activities, (None if last else page * self.page_size)
+
+    def _bounce_weights(self, campaign_id):
+        # Read once per client and campaign: a resumed read of a big campaign meets bounces on many pages.
+        cache, campaign_id = self._bounce_weights_cache, int(campaign_id)
+        if campaign_id not in cache:
+            cache[campaign_id] = {
+                (bounce.get("emailAddress") or "").lower(): bounce.get("bounceWeight")
+                for bounce in self._paged("GetEmailCampaignBounces", "bounces", campaignId=int(campaign_id))
+            }
+        return cache[campaign_id]
 
     def iter_campaign_clicks_since(self, campaign_id, since):
         # Click dates come with the results (click_dates_in_activity).

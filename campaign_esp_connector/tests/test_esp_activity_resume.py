@@ -1,0 +1,129 @@
+"""The activity import resumes inside a campaign (issue #20, item 3): a run stopped by its budget keeps its page,
+the next run goes on from it, and the rows end as one uninterrupted run leaves them."""
+
+from urllib.parse import parse_qs
+
+from odoo.tests import tagged
+
+from ..sync.activity import MAX_PAGES_KEY
+from . import test_esp_statistics
+from .common import EspListSyncCommon
+
+# Not imported under a Test* name: pytest would collect its tests again in this module.
+_Statistics = test_esp_statistics.TestEspStatistics
+
+# Pages of 4 recipients overlapping by 1: the 30 recipients take 10 pages, their clicks a few more.
+SMALL_PAGES = {"campaign_esp_connector_transport": {"page_size": 4, "page_overlap": 1}}
+
+
+@tagged("campaign_esp_connector", "esp_statistics")
+class TestEspActivityResume(EspListSyncCommon):
+    # The statistics tests' set-up (30 connected readers, engaged) and checks, without running their tests again.
+    def setUp(self):
+        super().setUp()
+        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5})
+        self.mailing_list = self._create_connected_list(
+            [{"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(30)]
+        )
+        self._sync_until_idle(self.mailing_list)
+
+    _sent_mailing = _Statistics._sent_mailing
+    _summary = _Statistics._summary
+    _get = _Statistics._get
+    _check_activity_equals_the_esps = _Statistics._check_activity_equals_the_esps
+
+    def _activity_rows(self, mailing):
+        return sorted(
+            (row.email, row.opens, row.clicks, row.forwards, row.unsubscribed, row.hard_bounced, row.soft_bounced,
+             row.sent_datetime, row.first_open_datetime, row.last_open_datetime, row.first_click_datetime,
+             row.last_click_datetime, row.contact_id.id, row.trace_id.trace_status,
+             row.trace_id.links_click_datetime)
+            for row in self.env["esp.mailing.activity"].search([("mailing_id", "=", mailing.id)]))
+
+    def _feed_calls(self):
+        """``(path, skip)`` of the activity and click pages the sandbox answered, in order."""
+        return [(call["path"], parse_qs(call["query"]).get("skip", ["0"])[0]) for call in self._sandbox_api_calls()
+                if "/activities/" in call["path"] or "/clicks/" in call["path"]]
+
+    def _sent_unread_mailing(self):
+        """A sent mailing whose activity was never read (the ESP failed its first figures)."""
+        self.sandbox.inject_fault("/v2/campaigns/*/activities/since-date/*", "http_500", count=50)
+        mailing = self._sent_mailing()
+        self.sandbox.clear_faults()
+        self.assertFalse(mailing.esp_activity_ids)
+        self.sandbox.advance_clock(7200)
+        return mailing
+
+    def test_a_run_out_of_budget_stops_at_a_page_and_the_next_goes_on(self):
+        mailing = self._sent_unread_mailing()
+        binding = mailing.esp_campaign_id
+        cron = self.env.ref("campaign_esp_connector.ir_cron_esp_sync_activity")
+        Mailing = self.env["mailing.mailing"].with_context(**SMALL_PAGES, **{MAX_PAGES_KEY: 3})
+        self.sandbox.clear_log()
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+
+        Mailing._cron_esp_sync_activity()
+        # Three pages read and committed, the position of the fourth stored, the cron asked back soon.
+        self.assertEqual((binding.activity_feed, binding.activity_skip), ("activities", 9))
+        self.assertTrue(binding.activity_pass_started)
+        self.assertTrue(binding.activity_queued)
+        self.assertFalse(binding.activity_watermark, "the watermark moves only once the read is whole")
+        self.assertEqual(len(mailing.esp_activity_ids), 10)
+        self.assertEqual(len(mailing.esp_activity_ids.trace_id), 10)
+        self.assertGreater(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), triggers)
+
+        runs = 1
+        while binding.activity_queued and runs < 20:
+            Mailing._cron_esp_sync_activity()
+            runs += 1
+        self.assertFalse(binding.activity_queued)
+        self.assertGreater(runs, 4)
+        self.assertFalse(binding.activity_pass_started)
+        self.assertTrue(binding.activity_watermark)
+        self._check_activity_equals_the_esps(mailing)
+        resumed = self._activity_rows(mailing)
+        calls = self._feed_calls()
+        self.assertEqual(len(calls), len(set(calls)), f"a page read twice: {calls}")
+        clock_calls = [call for call in self._sandbox_api_calls() if call["path"].endswith("/server-time")]
+        self.assertLessEqual(len(clock_calls), 1, "the read started once, and went on")
+
+        # One uninterrupted read of the same campaign from scratch leaves exactly the same rows and traces.
+        self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)]).unlink()
+        mailing.esp_activity_ids.sudo().unlink()
+        binding.sudo().write({"activity_watermark": False})
+        self.env.flush_all()
+        self.sandbox.clear_log()
+        self.env["mailing.mailing"].with_context(**SMALL_PAGES)._cron_esp_sync_activity()
+        self.assertFalse(binding.activity_queued)
+        self.assertEqual(self._activity_rows(mailing), resumed)
+        self.assertEqual(len(self._feed_calls()), len(calls))
+
+    def test_a_button_out_of_budget_leaves_the_rest_to_the_cron(self):
+        mailing = self._sent_unread_mailing()
+        action = mailing.with_context(**SMALL_PAGES, **{MAX_PAGES_KEY: 2}).action_esp_import_activity()
+        self.assertIn("the rest is read in the background", action["params"]["message"])
+        binding = mailing.esp_campaign_id
+        self.assertTrue(binding.activity_queued)
+        self.assertEqual((binding.activity_feed, binding.activity_skip), ("activities", 6))
+        # The cron's next run takes only the unfinished read and ends it.
+        self.env["mailing.mailing"].with_context(**SMALL_PAGES)._cron_esp_sync_activity()
+        self.assertFalse(binding.activity_queued)
+        self.assertFalse(binding.activity_pass_started)
+        self._check_activity_equals_the_esps(mailing)
+
+    def test_a_failed_page_keeps_the_position(self):
+        mailing = self._sent_unread_mailing()
+        binding = mailing.esp_campaign_id
+        Mailing = self.env["mailing.mailing"].with_context(**SMALL_PAGES)
+        Mailing.with_context(**{MAX_PAGES_KEY: 2})._cron_esp_sync_activity()
+        self.assertEqual(binding.activity_skip, 6)
+        # The ESP refuses the next page: the position stays, the error is shown, the next round goes on.
+        self.sandbox.inject_fault("/v2/campaigns/*/activities/since-date/*", "http_500", count=50)
+        Mailing._cron_esp_sync_activity()
+        self.assertEqual((binding.activity_feed, binding.activity_skip), ("activities", 6))
+        self.assertTrue(binding.last_error)
+        self.assertFalse(binding.activity_queued)
+        self.sandbox.clear_faults()
+        Mailing._cron_esp_sync_activity()
+        self.assertFalse(binding.activity_pass_started)
+        self._check_activity_equals_the_esps(mailing)
