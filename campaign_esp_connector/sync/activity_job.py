@@ -18,7 +18,7 @@ class EspSyncJobActivity(models.AbstractModel):
     _description = "ESP Job: Recipient Activity"
 
     _esp_job_kind = "activity"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_activity"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_sync_activity"
 
     @api.model
     def _esp_job_units(self):

@@ -31,7 +31,7 @@ class EspSyncJobCampaignSend(models.AbstractModel):
     _description = "ESP Job: Send Campaigns"
 
     _esp_job_kind = "campaign"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_send_campaigns"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_send_campaigns"
 
     @api.model
     def _esp_job_units(self):
@@ -145,7 +145,7 @@ class EspSyncJobCampaignFollow(models.AbstractModel):
     _description = "ESP Job: Follow Campaign Sends"
 
     _esp_job_kind = "campaign"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_follow_campaigns"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_follow_campaigns"
 
     @api.model
     def _esp_job_units(self):

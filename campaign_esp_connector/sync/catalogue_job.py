@@ -15,7 +15,7 @@ class EspSyncJobCatalogue(models.AbstractModel):
     _description = "ESP Job: Catalogue"
 
     _esp_job_kind = "account"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_catalogue"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_sync_catalogue"
 
     @api.model
     def _esp_job_cron(self):

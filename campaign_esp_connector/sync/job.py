@@ -141,13 +141,14 @@ class JobRun:
 
 class EspSyncJob(models.AbstractModel):
     """Base of every ESP job kind (see the module's docstring). A kind sets ``_esp_job_kind`` (its lock
-    namespace) and ``_esp_job_cron`` (its cron's xml id), and implements :meth:`_esp_job_units` and its steps."""
+    namespace) and ``_esp_job_cron_xmlid`` (the xml id of its cron, which calls :meth:`_esp_job_cron`), and
+    implements :meth:`_esp_job_units` and its steps."""
 
     _name = "esp.sync.job"
     _description = "ESP Job"
 
     _esp_job_kind = "account"
-    _esp_job_cron = None
+    _esp_job_cron_xmlid = None
 
     # -- what a kind defines ------------------------------------------------------------------------------------
 
@@ -268,8 +269,8 @@ class EspSyncJob(models.AbstractModel):
     @api.model
     def _esp_job_come_back(self, at):
         """Ask this kind's cron to run again at ``at`` (its own interval may be long)."""
-        if not self._esp_job_cron:
+        if not self._esp_job_cron_xmlid:
             return
-        cron = self.env.ref(self._esp_job_cron, raise_if_not_found=False)
+        cron = self.env.ref(self._esp_job_cron_xmlid, raise_if_not_found=False)
         if cron:
             cron.sudo()._trigger(at)

@@ -12,7 +12,7 @@ class EspSyncJobList(models.AbstractModel):
     _description = "ESP Job: Synchronize Lists"
 
     _esp_job_kind = "account"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_contacts"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_sync_contacts"
 
     @api.model
     def _esp_job_units(self):

@@ -14,7 +14,7 @@ class EspSyncJobStatistics(models.AbstractModel):
     _description = "ESP Job: Campaign Statistics"
 
     _esp_job_kind = "statistics"
-    _esp_job_cron = "campaign_esp_connector.ir_cron_esp_sync_statistics"
+    _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_sync_statistics"
 
     @api.model
     def _esp_job_units(self):
