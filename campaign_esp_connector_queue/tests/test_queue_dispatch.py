@@ -6,8 +6,10 @@ from unittest import mock
 from odoo import fields
 from odoo.tests import tagged
 
+from odoo.addons.campaign_esp_connector.sync.job import LOCK_NAMESPACES
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from ..models.esp_sync_job import HELD_RETRY_SECONDS
 from .common import EspQueueCommon
 
 BODY = "<div><p>Hello from Odoo</p></div>"
@@ -76,6 +78,24 @@ class TestEspQueueDispatch(EspQueueCommon):
         self.assertEqual(self.list_a.esp_sync_state, "retry")
         self.assertEqual((job.state, job.retry), ("pending", 1))
         self.assertIn("throttling", job.result)
+
+    def test_list_of_an_account_held_elsewhere_comes_back_soon(self):
+        """Another worker syncs the account: the job leaves the list to it and comes back shortly, a planned
+        come-back that does not count as a failed try."""
+        self.env["mailing.list"]._cron_esp_sync_contacts()
+        job = self._list_jobs().filtered(lambda job: job.args[0] == self.list_a.esp_address_book_id)
+        with self.registry.cursor() as other:
+            other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACES["account"], self.sandbox_account.id])
+            try:
+                retry = self._perform(job)
+            finally:
+                other.execute("SELECT pg_advisory_unlock(%s, %s)",
+                              [LOCK_NAMESPACES["account"], self.sandbox_account.id])
+        self.assertIsInstance(retry, RetryableJobError)
+        self.assertEqual(retry.seconds, HELD_RETRY_SECONDS)
+        self.assertTrue(retry.ignore_retry)
+        self.assertEqual((job.state, job.retry), ("pending", 0))
+        self.assertFalse(self._book_state(self.list_a))
 
     def test_no_delay_runs_the_cron_inline(self):
         self.env["mailing.list"].with_context(queue_job__no_delay=True)._cron_esp_sync_contacts()
