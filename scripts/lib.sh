@@ -4,6 +4,11 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 ADDON=campaign_esp_connector
+# The optional scale-out add-on (campaign_esp_connector_queue/) and OCA's queue_job it needs. queue_job is not
+# pip-installed: its wheel puts an `odoo/` namespace into site-packages that shadows an editable Odoo, so
+# only its add-on folder is unpacked into .venv/queue_job_addons/ and put on the addons path.
+QUEUE_ADDON=campaign_esp_connector_queue
+QUEUE_JOB_WHEELS="odoo-addon-queue-job==18.0.4.1.2.2"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
@@ -173,6 +178,38 @@ setup_python() {
     PY="$VENV/bin/python"
     ODOO_ADDONS=$("$PY" -c 'import os, odoo; print(os.path.join(os.path.dirname(odoo.__file__), "addons"))')
     ADDONS_PATH="$ODOO_ADDONS,$ROOT"
+}
+
+# Fetches queue_job's wheel from PyPI once (a stamp names what was unpacked) and adds its add-on folder to
+# ADDONS_PATH. QUEUE_JOB_WHEEL_DIR=/folder takes the wheel from there instead of PyPI (offline machines).
+ensure_queue_job() {
+    local dir="$VENV/queue_job_addons" stamp want wheels
+    stamp="$dir/.campaign_esp_connector-stamp"
+    want="$QUEUE_JOB_WHEELS"
+    if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! [ -f "$dir/queue_job/__manifest__.py" ]; then
+        say "Fetching queue_job ($QUEUE_JOB_WHEELS) into .venv/queue_job_addons ..."
+        wheels=$(mktemp -d /tmp/esp-queue-job.XXXXXX)
+        # shellcheck disable=SC2086
+        if [ -n "${QUEUE_JOB_WHEEL_DIR:-}" ]; then
+            "$PY" -m pip download -qq --no-deps --no-index --find-links "$QUEUE_JOB_WHEEL_DIR" -d "$wheels" \
+                $QUEUE_JOB_WHEELS
+        else
+            "$PY" -m pip download -qq --no-deps -d "$wheels" $QUEUE_JOB_WHEELS
+        fi || { rm -rf "$wheels"; die "downloading $QUEUE_JOB_WHEELS failed (see above)."; }
+        rm -rf "$dir" && mkdir -p "$dir"
+        "$PY" - "$dir" "$wheels"/*.whl <<'PY' || { rm -rf "$wheels"; die "unpacking queue_job failed."; }
+import sys, zipfile
+target, wheels = sys.argv[1], sys.argv[2:]
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.startswith("odoo/addons/"):
+                archive.extract(name, target + "/.unpack")
+PY
+        mv "$dir/.unpack/odoo/addons/"* "$dir/" && rm -rf "$dir/.unpack" "$wheels"
+        printf '%s' "$want" >"$stamp"
+    fi
+    ADDONS_PATH="$ADDONS_PATH,$dir"
 }
 
 free_port() {

@@ -157,7 +157,8 @@ class JobRun:
 
 class EspSyncJob(models.AbstractModel):
     """Base of every ESP job kind (see the module's docstring). A kind sets ``_esp_job_kind`` (its lock
-    namespace) and ``_esp_job_cron_xmlid`` (its cron's xml id), and implements :meth:`_esp_job_units` and its steps."""
+    namespace) and ``_esp_job_cron_xmlid`` (the xml id of its cron, which calls :meth:`_esp_job_cron`), and
+    implements :meth:`_esp_job_units` and its steps."""
 
     _name = "esp.sync.job"
     _description = "ESP Job"
