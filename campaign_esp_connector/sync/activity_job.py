@@ -13,6 +13,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from . import activity, statistics
+from .common import CommitPoints
 
 # Campaigns keep collecting opens and clicks for weeks; their activity is read daily for this many days.
 ACTIVITY_DAYS = 30
@@ -38,6 +39,9 @@ class EspSyncJobActivity(models.AbstractModel):
                 "|", "|", ("activity_pass_started", "!=", False),
                 ("send_date", "=", False), ("send_date", ">=", since),
             ])._esp_activity_queue()
+            points = CommitPoints(self.env)
+            points.commit("activity:queued")
+            points.close()
         return super()._esp_job_cron()
 
     @api.model
