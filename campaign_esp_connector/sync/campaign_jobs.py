@@ -113,18 +113,38 @@ class EspSyncJobCampaignSend(models.AbstractModel):
         run.commit("campaign:posting")
         try:
             send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
-        except providers.ValidationError as error:
-            # A refusal: the ESP sent nothing.
-            binding.write({"state": "failed"})
-            self._esp_job_failed(binding, error, "failed", CampaignSync(mailing)._refusal(error))
-            run.commit("campaign:refused")
+        except providers.RateLimited as error:
+            # Throttled: the ESP took nothing. Asked again once its budget refills.
+            binding.write({"state": "queued", "last_error": binding.account_id._esp_error_message(error)})
+            run.commit("campaign:throttled")
+            self._esp_job_come_back(fields.Datetime.now() + timedelta(seconds=max(int(error.retry_after or 60), 1)))
             return "stop"
-        except providers.EspError as error:
+        except (providers.EspConnectionError, providers.ServerError, providers.InvalidResponse) as error:
+            # No answer, a server error or a broken answer: the ESP may have the send.
             binding._esp_send_unconfirmed(self.env._(
                 "The ESP's answer to the send was lost (%(error)s). Before anything is sent again, the ESP is "
                 "asked whether it has the send.", error=binding.account_id._esp_error_message(error)))
             run.commit("campaign:unconfirmed")
             self._esp_job_come_back(fields.Datetime.now() + timedelta(seconds=UNCONFIRMED_RETRY_SECONDS))
+            return "stop"
+        except providers.EspError as error:
+            # A refusal the ESP answered (invalid, not found, not allowed). A provider that sends list by list
+            # (Campaign Master) may have sent to some before refusing another: look before calling it refused.
+            try:
+                found = client.find_send(int(binding.remote_id), send_date)
+            except providers.EspError:
+                found = None
+            if found is not None:
+                self._esp_record_send(binding, found)
+                binding.last_error = CampaignSync(mailing)._refusal(error) \
+                    if isinstance(error, providers.ValidationError) else binding.account_id._esp_error_message(error)
+                run.commit("campaign:sent")
+                return "stop"
+            binding.write({"state": "failed"})
+            message = (CampaignSync(mailing)._refusal(error) if isinstance(error, providers.ValidationError)
+                       else binding.account_id._esp_error_message(error))
+            self._esp_job_failed(binding, error, "failed", message)
+            run.commit("campaign:refused")
             return "stop"
         crash_point("campaign:posted")
         self._esp_record_send(binding, send)

@@ -91,7 +91,7 @@ def _run_campaigns(registry, command):
 
 
 def _run_jobs(registry, command):
-    """Runs of job kinds as their crons run them (``_esp_job_run``), each in a cursor of its own; ``runs``
+    """Runs of job kinds as their crons run them (``_esp_job_cron``), each in a cursor of its own; ``runs``
     gives the units each kind worked on."""
     from odoo import SUPERUSER_ID, api
 
@@ -99,7 +99,7 @@ def _run_jobs(registry, command):
     for _run in range(command.get("max_runs", 1)):
         for name in command["jobs"]:
             with registry.cursor() as cr:
-                worked = api.Environment(cr, SUPERUSER_ID, {})[name]._esp_job_run()
+                worked = api.Environment(cr, SUPERUSER_ID, {})[name]._esp_job_cron()
                 cr.commit()
                 runs.append({"job": name, "worked": [unit.id for unit in worked]})
     return {"runs": runs}

@@ -192,7 +192,7 @@ class EspSyncJobList(models.AbstractModel):
         if unit.sync_state == "retry" and unit.next_sync_datetime:
             run.failed(unit.last_error)
             run.come_back(at=unit.next_sync_datetime)
-        elif unit.sync_state == "queued" and unit.next_sync_datetime and unit.next_sync_datetime > now:
+        elif unit.sync_state in ("queued", "running") and unit.next_sync_datetime and unit.next_sync_datetime > now:
             run.come_back(at=unit.next_sync_datetime)
         elif unit.account_id.state == "connected" and self._esp_queue_due(unit):
             run.come_back(seconds=HELD_RETRY_SECONDS)

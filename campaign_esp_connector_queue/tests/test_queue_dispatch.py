@@ -1,7 +1,6 @@
 """The ESP jobs as queue jobs: the crons queue one job per due unit in its provider's channel, the jobs do the
 work the crons did, and throttling comes back as queue_job retries at the ESP's reset time."""
 
-from unittest import mock
 
 from odoo import fields
 from odoo.tests import tagged
@@ -109,10 +108,14 @@ class TestEspQueueDispatch(EspQueueCommon):
         channels = self.env["esp.account"]._esp_queue_sync_channels()
         self.assertEqual(set(channels.mapped("complete_name")), {"root.esp.dotdigital", "root.esp.campaign_master"})
         dotdigital = channels.filtered(lambda channel: channel.complete_name == "root.esp.dotdigital")
-        self.assertEqual(dotdigital.capacity, 4)  # no rate budget: the default
-        Account = type(self.env["esp.account"])
-        with mock.patch.object(Account, "_esp_rate_capacity", create=True, return_value=2):
-            self.env["mailing.list"]._cron_esp_sync_contacts()
+        # dotdigital's published limit (2,000 calls an hour, about 33 a minute): 3 lists at once.
+        self.assertEqual(dotdigital.capacity, 3)
+        # The ESP's headers said its low tier allows 20 calls a minute: 2 at once.
+        self.env.cr.execute("""
+            INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at, source)
+            VALUES (%s, 'low', 20, 60, 20, now() AT TIME ZONE 'UTC', 'headers')
+        """, [self.sandbox_account.id])
+        self.env["mailing.list"]._cron_esp_sync_contacts()
         self.assertEqual(dotdigital.capacity, 2)  # the one connected dotdigital account's budget
 
 
