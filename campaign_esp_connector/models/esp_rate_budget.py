@@ -95,8 +95,7 @@ class PgRateBudget(providers.RateBudget):
             with self._cursor() as cr:
                 return self._acquire(cr, scope)
         except psycopg2.errors.ForeignKeyViolation:
-            # An account whose creation is not committed yet (a test's transaction, a wizard that creates and
-            # connects at once): no other worker can use it so far, so there is nothing to share.
+            # The account was deleted meanwhile.
             return 0.0
 
     def _acquire(self, cr, scope):
@@ -128,12 +127,15 @@ class PgRateBudget(providers.RateBudget):
                 return max(math.ceil(row[0] or 0), 1)  # spent: refilled in that many seconds
             if not self.published:
                 return 0.0  # no published limit, and the ESP has said nothing yet
+            # Only for an account other transactions see: one whose creation is not committed yet (a test, a
+            # wizard that creates and connects at once) is used by no other worker, so there is nothing to share.
             cr.execute("""
                 INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
                                              source, create_date, write_date)
-                VALUES (%(account)s, 'account', %(calls)s, %(window)s, %(calls)s,
-                        (now() AT TIME ZONE 'UTC') + make_interval(secs => %(window)s), 'published',
-                        now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                SELECT %(account)s, 'account', %(calls)s, %(window)s, %(calls)s,
+                       (now() AT TIME ZONE 'UTC') + make_interval(secs => %(window)s), 'published',
+                       now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                 WHERE EXISTS (SELECT 1 FROM esp_account WHERE id = %(account)s)
                 ON CONFLICT (account_id, scope) DO NOTHING
             """, {**params, "calls": self.published[0], "window": self.published[1]})
         return 0.0
@@ -146,9 +148,10 @@ class PgRateBudget(providers.RateBudget):
                 cr.execute("""
                     INSERT INTO esp_rate_budget (account_id, scope, call_limit, window_seconds, remaining, reset_at,
                                                  source, create_date, write_date)
-                    VALUES (%(account)s, %(scope)s, %(limit)s, %(window)s, %(remaining)s,
-                            (now() AT TIME ZONE 'UTC') + make_interval(secs => %(reset)s), 'headers',
-                            now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                    SELECT %(account)s, %(scope)s, %(limit)s, %(window)s, %(remaining)s,
+                           (now() AT TIME ZONE 'UTC') + make_interval(secs => %(reset)s), 'headers',
+                           now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                     WHERE EXISTS (SELECT 1 FROM esp_account WHERE id = %(account)s)
                     ON CONFLICT (account_id, scope) DO UPDATE
                        SET call_limit = EXCLUDED.call_limit, window_seconds = EXCLUDED.window_seconds,
                            remaining = EXCLUDED.remaining, reset_at = EXCLUDED.reset_at, source = 'headers',
