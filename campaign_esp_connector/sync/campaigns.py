@@ -96,6 +96,9 @@ class CampaignSync:
             if book.sync_state == "guard":
                 problems.append(_("%(list)s: a mass change waits for confirmation (Confirm Changes on the list)",
                                   list=mailing_list.name))
+            elif book.sync_state == "book_missing":
+                problems.append(_("%(list)s: its address book no longer exists at the ESP (connect the list to "
+                                  "another book, or disconnect it)", list=mailing_list.name))
             elif book.sync_state == "rejected":
                 problems.append(_("%(list)s: the ESP rejected an import (see the list, then Retry Rejected)",
                                   list=mailing_list.name))

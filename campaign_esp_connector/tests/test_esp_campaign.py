@@ -229,6 +229,14 @@ class TestEspCampaign(EspListSyncCommon):
         self.assertIn(self.mailing_list.name, str(refused.exception))
         self.assertFalse(self._state()["sends"])
 
+    def test_send_refused_while_a_list_has_lost_its_book(self):
+        self.mailing_list.esp_address_book_id.sync_state = "book_missing"
+        mailing = self._mailing()
+        with self.assertRaises(UserError) as refused:
+            mailing.action_launch()
+        self.assertIn("no longer exists at the ESP", str(refused.exception))
+        self.assertFalse(self._state()["sends"])
+
     def test_pending_contacts_go_out_before_the_send(self):
         self.mailing_list.write({"contact_ids": [fields.Command.create({"name": "Late", "email": "late@example.com"})]})
         mailing = self._mailing()
