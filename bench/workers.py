@@ -90,9 +90,20 @@ def prepare(env, urls, contacts, label, latency):
 
 def worker_loop(config, database, list_ids, deadline):
     """What one cron thread does, over and over: the list job, then the import-poll job, each in a cursor of
-    its own, until every list of the scenario is exported and confirmed."""
+    its own, until every list of the scenario is exported and confirmed. A cron thread is long-lived: the
+    registry is loaded before the clock starts (the worker says "ready", then waits for "go")."""
     odoo.tools.config.parse_config(["-c", config, "-d", database, "--log-level=warn"])
     registry = Registry(database)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu_start = time.process_time()
+    try:
+        return _work(registry, list_ids, deadline)
+    finally:
+        print(f"cpu {time.process_time() - cpu_start:.2f}", flush=True)
+
+
+def _work(registry, list_ids, deadline):
     while time.time() < deadline:
         worked = 0
         for method in ("_esp_job_run", "_esp_job_run_poll"):
@@ -108,6 +119,27 @@ def worker_loop(config, database, list_ids, deadline):
     return 1
 
 
+def process_cpu_seconds(pids):
+    """CPU seconds (user + system) the processes ``pids`` used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds():
+    """CPU seconds the whole machine spent working (all cores, every process: Odoo, PostgreSQL, the sandboxes)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def finished(cr, list_ids):
     cr.execute("""
         SELECT (SELECT count(*) FROM esp_import_batch WHERE list_id = ANY(%(lists)s) AND state = 'posted'),
@@ -118,7 +150,9 @@ def finished(cr, list_ids):
     return not posted and synced == subscribed
 
 
-def scenario(args, registry, urls, workers):
+def scenario(args, registry, sandboxes, workers):
+    urls = [url for _process, url in sandboxes]
+    sandbox_pids = [process.pid for process, _url in sandboxes]
     label = f"{workers}w"
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
@@ -127,14 +161,24 @@ def scenario(args, registry, urls, workers):
         list_ids = lists.ids
         book_ids = {mailing_list.id: int(mailing_list.esp_address_book_id.remote_id) for mailing_list in lists}
     deadline = time.time() + args.timeout
-    started = time.perf_counter()
     processes = [
         subprocess.Popen([sys.executable, __file__, "--worker", "--config", args.config, "--database", args.database,
-                          "--lists", ",".join(map(str, list_ids)), "--deadline", str(deadline)], cwd=ROOT)
+                          "--lists", ",".join(map(str, list_ids)), "--deadline", str(deadline)], cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _worker in range(workers)
     ]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready"
+    busy_start, sandbox_start = machine_busy_seconds(), process_cpu_seconds(sandbox_pids)
+    started = time.perf_counter()
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
     codes = [process.wait() for process in processes]
     wall = time.perf_counter() - started
+    busy = machine_busy_seconds() - busy_start
+    sandbox_cpu = process_cpu_seconds(sandbox_pids) - sandbox_start
+    odoo_cpu = sum(float(line.split()[1]) for process in processes for line in process.stdout if line.startswith("cpu"))
     with registry.cursor() as cr:
         done = finished(cr, list_ids)
         cr.execute("SELECT remote_id, account_id FROM esp_import_batch WHERE list_id = ANY(%s)", [list_ids])
@@ -147,7 +191,7 @@ def scenario(args, registry, urls, workers):
         in_books += sum(book["count"] for book in state["books"] if book["id"] in book_ids.values())
     recorded = [remote_id for remote_id, _account in batches]
     sent_twice = received - len(set(recorded))
-    return {"workers": workers, "wall": wall, "codes": codes, "done": done, "imports": received,
+    return {"workers": workers, "wall": wall, "codes": codes, "busy": busy, "odoo_cpu": odoo_cpu, "sandbox_cpu": sandbox_cpu, "done": done, "imports": received,
             "recorded": len(recorded), "sent_twice": sent_twice, "in_books": in_books,
             "expected": args.accounts * args.contacts}
 
@@ -180,9 +224,13 @@ def main(argv=None):
               f"call answered after {args.latency * 1000:.0f} ms; {os.cpu_count()} cores", flush=True)
         results = []
         for workers in (1, args.workers):
-            result = scenario(args, registry, [url for _process, url in sandboxes], workers)
+            result = scenario(args, registry, sandboxes, workers)
             results.append(result)
-            print(f"{workers} worker{'s' if workers > 1 else ''}: {result['wall']:.1f} s wall; all exported and "
+            print(f"{workers} worker{'s' if workers > 1 else ''}: {result['wall']:.1f} s wall, machine CPU "
+                  f"{result['busy']:.1f} s (the workers' own {result['odoo_cpu']:.1f} s, the sandbox ESPs' "
+                  f"{result['sandbox_cpu']:.1f} s, the rest PostgreSQL and anything else running), CPU floor on "
+                  f"{os.cpu_count()} cores "
+                  f"{result['busy'] / os.cpu_count():.1f} s; all exported and "
                   f"confirmed: {result['done']}; {result['in_books']:,} of {result['expected']:,} contacts in the "
                   f"books; imports received {result['imports']}, recorded {result['recorded']}, sent twice "
                   f"{result['sent_twice']}", flush=True)
