@@ -18,7 +18,7 @@ from odoo.tests import TransactionCase, tagged
 from ..sync.activity import MAX_PAGES_KEY
 from ..sync.campaigns import CampaignRunner
 from .common import SandboxServer
-from .test_sync_crash import CrashWorker
+from .crash_common import CrashWorker
 
 DOMAIN = "activity-crash.example.com"
 ACCOUNT_PREFIX = "Activity crash sandbox"
