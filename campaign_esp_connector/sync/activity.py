@@ -96,7 +96,8 @@ def _claim(binding):
     if not binding.env.cr.fetchone()[0]:
         return False
     # The position as committed, not as this worker last saw it.
-    binding.invalidate_recordset(["activity_pass_started", "activity_feed", "activity_skip", "activity_watermark"])
+    binding.invalidate_recordset(["activity_pass_started", "activity_feed", "activity_skip", "activity_anchor",
+                                  "activity_watermark"])
     return True
 
 
@@ -116,16 +117,16 @@ def _read_pages(binding, client, commit, budget):
     while not budget.used_up():
         if not _claim(binding):
             break
-        feed, skip = binding.activity_feed, binding.activity_skip
+        feed, skip, anchor = binding.activity_feed, binding.activity_skip, binding.activity_anchor or None
         if feed == "activities":
-            rows, next_skip = client.campaign_activities_page(campaign_id, since, skip)
+            rows, next_skip, next_anchor = client.campaign_activities_page(campaign_id, since, skip, anchor=anchor)
             written += _write_activities(cr, binding, rows)
         else:
-            rows, next_skip = client.campaign_clicks_page(campaign_id, since, skip)
+            rows, next_skip, next_anchor = client.campaign_clicks_page(campaign_id, since, skip, anchor=anchor)
             _write_clicks(cr, binding, rows)
         budget.page_read()
         if next_skip is not None:
-            binding._esp_activity_progress(feed, next_skip)
+            binding._esp_activity_progress(feed, next_skip, next_anchor)
             commit(f"activity:{feed}_page")
         elif feed == "activities" and not client.click_dates_in_activity:
             binding._esp_activity_progress("clicks", 0)
