@@ -6,6 +6,7 @@ module knows dotdigital's paths, JSON shapes and rules, and returns :mod:`.recor
 
 import base64
 import csv
+import functools
 import hashlib
 import io
 import logging
@@ -977,15 +978,26 @@ def _format_date(value):
 
 def _parse_datetime(value):
     """Parse dotdigital's ISO dates (``Z``, offsets, 0-7 fraction digits) into aware UTC datetimes."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # .NET writes up to 7 fraction digits; Python before 3.11 reads exactly 3 or 6.
-    text = _FRACTION_RE.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
+    return _parse_iso(value)
+
+
+@functools.lru_cache(maxsize=1024)  # a feed's rows share many dates (the send's, "never")
+def _parse_iso(value):
+    text = value.strip()
+    if not text:
+        return None
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)  # Python 3.11 reads all of them
     except ValueError:
-        return None
+        text = text.replace("Z", "+00:00").replace("z", "+00:00")
+        # .NET writes up to 7 fraction digits; Python before 3.11 reads exactly 3 or 6.
+        text = _FRACTION_RE.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
