@@ -353,6 +353,9 @@ class Store:
         for book_id in book_ids:
             self.remove_members(book_id, [contact_id])
         self.db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        # Its campaign activity goes with it: reports and the activity and click feeds no longer show it (the
+        # later rows of those feeds move up).
+        self.db.execute("DELETE FROM events WHERE contact_id = ?", (contact_id,))
 
     def set_status(self, contact_id, status, book_id=None, at=None):
         """Change a contact's status as dotdigital would, recording suppressions for the since-date feeds.

@@ -48,6 +48,9 @@ class EspCampaign(models.Model):
     activity_pass_started = fields.Datetime(string="Activity Read Started", readonly=True, copy=False)
     activity_feed = fields.Selection([("activities", "Recipients"), ("clicks", "Clicks")], readonly=True, copy=False)
     activity_skip = fields.Integer(readonly=True, copy=False)
+    # Where the page before ``activity_skip`` ended, as the provider tells it (its last rows' keys): the next
+    # page must start with it, else rows moved and the provider reads again before it (no row is skipped).
+    activity_anchor = fields.Char(readonly=True, copy=False)
     # Waiting for the activity cron: every recent send at the start of its round, and a read left unfinished by
     # a button or the statistics cron. The round's reruns take only these.
     activity_queued = fields.Boolean(readonly=True, copy=False)
@@ -107,17 +110,20 @@ class EspCampaign(models.Model):
 
     def _esp_activity_started(self, server_now):
         """A read of the activity begins; ``server_now`` (the ESP's clock) is the watermark it stores at its end."""
-        self.write({"activity_pass_started": server_now, "activity_feed": "activities", "activity_skip": 0})
+        self.write({"activity_pass_started": server_now, "activity_feed": "activities", "activity_skip": 0,
+                    "activity_anchor": False})
 
-    def _esp_activity_progress(self, feed, skip):
-        """The rows before ``skip`` of ``feed`` are written: a run that stops here goes on from that page."""
-        self.write({"activity_feed": feed, "activity_skip": skip})
+    def _esp_activity_progress(self, feed, skip, anchor=None):
+        """The rows before ``skip`` of ``feed`` are written: a run that stops here goes on from that page, which
+        must start with ``anchor`` (the provider's; ``None``: nothing to check)."""
+        self.write({"activity_feed": feed, "activity_skip": skip, "activity_anchor": anchor or False})
 
     def _esp_activity_done(self):
         """Both feeds were read whole: the watermark moves to the clock read when this read began."""
         for binding in self:
             binding.write({"activity_watermark": binding.activity_pass_started, "activity_pass_started": False,
-                           "activity_feed": False, "activity_skip": 0, "activity_queued": False})
+                           "activity_feed": False, "activity_skip": 0, "activity_anchor": False,
+                           "activity_queued": False})
 
     def _esp_activity_failed(self, message):
         """The ESP refused a page: the read keeps its position for the next round, the error is shown."""

@@ -257,13 +257,15 @@ class EspProvider:
     def get_campaign_summary(self, campaign_id):
         raise NotImplementedError
 
-    def campaign_activities_page(self, campaign_id, since, skip=0):
-        """One page of :meth:`iter_campaign_activities_since`: ``(rows, next_skip)``, ``next_skip`` being
-        ``None`` after the last page. One call per page, so the activity job can commit between pages and resume
-        at ``next_skip`` in a later run; a row may come twice. This default reads the whole feed as one page
-        (no resume inside a campaign) for providers that only stream it."""
-        return list(self.iter_campaign_activities_since(campaign_id, since)), None
+    def campaign_activities_page(self, campaign_id, since, skip=0, anchor=None):
+        """One page of :meth:`iter_campaign_activities_since`: ``(rows, next_skip, next_anchor)``, ``next_skip``
+        being ``None`` after the last page. One call per page (more when the feed shifted), so the activity job
+        can commit between pages and resume at ``next_skip`` with ``anchor=next_anchor`` (an opaque string, or
+        ``None``, telling the provider where the previous page ended) in a later run; a row may come twice. This
+        default reads the whole feed as one page (no resume inside a campaign) for providers that only stream
+        it."""
+        return list(self.iter_campaign_activities_since(campaign_id, since)), None, None
 
-    def campaign_clicks_page(self, campaign_id, since, skip=0):
+    def campaign_clicks_page(self, campaign_id, since, skip=0, anchor=None):
         """One page of :meth:`iter_campaign_clicks_since`, as :meth:`campaign_activities_page`."""
-        return list(self.iter_campaign_clicks_since(campaign_id, since)), None
+        return list(self.iter_campaign_clicks_since(campaign_id, since)), None, None

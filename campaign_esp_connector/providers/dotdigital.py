@@ -6,6 +6,8 @@ module knows dotdigital's paths, JSON shapes and rules, and returns :mod:`.recor
 
 import base64
 import csv
+import functools
+import hashlib
 import io
 import logging
 import re
@@ -26,6 +28,10 @@ _logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://r1-api.dotdigital.com"
 MAX_PAGE_SIZE = 1000  # dotdigital refuses select > 1000, whatever the spec's defaults say
 DEFAULT_PAGE_OVERLAP = 100  # rows of the previous page re-read, as OroCRM's OverlapIterator does
+# The activity and click page reads overlap by one verified row instead (``_verified_page``): the keys of the
+# previous page's last rows, one per line, tell where it ended.
+ANCHOR_ROWS = 5
+ANCHOR_SEPARATOR = "\n"
 MAX_IDS_PER_DELETE = 1000
 # Requests builds the whole body in memory (base64 adds a third): keep one import file well under the 50 MB cap.
 DEFAULT_MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -616,23 +622,69 @@ class DotdigitalProvider(EspProvider):
         path = f"/v2/campaigns/{int(campaign_id)}/clicks/since-date/{_format_date(since)}"
         yield from self._iter_pages(path, _campaign_click, key=lambda row: (row.email, row.url, row.clicked_at))
 
-    def campaign_activities_page(self, campaign_id, since, skip=0):
-        """One page of :meth:`iter_campaign_activities_since`: ``(rows, next_skip)``, ``next_skip`` being
-        ``None`` after the last page; it starts ``page_overlap`` rows back, as :meth:`book_contacts_page`."""
-        path = f"/v2/campaigns/{int(campaign_id)}/activities/since-date/{_format_date(since)}"
-        return self._page(path, _campaign_activity, skip)
+    def campaign_activities_page(self, campaign_id, since, skip=0, anchor=None):
+        """One page of :meth:`iter_campaign_activities_since`: ``(rows, next_skip, next_anchor)``, ``next_skip``
+        being ``None`` after the last page.
 
-    def campaign_clicks_page(self, campaign_id, since, skip=0):
+        Pages overlap by one verified row: the next page starts at the previous page's last row (``next_skip``)
+        and must begin with it (``next_anchor`` holds the keys of the page's last rows). When it does not (rows
+        before it were deleted meanwhile and the feed shifted up), the rows before are read again until the
+        position is found, so no row is ever skipped; a row may come twice.
+
+        :param anchor: the ``next_anchor`` returned with ``skip`` (``None``: nothing to verify)
+        """
+        path = f"/v2/campaigns/{int(campaign_id)}/activities/since-date/{_format_date(since)}"
+        return self._verified_page(path, _campaign_activity, _activity_key, skip, anchor)
+
+    def campaign_clicks_page(self, campaign_id, since, skip=0, anchor=None):
         """One page of :meth:`iter_campaign_clicks_since`, as :meth:`campaign_activities_page`."""
         path = f"/v2/campaigns/{int(campaign_id)}/clicks/since-date/{_format_date(since)}"
-        return self._page(path, _campaign_click, skip)
+        return self._verified_page(path, _campaign_click, _click_key, skip, anchor)
 
-    def _page(self, path, parse, skip):
+    def _page_rows(self, path, skip):
         rows = self._get_json(path, params={"select": self.page_size, "skip": int(skip)})
         if not isinstance(rows, list):
             raise InvalidResponse(f"dotdigital answered {path} with {type(rows).__name__}, expected a list.")
+        return rows
+
+    def _anchor_index(self, key, rows, keys, path):
+        """Index in ``rows`` of the latest of ``keys`` found there, ``None`` when none is."""
+        where = {self._parse(key, row, path): index for index, row in enumerate(rows)}
+        return next((where[found] for found in reversed(keys) if found in where), None)
+
+    def _verified_page(self, path, parse, key, skip, anchor):
+        """The page at ``skip``, verified against ``anchor``; see :meth:`campaign_activities_page`.
+
+        The anchor holds the keys of the previous page's last ``ANCHOR_ROWS`` rows, the last one last: a deleted
+        last row still leaves rows to find the position by. The page at ``skip`` must start with the last key;
+        a key found further in it means rows were inserted before (they moved down, nothing is skipped). Else
+        the pages before it are read again, each ending where the one after it starts, until one holds a key
+        (or the feed's first page is reached: everything is read again): its rows after the key come first, then
+        the rows of the page at ``skip`` when the two pages meet, and the read goes on from the last page read.
+        """
+        skip = int(skip)
+        rows = self._page_rows(path, skip)
+        keys = anchor.split(ANCHOR_SEPARATOR) if anchor and skip else []
+        last_page, last_start = rows, skip  # the page whose end gives the next position
+        if keys and not (rows and self._parse(key, rows[0], path) == keys[-1]) \
+                and self._anchor_index(key, rows, keys, path) is None:
+            start, found = skip, None
+            while start and found is None:
+                start = max(0, start - (self.page_size - 1))
+                before = self._page_rows(path, start)
+                found = self._anchor_index(key, before, keys, path)
+            _logger.info("dotdigital %s shifted before skip=%s: read again from skip=%s", path, skip,
+                         start if found is None else start + found)
+            head = before if found is None else before[found + 1:]
+            if start + len(before) - 1 >= skip:  # the two pages meet: one page of both
+                rows = head + rows
+            else:
+                rows, last_page, last_start = head, before, start
         records = [self._parse(parse, row, path) for row in rows]
-        return records, (None if len(rows) < self.page_size else int(skip) + len(rows) - self.page_overlap)
+        if len(last_page) < self.page_size:
+            return records, None, None
+        next_anchor = ANCHOR_SEPARATOR.join(self._parse(key, row, path) for row in last_page[-ANCHOR_ROWS:])
+        return records, last_start + len(last_page) - 1, next_anchor
 
     def get_template_html(self, template_id):
         """The HTML content of a template stored at the ESP."""
@@ -821,6 +873,17 @@ def _campaign_activity(row):
     )
 
 
+def _activity_key(row):
+    """A recipient's row in the activities feed (its figures change between reads, its recipient does not)."""
+    return f"{row.get('contactId')} {(row.get('email') or '').strip().lower()}"
+
+
+def _click_key(row):
+    """One click in the clicks feed (a click never changes), short."""
+    identity = "\x1f".join(str(row.get(name)) for name in ("contactId", "email", "url", "dateClicked", "ipAddress"))
+    return hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()
+
+
 def _campaign_click(row):
     return records.CampaignClick(contact_id=row.get("contactId"), email=(row.get("email") or "").strip(),
                                  url=row.get("url"), clicked_at=_real_date(row.get("dateClicked")))
@@ -915,15 +978,26 @@ def _format_date(value):
 
 def _parse_datetime(value):
     """Parse dotdigital's ISO dates (``Z``, offsets, 0-7 fraction digits) into aware UTC datetimes."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # .NET writes up to 7 fraction digits; Python before 3.11 reads exactly 3 or 6.
-    text = _FRACTION_RE.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
+    return _parse_iso(value)
+
+
+@functools.lru_cache(maxsize=1024)  # a feed's rows share many dates (the send's, "never")
+def _parse_iso(value):
+    text = value.strip()
+    if not text:
+        return None
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)  # Python 3.11 reads all of them
     except ValueError:
-        return None
+        text = text.replace("Z", "+00:00").replace("z", "+00:00")
+        # .NET writes up to 7 fraction digits; Python before 3.11 reads exactly 3 or 6.
+        text = _FRACTION_RE.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)

@@ -14,8 +14,6 @@ through this job.
 import time
 from datetime import timedelta
 
-from psycopg2.extras import execute_values
-
 from odoo import fields
 
 from .common import utc_naive
@@ -96,7 +94,8 @@ def _claim(binding):
     if not binding.env.cr.fetchone()[0]:
         return False
     # The position as committed, not as this worker last saw it.
-    binding.invalidate_recordset(["activity_pass_started", "activity_feed", "activity_skip", "activity_watermark"])
+    binding.invalidate_recordset(["activity_pass_started", "activity_feed", "activity_skip", "activity_anchor",
+                                  "activity_watermark"])
     return True
 
 
@@ -116,16 +115,16 @@ def _read_pages(binding, client, commit, budget):
     while not budget.used_up():
         if not _claim(binding):
             break
-        feed, skip = binding.activity_feed, binding.activity_skip
+        feed, skip, anchor = binding.activity_feed, binding.activity_skip, binding.activity_anchor or None
         if feed == "activities":
-            rows, next_skip = client.campaign_activities_page(campaign_id, since, skip)
+            rows, next_skip, next_anchor = client.campaign_activities_page(campaign_id, since, skip, anchor=anchor)
             written += _write_activities(cr, binding, rows)
         else:
-            rows, next_skip = client.campaign_clicks_page(campaign_id, since, skip)
+            rows, next_skip, next_anchor = client.campaign_clicks_page(campaign_id, since, skip, anchor=anchor)
             _write_clicks(cr, binding, rows)
         budget.page_read()
         if next_skip is not None:
-            binding._esp_activity_progress(feed, next_skip)
+            binding._esp_activity_progress(feed, next_skip, next_anchor)
             commit(f"activity:{feed}_page")
         elif feed == "activities" and not client.click_dates_in_activity:
             binding._esp_activity_progress("clicks", 0)
@@ -154,17 +153,28 @@ def _write_activities(cr, binding, rows):
         return 0
     # The trace status fragment is a constant of this module; the rows are parameters.
     query = f"""
-        WITH v (mailing_id, account_id, email, remote_contact_id, opens, clicks, forwards, unsubscribed,
-                hard_bounced, soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
-                first_click_datetime, last_click_datetime) AS (VALUES %s),
+        WITH v AS (
+            SELECT %(mailing)s::int AS mailing_id, %(account)s::int AS account_id, u.*
+              FROM unnest(%(email)s::varchar[], %(remote)s::varchar[], %(opens)s::int[], %(clicks)s::int[],
+                          %(forwards)s::int[], %(unsubscribed)s::bool[], %(hard)s::bool[], %(soft)s::bool[],
+                          %(sent)s::timestamp[], %(first_open)s::timestamp[], %(last_open)s::timestamp[],
+                          %(first_click)s::timestamp[], %(last_click)s::timestamp[])
+                   AS u(email, remote_contact_id, opens, clicks, forwards, unsubscribed, hard_bounced,
+                        soft_bounced, sent_datetime, first_open_datetime, last_open_datetime,
+                        first_click_datetime, last_click_datetime)
+        ),
         m AS (
-            -- The contact of each email: in the mailing's lists (the lowest id when several), else any.
-            SELECT DISTINCT ON (v.email) v.email, c.id AS contact_id
-              FROM v JOIN mailing_contact c ON c.email_normalized = v.email
-          ORDER BY v.email, NOT EXISTS (
-                       SELECT 1 FROM mailing_subscription s
-                         JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
-                        WHERE s.contact_id = c.id AND r.mailing_mailing_id = v.mailing_id), c.id
+            -- The contact of each email: in the mailing's lists (the lowest id when several), else any. One
+            -- index look-up per email, whatever the size of the contacts table.
+            SELECT v.email, (
+                SELECT c.id FROM mailing_contact c
+                 WHERE c.email_normalized = v.email
+              ORDER BY NOT EXISTS (
+                           SELECT 1 FROM mailing_subscription s
+                             JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
+                            WHERE s.contact_id = c.id AND r.mailing_mailing_id = v.mailing_id), c.id
+                 LIMIT 1) AS contact_id
+              FROM v
         ),
         n AS (
             SELECT v.*, m.contact_id,
@@ -216,15 +226,27 @@ def _write_activities(cr, binding, rows):
         SELECT a.id FROM a
          WHERE a.trace_id IS NOT NULL AND a.trace_id NOT IN (SELECT id FROM created)
         """  # noqa: S608
-    updated = [row_id for (row_id,) in execute_values(cr, query, [
-        (binding.mailing_id.id, binding.account_id.id, email,
-         None if row.contact_id is None else str(row.contact_id), row.opens, row.clicks, row.forwards,
-         row.unsubscribed, row.hard_bounced, row.soft_bounced, _naive(row.sent_at), _naive(row.first_open_at),
-         _naive(row.last_open_at), _naive(row.first_click_at), _naive(row.last_click_at))
-        for email, row in rows.items()
-    ], template="(%s::int, %s::int, %s::varchar, %s::varchar, %s::int, %s::int, %s::int, %s::bool, %s::bool, "
-                "%s::bool, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp, %s::timestamp)",
-        page_size=len(rows), fetch=True)]
+    # One array per column (no per-row formatting): the page is 13 parameters.
+    columns = {name: [] for name in ("email", "remote", "opens", "clicks", "forwards", "unsubscribed", "hard",
+                                     "soft", "sent", "first_open", "last_open", "first_click", "last_click")}
+    (emails, remotes, opens, clicks, forwards, unsubscribed, hard, soft, sent, first_open, last_open, first_click,
+     last_click) = columns.values()
+    for email, row in rows.items():
+        emails.append(email)
+        remotes.append(None if row.contact_id is None else str(row.contact_id))
+        opens.append(row.opens)
+        clicks.append(row.clicks)
+        forwards.append(row.forwards)
+        unsubscribed.append(row.unsubscribed)
+        hard.append(row.hard_bounced)
+        soft.append(row.soft_bounced)
+        sent.append(_naive(row.sent_at))
+        first_open.append(_naive(row.first_open_at))
+        last_open.append(_naive(row.last_open_at))
+        first_click.append(_naive(row.first_click_at))
+        last_click.append(_naive(row.last_click_at))
+    cr.execute(query, {"mailing": binding.mailing_id.id, "account": binding.account_id.id, **columns})
+    updated = [row_id for (row_id,) in cr.fetchall()]
     if updated:
         _update_traces(cr, updated)
     return len(rows)
@@ -245,13 +267,16 @@ def _write_clicks(cr, binding, clicks):
         UPDATE esp_mailing_activity a
            SET first_click_datetime = LEAST(a.first_click_datetime, v.first),
                last_click_datetime = GREATEST(a.last_click_datetime, v.last)
-          FROM (VALUES %s) AS v(email, first, last)
-         WHERE a.mailing_id = {int(binding.mailing_id.id)} AND a.email = v.email
+          FROM (SELECT (SELECT x.id FROM esp_mailing_activity x
+                         WHERE x.mailing_id = {int(binding.mailing_id.id)} AND x.email = u.email) AS id,
+                       u.first, u.last
+                  FROM unnest(%s::varchar[], %s::timestamp[], %s::timestamp[]) AS u(email, first, last)) AS v
+         WHERE a.id = v.id
      RETURNING a.id
         """  # noqa: S608
-    ids = [row_id for (row_id,) in execute_values(
-        cr, query, [(email, first, last) for email, (first, last) in dates.items()],
-        template="(%s, %s::timestamp, %s::timestamp)", page_size=len(dates), fetch=True)]
+    cr.execute(query, [list(dates), [first for first, _last in dates.values()],
+                       [last for _first, last in dates.values()]])
+    ids = [row_id for (row_id,) in cr.fetchall()]
     if ids:
         _update_traces(cr, ids)
 

@@ -27,7 +27,7 @@ RECIPIENTS = 20
 # Pages of 4 overlapping by 1: the recipients and their clicks take several pages each.
 SMALL_PAGES = {"campaign_esp_connector_transport": {"page_size": 4, "page_overlap": 1}}
 # Every commit point of an activity round (see the commit("activity:...") calls in sync/activity.py).
-LABELS = ["activity:queued", "activity:started", "activity:activities_page", "activity:activities_read",
+LABELS = ["activity:_esp_step_read_activity", "activity:started", "activity:activities_page", "activity:activities_read",
           "activity:clicks_page", "activity:done"]
 RECOVERY_RUNS = 20
 

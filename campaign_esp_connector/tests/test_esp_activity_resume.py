@@ -3,6 +3,9 @@ the next run goes on from it, and the rows end as one uninterrupted run leaves t
 
 from urllib.parse import parse_qs
 
+import requests
+
+from odoo import fields
 from odoo.tests import tagged
 
 from ..sync.activity import MAX_PAGES_KEY
@@ -127,3 +130,82 @@ class TestEspActivityResume(EspListSyncCommon):
         Mailing._cron_esp_sync_activity()
         self.assertFalse(binding.activity_pass_started)
         self._check_activity_equals_the_esps(mailing)
+
+    # -- Pages overlap by one verified row: contacts deleted at the ESP between two page reads move the feed's
+    # later rows up, and the read steps back to where it was instead of skipping them.
+
+    def _feed(self, mailing, feed):
+        return self._get(f"campaigns/{mailing.esp_campaign_remote_id}/{feed}")
+
+    def _delete_at_the_esp(self, contact_ids):
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        for contact_id in contact_ids:
+            requests.delete(f"{self.sandbox.url}/v2/contacts/{contact_id}", auth=auth, timeout=10).raise_for_status()
+
+    def _read_deleting(self, feed, skip, positions):
+        """Read page by page until the read is at ``skip`` of ``feed``, delete the contacts of that feed's rows at
+        ``positions`` at the ESP, then read to the end; return the mailing and the deleted emails."""
+        mailing = self._sent_unread_mailing()
+        binding = mailing.esp_campaign_id
+        Mailing = self.env["mailing.mailing"].with_context(**SMALL_PAGES, **{MAX_PAGES_KEY: 1})
+        for _page in range(40):
+            Mailing._cron_esp_sync_activity()
+            if (binding.activity_feed, binding.activity_skip) == (feed, skip):
+                break
+        self.assertEqual((binding.activity_feed, binding.activity_skip), (feed, skip))
+        self.assertTrue(binding.activity_anchor)
+        rows = self._feed(mailing, feed)
+        gone = {rows[position]["contactId"]: rows[position]["email"].lower() for position in positions}
+        self._delete_at_the_esp(gone)
+        self.sandbox.clear_log()
+        runs = 0
+        while binding.activity_queued and runs < 60:
+            Mailing._cron_esp_sync_activity()
+            runs += 1
+        self.assertFalse(binding.activity_queued)
+        self.assertFalse(binding.activity_pass_started)
+        return mailing, set(gone.values())
+
+    def _check_nothing_skipped(self, mailing, deleted):
+        """Every row the ESP still has was read, with its figures and click dates; the deleted contacts' rows,
+        read before, stay."""
+        remote = {row["email"].lower(): row for row in self._feed(mailing, "activities")}
+        clicks = {}
+        for click in self._feed(mailing, "clicks"):
+            clicks.setdefault(click["email"].lower(), []).append(click["dateClicked"][:19].replace("T", " "))
+        self.assertTrue(clicks)
+        rows = {row.email: row for row in mailing.esp_activity_ids}
+        self.assertFalse(set(remote) - set(rows), "rows skipped")
+        self.assertLessEqual(set(rows) - set(remote), deleted)
+        for email, expected in remote.items():
+            row = rows[email]
+            self.assertEqual((row.opens, row.clicks, row.hard_bounced, row.soft_bounced),
+                             (expected["numOpens"], expected["numClicks"], expected["hardBounced"],
+                              expected["softBounced"]), email)
+            if email in clicks:
+                self.assertEqual(fields.Datetime.to_string(row.first_click_datetime), min(clicks[email]), email)
+                self.assertEqual(fields.Datetime.to_string(row.last_click_datetime), max(clicks[email]), email)
+            else:
+                self.assertFalse(row.first_click_datetime, email)
+            self.assertEqual(row.trace_id.links_click_datetime, row.first_click_datetime, email)
+
+    def _stepped_back(self):
+        skips = [int(skip) for _path, skip in self._feed_calls()]
+        return any(later < earlier for earlier, later in zip(skips, skips[1:], strict=False))
+
+    def test_rows_deleted_before_the_position_are_not_skipped(self):
+        # Pages of 4 at skips 0, 3, 6: the next page at 9 must start with the row at 9; two rows read before go.
+        mailing, deleted = self._read_deleting("activities", 9, [2, 4])
+        self.assertTrue(self._stepped_back())
+        self._check_nothing_skipped(mailing, deleted)
+
+    def test_the_previous_page_deleted_whole_reads_again_from_the_start(self):
+        # Every row the anchor knows (the last page read: 6 to 9) and more before it: no position is left to find.
+        mailing, deleted = self._read_deleting("activities", 9, [3, 4, 5, 6, 7, 8, 9])
+        self.assertIn("0", [skip for path, skip in self._feed_calls() if "/activities/" in path])
+        self._check_nothing_skipped(mailing, deleted)
+
+    def test_clicks_deleted_before_the_position_are_not_skipped(self):
+        mailing, deleted = self._read_deleting("clicks", 6, [0, 5])
+        self.assertTrue(self._stepped_back())
+        self._check_nothing_skipped(mailing, deleted)

@@ -541,11 +541,12 @@ class CampaignMasterProvider(EspProvider):
         kinds come from the bounces listing, read once when a result says bounced."""
         skip = 0
         while skip is not None:
-            rows, skip = self.campaign_activities_page(campaign_id, since, skip)
+            rows, skip, _anchor = self.campaign_activities_page(campaign_id, since, skip)
             yield from rows
 
-    def campaign_activities_page(self, campaign_id, since, skip=0):
-        """One page of results: ``(rows, next_skip)``, ``next_skip`` being ``None`` after the last page."""
+    def campaign_activities_page(self, campaign_id, since, skip=0, anchor=None):
+        """One page of results: ``(rows, next_skip, None)``, ``next_skip`` being ``None`` after the last page
+        (numbered pages: no anchor)."""
         page = int(skip) // self.page_size + 1
         answer = self._call("GetEmailCampaignResults", page=page, campaignId=int(campaign_id),
                             resultsUpdatedAfter=_aware(since)) or {}
@@ -567,7 +568,7 @@ class CampaignMasterProvider(EspProvider):
                 last_click_at=_aware(row.get(assumed.RESULT_LAST_CLICK)),
             ))
         last = answer.get("isLastPage", True) or not rows
-        return activities, (None if last else page * self.page_size)
+        return activities, (None if last else page * self.page_size), None
 
     def _bounce_weights(self, campaign_id):
         # Read once per client and campaign: a resumed read of a big campaign meets bounces on many pages.
