@@ -35,10 +35,10 @@ class EspSyncJobActivity(models.AbstractModel):
             since = fields.Datetime.now() - timedelta(days=ACTIVITY_DAYS)
             Binding.search([
                 ("remote_id", "!=", False), ("state", "in", ("sending", "sent")),
-                ("account_id.state", "=", "connected"), ("account_id.support_reports", "=", True),
+                ("account_id.state", "=", "connected"),
                 "|", "|", ("activity_pass_started", "!=", False),
                 ("send_date", "=", False), ("send_date", ">=", since),
-            ])._esp_activity_queue()
+            ]).filtered(lambda binding: binding.account_id.support_reports)._esp_activity_queue()
             points = CommitPoints(self.env)
             points.commit("activity:queued")
             points.close()
