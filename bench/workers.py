@@ -15,11 +15,13 @@ It prints figures and never fails on a target; the target (≥ 3× faster with 4
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,15 +185,29 @@ def scenario(args, registry, sandboxes, workers):
         done = finished(cr, list_ids)
         cr.execute("SELECT remote_id, account_id FROM esp_import_batch WHERE list_id = ANY(%s)", [list_ids])
         batches = cr.fetchall()
+        if not done:
+            # What a person would look at: each list's state, and who holds which claim.
+            cr.execute("""
+                SELECT b.mailing_list_id, b.sync_state, b.next_sync_datetime, b.last_error,
+                       (SELECT string_agg(state || ':' || n, ',') FROM (SELECT state, count(*) n FROM esp_list_member
+                         WHERE list_id = b.mailing_list_id GROUP BY state) m)
+                  FROM esp_address_book b WHERE b.mailing_list_id = ANY(%s) ORDER BY 1""", [list_ids])
+            for row in cr.fetchall():
+                print("  list", row, flush=True)
+            cr.execute("SELECT classid, objid, mode, granted, pid FROM pg_locks WHERE locktype = 'advisory'")
+            print("  advisory locks", cr.fetchall(), flush=True)
     # The ESP's side: each book holds its list, and every import it received is one Odoo recorded, once.
     sent_twice, in_books, received = 0, 0, 0
+    calls = Counter()
     for url in urls:
+        calls.update(re.sub(r"/\d+", "/{id}", entry["path"]) for entry in SandboxControl(url).requests_log()
+                     if entry["path"].startswith("/v2/"))
         state = SandboxControl(url).state(contacts_limit=1)
         received += len(state["imports"])
         in_books += sum(book["count"] for book in state["books"] if book["id"] in book_ids.values())
     recorded = [remote_id for remote_id, _account in batches]
     sent_twice = received - len(set(recorded))
-    return {"workers": workers, "wall": wall, "codes": codes, "busy": busy, "odoo_cpu": odoo_cpu, "sandbox_cpu": sandbox_cpu, "done": done, "imports": received,
+    return {"workers": workers, "wall": wall, "codes": codes, "busy": busy, "odoo_cpu": odoo_cpu, "sandbox_cpu": sandbox_cpu, "calls": calls, "done": done, "imports": received,
             "recorded": len(recorded), "sent_twice": sent_twice, "in_books": in_books,
             "expected": args.accounts * args.contacts}
 
@@ -234,6 +250,8 @@ def main(argv=None):
                   f"confirmed: {result['done']}; {result['in_books']:,} of {result['expected']:,} contacts in the "
                   f"books; imports received {result['imports']}, recorded {result['recorded']}, sent twice "
                   f"{result['sent_twice']}", flush=True)
+            print(f"  API calls: {sum(result['calls'].values()):,} ("
+                  + ", ".join(f"{path} {count}" for path, count in result["calls"].most_common(6)) + ")", flush=True)
         one, many = results
         ratio = one["wall"] / many["wall"] if many["wall"] else 0
         print(f"\nratio: {ratio:.2f}× faster with {args.workers} workers "

@@ -100,7 +100,7 @@ class PgRateBudget(providers.RateBudget):
 
     def _acquire(self, cr, scope):
         params = {"account": self.account_id, "scope": scope}
-        for _attempt in range(2):
+        for _attempt in range(3):
             # The scope's own budget when the ESP described it, else the account-wide one.
             cr.execute("""
                 UPDATE esp_rate_budget b
@@ -117,14 +117,19 @@ class PgRateBudget(providers.RateBudget):
             """, params)
             if cr.fetchone():
                 return 0.0
+            # Nothing taken: the budget is spent, or there is none yet, or another worker created it after this
+            # UPDATE looked (each statement sees what was committed before it began): look again.
             cr.execute("""
-                SELECT EXTRACT(EPOCH FROM reset_at - (now() AT TIME ZONE 'UTC')) FROM esp_rate_budget
+                SELECT remaining, EXTRACT(EPOCH FROM reset_at - (now() AT TIME ZONE 'UTC')) FROM esp_rate_budget
                  WHERE account_id = %(account)s AND scope IN (%(scope)s, 'account')
                  ORDER BY scope = %(scope)s DESC LIMIT 1
             """, params)
             row = cr.fetchone()
             if row is not None:
-                return max(math.ceil(row[0] or 0), 1)  # spent: refilled in that many seconds
+                remaining, refills_in = row
+                if remaining <= 0 and refills_in > 0:
+                    return max(math.ceil(refills_in), 1)  # spent: refilled in that many seconds
+                continue  # there is room after all: take it
             if not self.published:
                 return 0.0  # no published limit, and the ESP has said nothing yet
             # Only for an account other transactions see: one whose creation is not committed yet (a test, a
