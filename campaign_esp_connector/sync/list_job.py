@@ -25,7 +25,8 @@ class EspSyncJobList(models.AbstractModel):
 
         :return: the ``esp.sync.log`` records of the runs made
         """
-        return ListSyncRunner(self.env).run(units)
+        # Units planned by the cron were due then; once claimed, each runs only if still due.
+        return ListSyncRunner(self.env).run(units, force=False)
 
     @api.model
     def _esp_job_run_poll(self):

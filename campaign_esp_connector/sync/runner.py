@@ -118,16 +118,18 @@ class ListSyncRunner:
 
     # -- running -------------------------------------------------------------------------------------------
 
-    def run(self, bindings=None):
+    def run(self, bindings=None, force=None):
         """Sync ``bindings`` (default: every due list), account by account, within the time budget.
 
         Several workers share the work: each takes a slot of an account (as many slots as the account's rate
         budget allows lists at once) and, within it, claims list by list, so the lists of one account run side
         by side in different workers and no list ever runs twice at once.
 
+        :param force: run ``bindings`` even when they are not due (a person's or a send's refresh); default:
+            when ``bindings`` are given. A job's units are run only while still due once claimed.
         :return: the ``esp.sync.log`` records of the runs made
         """
-        self.explicit = bindings is not None
+        self.explicit = (bindings is not None) if force is None else force
         bindings = self.due_bindings() if bindings is None else bindings.sudo()
         logs = self.env["esp.sync.log"]
         total = len(bindings)
@@ -182,16 +184,7 @@ class ListSyncRunner:
         account = account.with_context(campaign_esp_connector_transport=options)
         try:
             with account._esp_client() as client:
-                try:
-                    server_now = utc_naive(client.server_time())
-                except providers.EspError as error:
-                    self._account_failed(account, bindings, error, points)
-                    return logs
-                account._esp_record_clock(server_now)
-                watermarks = [b.optout_watermark for b in bindings]
-                overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
-                since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
-                feeds = _AccountFeeds(self.env, client, since)
+                server_now = feeds = None
                 lists = Claims(self.env, "list")
                 for binding in bindings:
                     if time.monotonic() > self.deadline:
@@ -202,6 +195,19 @@ class ListSyncRunner:
                         points.commit()  # a new transaction: what other workers committed is seen from here
                         if not self.explicit and not self._still_due(binding):
                             continue
+                        if server_now is None:
+                            # The ESP's clock, once per account run, and only once a list is to run: a worker
+                            # that finds every list taken by others spends no call.
+                            try:
+                                server_now = utc_naive(client.server_time())
+                            except providers.EspError as error:
+                                self._account_failed(account, bindings, error, points)
+                                return logs
+                            account._esp_record_clock(server_now)
+                            watermarks = [b.optout_watermark for b in bindings]
+                            overlap = timedelta(seconds=client.limits.feed_overlap_seconds)
+                            since = (min(watermarks) - overlap) if all(watermarks) else client.limits.feed_epoch
+                            feeds = _AccountFeeds(self.env, client, since)
                         log, stop_account = self._run_list(binding, client, server_now, points, feeds)
                     finally:
                         lists.release(binding.id)
