@@ -11,7 +11,7 @@ CATALOGUE_RETRY_MINUTES = 15
 
 class EspSyncJobCatalogue(models.AbstractModel):
     _name = "esp.sync.job.catalogue"
-    _inherit = "esp.sync.job"
+    _inherit = "esp.sync.job.account"
     _description = "ESP Job: Catalogue"
 
     _esp_job_kind = "account"
@@ -21,14 +21,6 @@ class EspSyncJobCatalogue(models.AbstractModel):
     def _esp_job_cron(self):
         self.env["esp.account"].sudo()._esp_purge_api_calls()
         return super()._esp_job_cron()
-
-    @api.model
-    def _esp_job_units(self):
-        return self.env["esp.account"].search([("state", "=", "connected")], order="id")
-
-    @api.model
-    def _esp_job_current(self, unit):
-        return bool(unit.exists()) and unit.state == "connected"
 
     @api.model
     def _esp_job_held(self, unit):

@@ -316,3 +316,19 @@ class EspSyncJob(models.AbstractModel):
             copies[:count - 1].write(same)
             for index in range(len(copies) + 2, count + 1):
                 main.copy({**same, "name": self.env._("%(name)s (worker %(index)s)", name=main.name, index=index)})
+
+
+class EspSyncJobAccount(models.AbstractModel):
+    """Base of the job kinds whose unit is a connected account (statistics, catalogue)."""
+
+    _name = "esp.sync.job.account"
+    _inherit = "esp.sync.job"
+    _description = "ESP Job per Account"
+
+    @api.model
+    def _esp_job_units(self):
+        return self.env["esp.account"].search([("state", "=", "connected")], order="id")
+
+    @api.model
+    def _esp_job_current(self, unit):
+        return bool(unit.exists()) and unit.state == "connected"

@@ -10,19 +10,11 @@ from .campaigns import import_account_campaigns
 
 class EspSyncJobStatistics(models.AbstractModel):
     _name = "esp.sync.job.statistics"
-    _inherit = "esp.sync.job"
+    _inherit = "esp.sync.job.account"
     _description = "ESP Job: Campaign Statistics"
 
     _esp_job_kind = "statistics"
     _esp_job_cron_xmlid = "campaign_esp_connector.ir_cron_esp_sync_statistics"
-
-    @api.model
-    def _esp_job_units(self):
-        return self.env["esp.account"].search([("state", "=", "connected")], order="id")
-
-    @api.model
-    def _esp_job_current(self, unit):
-        return bool(unit.exists()) and unit.state == "connected"
 
     @api.model
     def _esp_job_steps(self):

@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -84,6 +85,18 @@ class CrashWorker:
 
 
 
+@contextmanager
+def committed(registry):
+    """An environment on a cursor of its own, committed on leaving the block unless it raised (a test's own
+    transaction stays untouched; workers in other processes see what it committed)."""
+    cr = registry.cursor()
+    try:
+        yield api.Environment(cr, SUPERUSER_ID, {})
+        cr.commit()
+    finally:
+        cr.close()
+
+
 class CommittedSandboxCase(TransactionCase):
     """A sandbox served by this process, one committed ESP account pointing at it, and a crash worker."""
 
@@ -111,18 +124,7 @@ class CommittedSandboxCase(TransactionCase):
     @classmethod
     def _committed(cls):
         """A cursor of its own, committed on leaving the block (the test's transaction stays untouched)."""
-
-        class Block:
-            def __enter__(self):
-                self.cr = cls.registry.cursor()
-                return api.Environment(self.cr, SUPERUSER_ID, {})
-
-            def __exit__(self, exc_type, *exc):
-                if exc_type is None:
-                    self.cr.commit()
-                self.cr.close()
-
-        return Block()
+        return committed(cls.registry)
 
     @classmethod
     def _cleanup(cls, accounts=False):
@@ -152,3 +154,13 @@ class CommittedSandboxCase(TransactionCase):
         return requests.request(method, f"{self.sandbox.url}/v2/{path}", timeout=10,
                                 auth=(self.sandbox.api_user, self.sandbox.api_password), **kwargs)
 
+
+
+class TwoWorkersCase(CommittedSandboxCase):
+    """With a second worker process, for two workers racing on the same work."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other_worker = CrashWorker(cls.dbname)
+        cls.addClassCleanup(cls.other_worker.stop)

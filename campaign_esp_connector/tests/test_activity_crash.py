@@ -12,13 +12,13 @@ finished. Everything committed is deleted afterwards.
 import signal
 import uuid
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import fields
 from odoo.tests import TransactionCase, tagged
 
 from ..sync.activity import MAX_PAGES_KEY
 from ..sync.campaigns import CampaignRunner
 from .common import SandboxServer
-from .crash_common import CrashWorker
+from .crash_common import CrashWorker, committed
 
 DOMAIN = "activity-crash.example.com"
 ACCOUNT_PREFIX = "Activity crash sandbox"
@@ -39,18 +39,7 @@ class TestActivityCrash(TransactionCase):
     @classmethod
     def _committed(cls):
         """A cursor of its own, committed on leaving the block (the test's transaction stays untouched)."""
-
-        class Block:
-            def __enter__(self):
-                self.cr = cls.registry.cursor()
-                return api.Environment(self.cr, SUPERUSER_ID, {})
-
-            def __exit__(self, exc_type, *exc):
-                if exc_type is None:
-                    self.cr.commit()
-                self.cr.close()
-
-        return Block()
+        return committed(cls.registry)
 
     @classmethod
     def setUpClass(cls):

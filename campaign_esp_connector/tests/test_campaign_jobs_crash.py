@@ -7,7 +7,7 @@ import signal
 
 from odoo.tests import tagged
 
-from .crash_common import CommittedSandboxCase, _email
+from .crash_common import TwoWorkersCase, _email
 
 SEND = "esp.sync.job.campaign.send"
 FOLLOW = "esp.sync.job.campaign.follow"
@@ -26,13 +26,7 @@ AFTER_SEND_LABELS = ["campaign:polled", "campaign:_esp_step_poll", "campaign:_es
 
 
 @tagged("campaign_esp_connector", "esp_sync_crash")
-class TestCampaignJobsCrash(CommittedSandboxCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.other_worker = type(cls.worker)(cls.dbname)
-        cls.addClassCleanup(cls.other_worker.stop)
-
+class TestCampaignJobsCrash(TwoWorkersCase):
     def _prepare(self):
         """Commit a connected, synced list and a mailing to it, queued for sending; return the mailing's id."""
         self.sandbox.reset()

@@ -9,19 +9,13 @@ from odoo.tests import TransactionCase, tagged
 
 from .. import providers
 from ..sync.job import SPREAD_KINDS
-from .crash_common import CommittedSandboxCase, _email
+from .crash_common import TwoWorkersCase, _email
 
 LIST_JOB = "esp.sync.job.list"
 
 
 @tagged("campaign_esp_connector", "esp_sync_crash")
-class TestJobWorkers(CommittedSandboxCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.other_worker = type(cls.worker)(cls.dbname)
-        cls.addClassCleanup(cls.other_worker.stop)
-
+class TestJobWorkers(TwoWorkersCase):
     def _set_budget(self, limit, window=3600):
         with self._committed() as env:
             env.cr.execute("DELETE FROM esp_rate_budget WHERE account_id = %s", [self.account_id])
