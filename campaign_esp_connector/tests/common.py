@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+from odoo import fields
 from odoo.tests import TransactionCase
 
 try:
@@ -99,6 +100,26 @@ class EspSandboxCommon(EspCommon):
 
 class EspListSyncCommon(EspSandboxCommon):
     """A connected account, and builders for mailing lists connected to sandbox address books."""
+
+    def _create_mailing(self, mailing_lists, body="<div><p>Hello from Odoo</p></div>", **values):
+        """A mailing to ``mailing_lists`` (connected: its ESP tab fills itself in)."""
+        return self.env["mailing.mailing"].create({
+            "subject": "Spring news",
+            "body_arch": body,
+            "body_html": body,
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [fields.Command.set(mailing_lists.ids)],
+            "email_from": "Shop <shop@example.com>",
+            **values,
+        })
+
+    def _create_engaged_readers(self):
+        """30 readers in a list connected to a new book, synced, at an ESP where most of them open and click."""
+        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5})
+        self.mailing_list = self._create_connected_list(
+            [{"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(30)]
+        )
+        self._sync_until_idle(self.mailing_list)
 
     def setUp(self):
         super().setUp()

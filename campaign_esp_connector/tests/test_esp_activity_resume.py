@@ -24,11 +24,7 @@ class TestEspActivityResume(EspListSyncCommon):
     # The statistics tests' set-up (30 connected readers, engaged) and checks, without running their tests again.
     def setUp(self):
         super().setUp()
-        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5})
-        self.mailing_list = self._create_connected_list(
-            [{"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(30)]
-        )
-        self._sync_until_idle(self.mailing_list)
+        self._create_engaged_readers()
 
     _sent_mailing = _Statistics._sent_mailing
     _summary = _Statistics._summary

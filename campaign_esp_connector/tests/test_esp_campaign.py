@@ -26,15 +26,7 @@ class TestEspCampaign(EspListSyncCommon):
         self._sync_until_idle(self.mailing_list)
 
     def _mailing(self, **values):
-        return self.env["mailing.mailing"].create({
-            "subject": "Spring news",
-            "body_arch": BODY,
-            "body_html": BODY,
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [fields.Command.set(self.mailing_list.ids)],
-            "email_from": "Shop <shop@example.com>",
-            **values,
-        })
+        return self._create_mailing(self.mailing_list, body=BODY, **values)
 
     def _state(self):
         return self.sandbox.state(contacts_limit=1000)

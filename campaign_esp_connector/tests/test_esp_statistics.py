@@ -16,11 +16,7 @@ from .common import EspListSyncCommon
 class TestEspStatistics(EspListSyncCommon):
     def setUp(self):
         super().setUp()
-        self.sandbox.configure(engagement={"open": 0.8, "click": 0.5})
-        self.mailing_list = self._create_connected_list(
-            [{"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(30)]
-        )
-        self._sync_until_idle(self.mailing_list)
+        self._create_engaged_readers()
 
     def _sent_mailing(self, subject="Statistics"):
         mailing = self.env["mailing.mailing"].create({

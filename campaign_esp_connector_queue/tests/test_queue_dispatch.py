@@ -126,14 +126,7 @@ class TestEspQueueCampaigns(EspQueueCommon):
         self.mailing_list = self._create_connected_list(
             [{"name": "Ada", "email": "ada@example.com"}, {"name": "Grace", "email": "grace@example.com"}])
         self._sync_until_idle(self.mailing_list)
-        self.mailing = self.env["mailing.mailing"].create({
-            "subject": "Spring news",
-            "body_arch": BODY,
-            "body_html": BODY,
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [fields.Command.set(self.mailing_list.ids)],
-            "email_from": "Shop <shop@example.com>",
-        })
+        self.mailing = self._create_mailing(self.mailing_list, body=BODY)
 
     def _sends(self):
         return self.sandbox.state(contacts_limit=10)["sends"]
