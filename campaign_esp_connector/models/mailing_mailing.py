@@ -2,7 +2,7 @@ from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round, formatLang
+from odoo.tools import email_normalize, float_round, formatLang
 
 from ..sync import statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, handover_datetime, test_addresses
@@ -222,6 +222,10 @@ class MailingMailing(models.Model):
             raise UserError(_("Give one or more test addresses (Test Addresses) first."))
         if len(addresses) > MAX_TEST_ADDRESSES:
             raise UserError(_("A test send goes to at most %(max)s addresses.", max=MAX_TEST_ADDRESSES))
+        invalid = [address for address in addresses if not email_normalize(address)]
+        if invalid:
+            raise UserError(_("These test addresses are not valid email addresses: %(addresses)s",
+                              addresses=", ".join(invalid)))
         sync = CampaignSync(self)
         sync.validate()
         sync.account._esp_call(lambda client: sync.test_send(client, addresses))
@@ -249,9 +253,15 @@ class MailingMailing(models.Model):
             self.env["esp.sync.job.campaign.send"]._esp_job_come_back(at)
 
     def action_test(self):
+        self.ensure_one()
+        action = super().action_test()
         if self.esp_account_id:
-            return self.action_esp_test_send()
-        return super().action_test()
+            # Odoo's own test dialog, its Send handing the test to the ESP (mailing.mailing.test), pre-filled
+            # with the ESP tab's test addresses (the dialog takes one address a line).
+            addresses = test_addresses(self.esp_test_address)
+            if addresses:
+                action["context"] = dict(action.get("context") or {}, default_email_to="\n".join(addresses))
+        return action
 
     def action_put_in_queue(self):
         esp = self.filtered("esp_account_id")

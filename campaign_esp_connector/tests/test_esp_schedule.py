@@ -12,7 +12,7 @@ import requests
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged, users
+from odoo.tests import Form, tagged, users
 
 from odoo.addons.base.tests.test_ir_cron import CronMixinCase
 
@@ -126,3 +126,49 @@ class TestEspSchedule(EspListSyncCommon, CronMixinCase):
         self.assertEqual(mailing.esp_campaign_state, "queued")
         mailing.action_cancel()
         self.assertEqual(mailing.state, "draft")
+
+    # -- Test -------------------------------------------------------------------------------------------------
+
+    def test_test_opens_odoo_dialog_prefilled_and_sends_through_the_esp(self):
+        mailing = self._create_mailing(self.mailing_list, body=BODY,
+                                       esp_test_address="qa@example.com, boss@example.com")
+        action = mailing.action_test()
+        self.assertEqual((action["res_model"], action["target"]), ("mailing.mailing.test", "new"))
+        self.assertFalse(self.sandbox.state()["sends"], "Test only opens the dialog")
+        wizard_form = Form(self.env["mailing.mailing.test"].with_context(action["context"]))
+        self.assertEqual(wizard_form.email_to, "qa@example.com\nboss@example.com")
+        self.assertEqual(wizard_form.esp_account_id, mailing.esp_account_id)
+        self.assertIn("o_esp_test_note", self.env["mailing.mailing.test"].get_view()["arch"])
+        wizard_form.email_to = "proof@example.com\nother@example.com"
+        result = wizard_form.save().send_mail_test()
+        self.assertIn("Test sent by the ESP to proof@example.com, other@example.com", result["params"]["message"])
+        sends = self._sends()
+        self.assertEqual(len(sends), 1)
+        self.assertEqual((sends[0]["addressBookIds"], len(sends[0]["contactIds"])), ([], 2))
+        self.assertFalse(self.env["mail.mail"].search_count([("mailing_id", "=", mailing.id)]))
+        # Kept for the next Test.
+        self.assertEqual(mailing.esp_test_address, "proof@example.com, other@example.com")
+        self.assertEqual(Form(self.env["mailing.mailing.test"].with_context(mailing.action_test()["context"]))
+                         .email_to, "proof@example.com\nother@example.com")
+
+    def test_test_dialog_refuses_bad_addresses(self):
+        mailing = self._create_mailing(self.mailing_list, body=BODY)
+        for email_to, reason in (("not-an-address", "not valid email addresses: not-an-address"),
+                                 ("\n".join(f"qa{index}@example.com" for index in range(11)), "at most 10")):
+            wizard = self.env["mailing.mailing.test"].create({"mass_mailing_id": mailing.id, "email_to": email_to})
+            with self.subTest(email_to=email_to), self.assertRaises(UserError) as refused:
+                wizard.send_mail_test()
+            self.assertIn(reason, str(refused.exception))
+        self.assertFalse(self.sandbox.state()["sends"])
+
+    def test_test_of_an_odoo_mailing_is_odoo_own(self):
+        plain = self.env["mailing.list"].create({"name": "Not connected",
+                                                 "contact_ids": [fields.Command.create({"email": "z@example.com"})]})
+        mailing = self._create_mailing(plain, body=BODY, esp_test_address="qa@example.com")
+        self.assertFalse(mailing.esp_account_id)
+        action = mailing.action_test()
+        self.assertNotIn("default_email_to", action["context"])
+        wizard = self.env["mailing.mailing.test"].create({"mass_mailing_id": mailing.id,
+                                                          "email_to": "odoo-test@example.com"})
+        self.assertIs(wizard.send_mail_test(), True)
+        self.assertFalse(self.sandbox.state()["sends"])

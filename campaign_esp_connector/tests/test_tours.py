@@ -105,6 +105,9 @@ class TestEspTours(EspTourCase):
         mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Campaign")])
         self.assertEqual(mailing.state, "in_queue")
         self.assertTrue(mailing.esp_campaign_remote_id)
+        # The Test dialog's send went through the ESP (a proof to the test address alone), which the mailing keeps.
+        self.assertEqual(len(self.sandbox.state()["sends"]), 1)
+        self.assertEqual(mailing.esp_test_address, "proof@example.com")
 
         # What the campaign crons do: sync the lists and send (the send cron), then follow the send until the
         # ESP finished it (the follow-up cron).
