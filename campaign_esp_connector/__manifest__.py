@@ -19,6 +19,7 @@
         "data/mailing_subscription_optout_data.xml",
         "wizard/esp_connect_wizard_views.xml",
         "wizard/esp_engagement_list_wizard_views.xml",
+        "wizard/mailing_mailing_test_views.xml",
         "views/esp_account_views.xml",
         "views/esp_catalogue_views.xml",
         "views/esp_sync_log_views.xml",

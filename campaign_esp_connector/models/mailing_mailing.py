@@ -2,11 +2,21 @@ from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round, formatLang
+from odoo.tools import email_normalize, float_round, formatLang
 
 from ..sync import statistics
-from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, test_addresses
+from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, handover_datetime, test_addresses
 from .esp_campaign import CAMPAIGN_STATES
+
+# What the ESP holds once a send is handed over (body, subject, sender, lists, date): written to a mailing whose
+# send the ESP holds, it would never reach the ESP, so it is refused (and read-only on the form).
+ESP_LOCKED_FIELDS = (
+    "subject", "preview", "body_arch", "body_html", "email_from", "reply_to", "mailing_model_id",
+    "contact_list_ids", "schedule_type", "schedule_date", "esp_account_id", "esp_from_name",
+    "esp_from_address_id", "esp_reply_to", "esp_description", "esp_template_id",
+)
+# Campaign states in which the ESP holds the send (or may: ``posting`` is looked up before anything else).
+ESP_HANDED_OVER_STATES = ("posting", "scheduled", "sending")
 
 
 class MailingMailing(models.Model):
@@ -44,6 +54,13 @@ class MailingMailing(models.Model):
     esp_made_in_esp = fields.Boolean(related="esp_campaign_id.made_in_esp", string="Made in the ESP")
     esp_template_locked = fields.Boolean(related="esp_campaign_id.template_locked")
     esp_support_campaigns = fields.Boolean(related="esp_account_id.support_campaigns")
+    esp_send_locked = fields.Boolean(
+        string="Held by the ESP", compute="_compute_esp_send_locked",
+        help="The ESP holds this mailing's send: its content, sender, lists and date can no longer change here.")
+    esp_handover_datetime = fields.Datetime(
+        string="Handed to the ESP At", compute="_compute_esp_handover_datetime",
+        help="A scheduled mailing stays in Odoo (editable, cancellable) until this time, then the ESP holds its "
+             "send.")
 
     # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
     esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
@@ -172,6 +189,17 @@ class MailingMailing(models.Model):
         for mailing in self:
             mailing.esp_campaign_state = mailing.esp_campaign_id.state or "draft"
 
+    @api.depends("esp_account_id", "esp_campaign_id.state")
+    def _compute_esp_send_locked(self):
+        for mailing in self:
+            mailing.esp_send_locked = bool(mailing.esp_account_id) and \
+                mailing.esp_campaign_id.state in ESP_HANDED_OVER_STATES
+
+    @api.depends("esp_account_id", "schedule_type", "schedule_date")
+    def _compute_esp_handover_datetime(self):
+        for mailing in self:
+            mailing.esp_handover_datetime = mailing.esp_account_id and handover_datetime(mailing) or False
+
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
@@ -194,6 +222,10 @@ class MailingMailing(models.Model):
             raise UserError(_("Give one or more test addresses (Test Addresses) first."))
         if len(addresses) > MAX_TEST_ADDRESSES:
             raise UserError(_("A test send goes to at most %(max)s addresses.", max=MAX_TEST_ADDRESSES))
+        invalid = [address for address in addresses if not email_normalize(address)]
+        if invalid:
+            raise UserError(_("These test addresses are not valid email addresses: %(addresses)s",
+                              addresses=", ".join(invalid)))
         sync = CampaignSync(self)
         sync.validate()
         sync.account._esp_call(lambda client: sync.test_send(client, addresses))
@@ -211,13 +243,25 @@ class MailingMailing(models.Model):
             sync.validate(for_send=True, pending_too=False)
             sync.binding()._esp_queued()
             mailing.write({"state": "in_queue"})
-        self.env.ref("campaign_esp_connector.ir_cron_esp_send_campaigns")._trigger()
+        self._esp_trigger_handover()
         return True
 
+    def _esp_trigger_handover(self):
+        """Have the send job run when these queued mailings are due: now, or at a scheduled one's hand-over."""
+        now = fields.Datetime.now()
+        for at in {max(mailing.esp_handover_datetime or now, now) for mailing in self}:
+            self.env["esp.sync.job.campaign.send"]._esp_job_come_back(at)
+
     def action_test(self):
+        self.ensure_one()
+        action = super().action_test()
         if self.esp_account_id:
-            return self.action_esp_test_send()
-        return super().action_test()
+            # Odoo's own test dialog, its Send handing the test to the ESP (mailing.mailing.test), pre-filled
+            # with the ESP tab's test addresses (the dialog takes one address a line).
+            addresses = test_addresses(self.esp_test_address)
+            if addresses:
+                action["context"] = dict(action.get("context") or {}, default_email_to="\n".join(addresses))
+        return action
 
     def action_put_in_queue(self):
         esp = self.filtered("esp_account_id")
@@ -227,11 +271,40 @@ class MailingMailing(models.Model):
 
     def action_cancel(self):
         for mailing in self.filtered("esp_account_id"):
-            if mailing.esp_campaign_id.state in ("scheduled", "sending", "sent"):
+            if mailing.esp_send_locked:
+                raise UserError(mailing._esp_locked_reason())
+            if mailing.esp_campaign_id.state == "sent":
                 raise UserError(_("The ESP cannot cancel a send through its API: cancel it in the ESP itself."))
             if mailing.esp_campaign_id.state == "queued":
                 mailing.esp_campaign_id.sudo().write({"state": "synced" if mailing.esp_campaign_remote_id else "draft"})
         return super().action_cancel()
+
+    def _esp_locked_reason(self):
+        self.ensure_one()
+        if self.schedule_type == "scheduled" and self.esp_campaign_id.state in ("posting", "scheduled"):
+            return _("The ESP holds this mailing's scheduled send, and its API cannot cancel or change a send: the "
+                     "body, subject, sender, lists and date can no longer change here. To change or stop it, "
+                     "cancel the send in the ESP itself.")
+        return _("The ESP has been asked to send this mailing: it can no longer change or be cancelled here.")
+
+    def write(self, vals):
+        locked = [name for name in ESP_LOCKED_FIELDS if name in vals]
+        if locked:
+            for mailing in self.filtered("esp_send_locked"):
+                if any(mailing._esp_changes(name, vals[name]) for name in locked):
+                    raise UserError(mailing._esp_locked_reason())
+        res = super().write(vals)
+        if {"schedule_type", "schedule_date"} & set(vals):
+            # Rescheduled while still queued in Odoo: the send job comes at the new hand-over time.
+            queued = self.filtered(lambda mailing: mailing.esp_account_id and mailing.state == "in_queue"
+                                   and mailing.esp_campaign_id.state == "queued")
+            queued._esp_trigger_handover()
+        return res
+
+    def _esp_changes(self, name, value):
+        """Whether writing ``value`` to field ``name`` changes it (a form may send back what it shows)."""
+        field = self._fields[name]
+        return field.convert_to_record(field.convert_to_cache(value, self), self) != self[name]
 
     def _action_send_mail(self, res_ids=None):
         # Odoo's own queue never sends an ESP mailing: no mail.mail is created for it, whatever cron runs.

@@ -15,7 +15,7 @@ from odoo import api, fields, models
 
 from .. import providers
 from . import statistics
-from .campaigns import CampaignSync
+from .campaigns import CampaignSync, handover_datetime
 from .common import crash_point
 from .runner import ListSyncRunner
 
@@ -35,11 +35,21 @@ class EspSyncJobCampaignSend(models.AbstractModel):
 
     @api.model
     def _esp_job_units(self):
-        return self.env["esp.campaign"].search([("state", "in", ("queued", "posting"))], order="id")
+        return self.env["esp.campaign"].search([("state", "in", ("queued", "posting"))], order="id").filtered(
+            self._esp_job_due)
 
     @api.model
     def _esp_job_current(self, unit):
-        return bool(unit.exists()) and unit.state in ("queued", "posting")
+        # Read again after the claim: the mailing may have been cancelled or rescheduled meanwhile.
+        return bool(unit.exists()) and unit.state in ("queued", "posting") and self._esp_job_due(unit)
+
+    @api.model
+    def _esp_job_due(self, binding):
+        """A queued scheduled mailing waits in Odoo for its hand-over time; anything else is due now."""
+        if binding.state == "posting":
+            return True
+        handover = handover_datetime(binding.mailing_id)
+        return handover is None or handover <= fields.Datetime.now()
 
     @api.model
     def _esp_job_steps(self):
@@ -201,6 +211,10 @@ class EspSyncJobCampaignFollow(models.AbstractModel):
         elif binding.state == "sending":
             binding.mailing_id.write({"state": "sending"})
             self._esp_job_come_back(fields.Datetime.now() + timedelta(minutes=1))
+        elif binding.state == "failed":
+            # Cancelled in the ESP (what a locked scheduled mailing tells a person to do), or ended there: the
+            # mailing is a draft again, with the ESP's reason.
+            binding.mailing_id.write({"state": "draft"})
         run.commit("campaign:polled")  # the send's end is recorded whatever the figures do
         return None if binding.state == "sent" else "stop"
 

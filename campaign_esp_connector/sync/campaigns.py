@@ -10,6 +10,7 @@ its follow-up are jobs (``campaign_jobs.py``); this module is what the mailing's
 
 import logging
 import re
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -41,6 +42,25 @@ def campaign_marker(env, mailing):
 
 def test_addresses(text):
     return [address for address in re.split(r"[\s,;]+", text or "") if address]
+
+
+# A scheduled mailing stays in Odoo until this many minutes before its time: until then it can be edited (the
+# send job pushes the content at hand-over), rescheduled and cancelled. Then the send job hands it to the ESP,
+# which holds the scheduled send: neither dotdigital v2 nor Campaign Master can cancel a send through its API,
+# so from then on the mailing is locked. The system parameter SCHEDULE_LEAD_PARAM overrides it.
+SCHEDULE_LEAD_MINUTES = 15
+SCHEDULE_LEAD_PARAM = "campaign_esp_connector.schedule_lead_minutes"
+
+
+def handover_datetime(mailing):
+    """When the send job hands a scheduled mailing to the ESP (naive UTC), ``None`` for a send "now"."""
+    if mailing.schedule_type != "scheduled" or not mailing.schedule_date:
+        return None
+    try:
+        minutes = int(mailing.env["ir.config_parameter"].sudo().get_param(SCHEDULE_LEAD_PARAM, SCHEDULE_LEAD_MINUTES))
+    except ValueError:
+        minutes = SCHEDULE_LEAD_MINUTES
+    return mailing.schedule_date - timedelta(minutes=max(minutes, 0))
 
 
 class CampaignSync:

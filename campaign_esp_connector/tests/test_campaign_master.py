@@ -119,7 +119,7 @@ class TestCampaignMaster(EspSandboxCommon):
         self.assertTrue(mailing.esp_campaign_remote_id)
         remote_id = mailing.esp_campaign_remote_id
         mailing.esp_test_address = "qa@example.com"
-        mailing.action_test()
+        mailing.action_esp_test_send()
         self.assertEqual(mailing.esp_campaign_remote_id, remote_id)
         mailing.action_launch()
         CampaignRunner(self.env).run()

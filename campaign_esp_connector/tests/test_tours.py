@@ -9,9 +9,11 @@ import logging
 import os
 import shutil
 import unittest
+from datetime import timedelta
 from unittest.mock import patch
 from urllib.parse import quote
 
+from odoo import fields
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import EspListSyncCommon
@@ -105,6 +107,9 @@ class TestEspTours(EspTourCase):
         mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Campaign")])
         self.assertEqual(mailing.state, "in_queue")
         self.assertTrue(mailing.esp_campaign_remote_id)
+        # The Test dialog's send went through the ESP (a proof to the test address alone), which the mailing keeps.
+        self.assertEqual(len(self.sandbox.state()["sends"]), 1)
+        self.assertEqual(mailing.esp_test_address, "proof@example.com")
 
         # What the campaign crons do: sync the lists and send (the send cron), then follow the send until the
         # ESP finished it (the follow-up cron).
@@ -121,6 +126,30 @@ class TestEspTours(EspTourCase):
                          url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{mailing.id}")
         openers = self.env["mailing.list"].search([("name", "=", "Tour Openers")])
         self.assertEqual(openers.contact_count, 5)
+
+    def test_scheduled_mailing_waits_in_odoo_then_is_locked(self):
+        """A scheduled mailing: cancelled while it waits in Odoo; locked, with the reason, once the ESP holds it."""
+        self._connected_account()
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Tour Scheduled")
+        self._sync_until_idle(mailing_list)
+        mailing = self._create_mailing(mailing_list, subject="Tour Scheduled")
+        url = f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{mailing.id}"
+        self.env["mailing.mailing.schedule.date"].create({
+            "mass_mailing_id": mailing.id, "schedule_date": fields.Datetime.now() + timedelta(days=1),
+        }).action_schedule_date()
+        self._start_tour("campaign_esp_connector_schedule_waiting_tour", login=self.user_marketing.login, url=url)
+        self.assertEqual(mailing.state, "draft")
+        self.assertFalse(self.sandbox.state()["sends"])
+
+        self.env["mailing.mailing.schedule.date"].create({
+            "mass_mailing_id": mailing.id, "schedule_date": fields.Datetime.now() + timedelta(minutes=5),
+        }).action_schedule_date()
+        self.env["mailing.mailing"]._cron_esp_send_campaigns()  # its hand-over time has come
+        self.env.invalidate_all()
+        self.assertEqual(mailing.esp_campaign_state, "scheduled")
+        self._start_tour("campaign_esp_connector_schedule_locked_tour", login=self.user_marketing.login, url=url)
+        self.assertEqual((mailing.state, mailing.esp_campaign_state), ("in_queue", "scheduled"))
 
     def test_field_mapping_creates_a_data_field_at_the_esp(self):
         """An ESP manager types a data field the ESP does not have: it is created there and mapped."""

@@ -1,7 +1,7 @@
 /** @odoo-module **/
-// A marketing user writes a mailing to a connected list: its ESP tab fills itself in; Sync with ESP, Test,
-// Send. After the cron sent it through the ESP (tests/test_tours.py), the mailing is Sent, and its ESP
-// Statistics, recipient activity and a list built from engagement are one click away.
+// A marketing user writes a mailing to a connected list: its ESP tab fills itself in; Sync with ESP, Test (Odoo's
+// test dialog, sent by the ESP), Send. After the cron sent it through the ESP (tests/test_tours.py), the mailing is
+// Sent, and its ESP Statistics, recipient activity and a list built from engagement are one click away.
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
@@ -69,7 +69,23 @@ registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tou
             run: "click",
         },
         {
+            content: "Odoo's test dialog starts from the ESP tab's test addresses",
+            trigger: '.modal .o_field_widget[name="email_to"] textarea:value("proof@example.com")',
+        },
+        {
+            trigger: '.modal .o_esp_test_note:contains("The ESP")',
+        },
+        {
+            content: "The ESP sends it",
+            trigger: '.modal button[name="send_mail_test"]',
+            run: "click",
+        },
+        {
             trigger: '.o_notification:contains("Test sent by the ESP to proof@example.com")',
+        },
+        {
+            content: "The dialog is closed",
+            trigger: 'body:not(:has(.modal))',
         },
         {
             content: "Send",
