@@ -28,6 +28,26 @@ URL_IN_COMMENT = re.compile(r"""\s(?:src|href)\s*=\s*["']([^"']*)""")
 ABSOLUTE = re.compile(r"^(?:https?:|mailto:|tel:|data:|cid:)")
 
 
+def campaign_urls(html):
+    """Every src, href, background and url() of ``html``, MSO comments and <style> elements included."""
+    tree = lxml.html.document_fromstring(html)
+    urls = []
+    for element in tree.iter(lxml.etree.Element):
+        for attribute in ("src", "href", "background", "poster"):
+            if element.get(attribute) is not None:
+                urls.append(element.get(attribute))
+        urls += URL_IN_CSS.findall(element.get("style") or "")
+    for style in tree.iter("style"):
+        urls += URL_IN_CSS.findall(style.text or "")
+    for comment in tree.xpath("//comment()"):
+        urls += URL_IN_COMMENT.findall(comment.text or "") + URL_IN_CSS.findall(comment.text or "")
+    return urls
+
+
+def relative_urls(urls):
+    return [url for url in urls if url.strip() and not url.startswith("#") and not ABSOLUTE.match(url)]
+
+
 @tagged("campaign_esp_connector", "esp_content")
 class TestEspContent(EspListSyncCommon):
     def setUp(self):
@@ -94,21 +114,9 @@ class TestEspContent(EspListSyncCommon):
     # -- asserts ----------------------------------------------------------------------------------------------
 
     def assertOnlyAbsoluteUrls(self, html):
-        """Every src, href, background and url() of ``html``, MSO comments and <style> included, is absolute."""
-        tree = lxml.html.document_fromstring(html)
-        urls = []
-        for element in tree.iter(lxml.etree.Element):
-            for attribute in ("src", "href", "background", "poster"):
-                if element.get(attribute) is not None:
-                    urls.append(element.get(attribute))
-            urls += URL_IN_CSS.findall(element.get("style") or "")
-        for style in tree.iter("style"):
-            urls += URL_IN_CSS.findall(style.text or "")
-        for comment in tree.xpath("//comment()"):
-            urls += URL_IN_COMMENT.findall(comment.text or "") + URL_IN_CSS.findall(comment.text or "")
+        urls = campaign_urls(html)
         self.assertTrue(urls)
-        relative = [url for url in urls if url.strip() and not url.startswith("#") and not ABSOLUTE.match(url)]
-        self.assertFalse(relative, "relative URLs reached the ESP")
+        self.assertFalse(relative_urls(urls), "relative URLs reached the ESP")
         return urls
 
     def assertCleanPlainText(self, text):
