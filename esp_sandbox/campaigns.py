@@ -37,6 +37,50 @@ CAMPAIGN_STATUSES = ("Unsent", "Sending", "Sent", "Paused", "Cancelled", "Requir
                      "RequiresSMSApproval", "RequiresWorkflowApproval", "Triggered")
 
 
+# dotdigital's personalization: a data field's name between at signs (``@FIRSTNAME@``), ``@EMAIL@`` for the
+# address.
+PERSONALIZATION_TAG_RE = re.compile(r"@([A-Za-z0-9_-]{1,20})@")
+
+
+def personalize(text, email, values, defaults):
+    """``text`` as one recipient reads it: each ``@FIELD@`` tag replaced by the contact's value of that data field
+    (any case), or the field's default value when the contact has none; ``@EMAIL@`` by the address. A tag
+    naming no data field of the account stays as it is, so a test sees it.
+
+    :param values: the contact's data fields, ``{name: value}``
+    :param defaults: the account's data fields, ``{name: default value}``
+    """
+    values = {name.casefold(): value for name, value in (values or {}).items()}
+    defaults = {name.casefold(): value for name, value in defaults.items()}
+
+    def replace(match):
+        key = match.group(1).casefold()
+        if key == "email":
+            return email
+        if key not in defaults:
+            return match.group(0)
+        value = values.get(key)
+        if value in (None, ""):
+            value = defaults[key]
+        return "" if value is None else str(value)
+
+    return PERSONALIZATION_TAG_RE.sub(replace, text or "")
+
+
+def personalized_campaign(store, campaign_id, email):
+    """The campaign's subject, HTML and plain text as the contact ``email`` receives them, or ``None`` when the
+    campaign or the contact does not exist."""
+    row = store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+    contact = store.contact_by_email(email)
+    if row is None or contact is None:
+        return None
+    body = json.loads(row["body"])
+    values = json.loads(contact["data"] or "{}")
+    defaults = {field["name"]: json.loads(field["default_value"]) for field in store.data_fields()}
+    return {key: personalize(body.get(key), contact["email"], values, defaults)
+            for key in ("subject", "htmlContent", "plainTextContent")}
+
+
 def campaign_links(html):
     """Trackable links of a campaign: its hrefs, minus the unsubscribe and mailto links."""
     return [url for url in HREF_RE.findall(html or "") if "$UNSUB$" not in url and not url.startswith("mailto:")]

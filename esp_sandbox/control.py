@@ -11,7 +11,7 @@ import math
 
 from werkzeug.routing import Rule
 
-from . import errors
+from . import campaigns, errors
 from .config import RATE_LIMIT_MODES
 from .faults import Fault
 from .store import SENDABLE
@@ -37,6 +37,8 @@ RULES = [
     Rule("/sandbox/requests", endpoint="control_clear_requests", methods=["DELETE"]),
     Rule("/sandbox/contacts/status", endpoint="control_contact_status", methods=["POST"]),
     Rule("/sandbox/cm/expire-tokens", endpoint="control_cm_expire_tokens", methods=["POST"]),
+    Rule("/sandbox/campaigns/<int:campaign_id>/personalized", endpoint="control_personalized_campaign",
+         methods=["GET"]),
 ]
 
 
@@ -201,6 +203,14 @@ class ControlApi:
     def on_control_cm_expire_tokens(self, request):
         """Every Campaign Master token now answers InvalidToken, as when tokens expire during a run."""
         return json_response({"expired": self.campaign_master.tokens.expire_all()})
+
+    def on_control_personalized_campaign(self, request, campaign_id):
+        """A campaign as one contact receives it (``?email=``): its ``@FIELD@`` tags filled from the contact."""
+        email = request.args.get("email") or ""
+        rendered = campaigns.personalized_campaign(self.store, campaign_id, email)
+        if rendered is None:
+            raise errors.ApiError(404, f"No campaign {campaign_id} or no contact with email {email!r}.")
+        return json_response(rendered)
 
     def on_control_contact_status(self, request):
         """Set a contact's status (or its status in one book) as if done in dotdigital's UI."""

@@ -17,6 +17,7 @@ one HTTP call to the /sandbox/ control surface documented in README.md, so both 
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -120,6 +121,11 @@ class SandboxControl:
     def cm_expire_tokens(self):
         """Expire every Campaign Master login token: the next call with one answers the InvalidToken Fault."""
         return self._call("POST", "cm/expire-tokens", {})
+
+    def personalized_campaign(self, campaign_id, email):
+        """A campaign's ``subject``, ``htmlContent`` and ``plainTextContent`` as the contact ``email`` receives
+        them (its ``@FIELD@`` tags filled)."""
+        return self._call("GET", f"campaigns/{int(campaign_id)}/personalized?email={urllib.parse.quote(email)}")
 
     def set_contact_status(self, email, status, book_id=None):
         """Change a contact's status as if done in dotdigital's UI (with ``book_id``: in that book only)."""

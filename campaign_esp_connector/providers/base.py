@@ -95,6 +95,17 @@ class EspProvider:
     # hears of a bad name at once; ``None`` when the provider states no rule.
     data_field_name_re = None
     data_field_name_max_length = None
+    # The name the provider's personalization gives the contact's email address (it is no data field at
+    # dotdigital), for :meth:`personalization_tag`; ``None`` when the provider has none.
+    personalization_email_field = None
+
+    @classmethod
+    def personalization_tag(cls, field):
+        """The text the ESP replaces, in a campaign's subject and body, with each recipient's value of the data
+        field ``field`` (or of :attr:`personalization_email_field`), or ``None`` when the provider has no known
+        personalization syntax: the engine then refuses a mailing with placeholders rather than sending them
+        as they are."""
+        return None
 
     @classmethod
     def supports(cls, capability):

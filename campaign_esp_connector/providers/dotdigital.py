@@ -92,6 +92,7 @@ class DotdigitalProvider(EspProvider):
     default_field_mappings = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
     data_field_name_re = DATA_FIELD_NAME_RE
     data_field_name_max_length = 20
+    personalization_email_field = "EMAIL"
     # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     status_labels = {
@@ -161,6 +162,14 @@ class DotdigitalProvider(EspProvider):
 
     def __repr__(self):
         return f"<{type(self).__name__} base={self.base_url} endpoint={self._endpoint}>"
+
+    @classmethod
+    def personalization_tag(cls, field):
+        """dotdigital writes a contact's value as the data field's name between at signs, in capitals
+        (``@FIRSTNAME@``; ``@EMAIL@`` for the address)."""
+        if not field or not DATA_FIELD_NAME_RE.match(field):
+            return None
+        return f"@{field.upper()}@"
 
     def close(self):
         self.transport.close()

@@ -20,11 +20,11 @@ from odoo.tools import html2plaintext
 
 from .. import providers
 from .common import crash_point
+from .content import UNSUBSCRIBE_TOKEN, UNSUBSCRIBE_URL, EspContent
+from .content import plain_text as content_plain_text
 
 _logger = logging.getLogger(__name__)
 
-UNSUBSCRIBE_TOKEN = "$UNSUB$"
-UNSUBSCRIBE_URL = "http://$UNSUB$"
 # Odoo's unsubscribe links in a mailing body (the editor's footer, or a link written by hand).
 _ODOO_UNSUBSCRIBE_HREF = re.compile(r"""href=(["'])[^"']*(?:/unsubscribe_from_list|/mailing/[^"']*/unsubscribe)[^"']*\1""")
 MAX_TEST_ADDRESSES = 10
@@ -103,6 +103,7 @@ class CampaignSync:
             raise UserError(_("Give the sender name (From Name) the ESP shows."))
         if not mailing.esp_template_id and not html2plaintext(mailing.body_html or "").strip():
             raise UserError(_("The mailing has no content: write its body, or choose an ESP template."))
+        EspContent(mailing).check()
         if for_send:
             self._check_fresh(pending_too)
 
@@ -137,19 +138,26 @@ class CampaignSync:
     # -- content -----------------------------------------------------------------------------------------------
 
     def content(self, client, marker=None):
+        """What the ESP receives: the body as Odoo's own send makes it (``sync/content.py``: preview, absolute
+        links, placeholders as the ESP's personalization tags), its plain-text part and the subject.
+
+        :raise UserError: a placeholder the ESP cannot fill, named
+        """
         mailing = self.mailing
+        esp_content = EspContent(mailing)
         if mailing.esp_template_id and not client.templates_applied_by_provider:
             html = client.get_template_html(int(mailing.esp_template_id.remote_id))
         else:
-            html = mailing.body_html or ""
+            html = esp_content.body_html()
+        esp_subject = esp_content.subject()
+        esp_content.raise_problems()
         html = with_unsubscribe_link(str(html), self.env._("Unsubscribe"))
-        plain = html2plaintext(html).replace(UNSUBSCRIBE_URL, "").strip()
-        plain = f"{plain}\n\n{self.env._('Unsubscribe')}: {UNSUBSCRIBE_URL}"
+        plain = content_plain_text(html, self.env._("Unsubscribe"))
         subject = mailing.subject.strip()
         marker = marker or campaign_marker(self.env, mailing)
         return {
             "name": f"{subject[:255 - len(marker) - 1]} {marker}",
-            "subject": subject,
+            "subject": esp_subject,
             "from_name": mailing.esp_from_name.strip(),
             "from_address_id": int(mailing.esp_from_address_id.remote_id),
             "html": html,

@@ -9,4 +9,5 @@ from . import test_esp_campaign, test_esp_statistics, test_campaign_master, test
 from . import test_esp_activity_resume, test_activity_crash
 from . import test_esp_schedule
 from . import test_demo_seed
+from . import test_esp_content
 from . import test_tours

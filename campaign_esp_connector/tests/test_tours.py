@@ -5,6 +5,7 @@ run, the ESP finishing a send) is done here between two tours, exactly as the cr
 view and dialog on the way is the real one.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from odoo import fields
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import EspListSyncCommon
+from .test_esp_content import campaign_urls, relative_urls
 
 _logger = logging.getLogger(__name__)
 
@@ -178,6 +180,26 @@ class TestEspTours(EspTourCase):
         # dotdigital (and the sandbox) email a contact who unsubscribed themselves to confirm first.
         self.assertEqual(subscription.esp_member_id.state, "opted_out")
         self.assertTrue([call for call in self._sandbox_api_calls() if call["path"].endswith("/resubscribe")])
+
+    def test_image_mailing_campaign_html_has_absolute_urls(self):
+        """A mailing with images written in the editor, synced: the campaign HTML the ESP holds has only absolute
+        URLs (the theme's logo and signature, the icons the editor turned into images)."""
+        self._connected_account()
+        mailing_list = self._create_connected_list([{"name": "Ann Image", "email": "ann.image@example.com"}],
+                                                   book_name="Tour Image Readers")
+        self._sync_until_idle(mailing_list)
+        self._start_tour("campaign_esp_connector_content_tour", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Image Mailing")])
+        self.assertTrue(mailing.esp_campaign_remote_id)
+        store = self.sandbox.app.store
+        with store.lock:
+            row = store.db.execute("SELECT body FROM campaigns WHERE id = ?",
+                                   (int(mailing.esp_campaign_remote_id),)).fetchone()
+        html = json.loads(row["body"])["htmlContent"]
+        urls = campaign_urls(html)
+        self.assertFalse(relative_urls(urls), "relative URLs reached the ESP")
+        base_url = mailing.get_base_url().rstrip("/")
+        self.assertTrue([url for url in urls if url.startswith(f"{base_url}/mass_mailing/static/")], urls)
 
 
 class TestTourPrerequisites(TransactionCase):

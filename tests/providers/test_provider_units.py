@@ -175,3 +175,16 @@ def test_capability_groups_and_limits_are_declared_by_the_provider():
     assert set(CAPABILITY_GROUPS) >= {"lists", "campaigns", "reports"}
     assert provider.limits.imports_in_flight == 25
     assert provider.limits.rows_per_import <= 50000
+
+
+def test_personalization_tags_belong_to_the_provider():
+    """dotdigital writes a contact's value as @DATAFIELD@; Campaign Master's syntax is not in the evidence, so it
+    has none and the engine refuses placeholders for it."""
+    provider = esp_providers.get_provider_class("dotdigital")
+    assert provider.personalization_tag("FIRSTNAME") == "@FIRSTNAME@"
+    assert provider.personalization_tag("company") == "@COMPANY@"
+    assert provider.personalization_tag(provider.personalization_email_field) == "@EMAIL@"
+    assert provider.personalization_tag("not a name") is None
+    campaign_master = esp_providers.get_provider_class("campaign_master")
+    assert campaign_master.personalization_email_field is None
+    assert campaign_master.personalization_tag("firstName") is None

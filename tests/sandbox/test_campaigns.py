@@ -425,3 +425,22 @@ def test_reports_the_simulation_keeps_at_zero(api, build, sandbox):
 ])
 def test_new_reports_of_unknown_campaign(api, path):
     assert api.get(api.v2(f"campaigns/999/{path}")).json() == {"message": "Error: ERROR_CAMPAIGN_NOT_FOUND"}
+
+
+def test_personalized_campaign_fills_data_field_tags(api, build, sandbox):
+    """What a recipient reads: @FIELD@ tags filled from the contact (any case), the field's default when blank,
+    @EMAIL@ the address; a tag naming no data field stays, so a test sees it."""
+    created = api.post(api.v2("data-fields"), json={"name": "CITY", "type": "String", "visibility": "Private",
+                                                     "defaultValue": "your town"})
+    assert created.status_code == 201, created.text
+    build.contact("ada@example.com", FIRSTNAME="Ada")
+    build.contact("bob@example.com")
+    html = "<p>Hi @FIRSTNAME@ from @city@ (@EMAIL@), @NOSUCHFIELD@</p>"
+    campaign_id = build.campaign(html=html)
+    ada = sandbox.personalized_campaign(campaign_id, "ada@example.com")
+    assert ada["htmlContent"] == "<p>Hi Ada from your town (ada@example.com), @NOSUCHFIELD@</p>"
+    assert ada["subject"] == "Spring sale"
+    bob = sandbox.personalized_campaign(campaign_id, "bob@example.com")
+    assert bob["htmlContent"] == "<p>Hi  from your town (bob@example.com), @NOSUCHFIELD@</p>"
+    with pytest.raises(Exception, match="No campaign"):
+        sandbox.personalized_campaign(campaign_id, "nobody@example.com")

@@ -110,6 +110,9 @@ class CampaignMasterProvider(EspProvider):
     templates_applied_by_provider = True
     list_chosen_at_send = True
     default_field_mappings = (("firstName", "first_name"), ("lastName", "last_name"))
+    # No personalization syntax: neither the v1.1 WSDL nor any client the facts come from
+    # (specs/campaign-master/facts.json) shows how a campaign names a recipient's field, so the base class's
+    # ``personalization_tag`` (None) stands and a mailing with placeholders is refused, never sent with a guess.
     # Statistics of campaigns sent this many days back are refreshed (there is no "activity since" feed).
     stats_window_days = 30
     capabilities = frozenset({
