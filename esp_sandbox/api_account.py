@@ -46,14 +46,15 @@ class AccountApi:
         endpoint = self.config.public_url or request.host_url.rstrip("/")
         properties = {
             "Name": "Sandbox ESP",
-            "User": self.config.api_user,
+            # The API user that asked: several users of one account share its id.
+            "User": request.authorization.username if request.authorization else self.config.api_user,
             "MainEmail": "owner@sandbox.example.com",
             "ApiEndpoint": endpoint,
             "APILocale": "en-GB",
             "AvailableEmailSendsCredits": "1000000",
             "TimeZone": "UTC",
         }
-        data = {"id": 424242, "properties": [{"name": k, "type": "String", "value": v} for k, v in properties.items()]}
+        data = {"id": self.config.account_id, "properties": [{"name": k, "type": "String", "value": v} for k, v in properties.items()]}
         return json_response(data)
 
     def on_server_time(self, request):

@@ -9,7 +9,6 @@ their own instead of Basic auth.
 
 import copy
 import dataclasses
-import hmac
 import socket
 import time
 
@@ -132,9 +131,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         auth = request.authorization
         user = (auth.username or "") if auth else ""
         password = (auth.password or "") if auth else ""
-        user_ok = hmac.compare_digest(user.encode(), self.config.api_user.encode())
-        password_ok = hmac.compare_digest(password.encode(), self.config.api_password.encode())
-        if not (user_ok and password_ok):
+        if not self.config.check_login(user, password):
             raise errors.unauthorized()
 
     def _admit(self, request, endpoint):

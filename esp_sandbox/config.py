@@ -5,10 +5,14 @@ control surface (``PUT /sandbox/config``) updates the same fields at run time.
 """
 
 import dataclasses
+import hmac
 
 DEFAULT_PORT = 8899
 DEFAULT_API_USER = "demo@apiconnector.com"
 DEFAULT_API_PASSWORD = "demo-password"
+# A second API user of the same account: dotdigital gives an account several API users (Settings > Access >
+# API users), and Campaign Master several users of one client ID; they all reach the same books and campaigns.
+DEFAULT_EXTRA_API_USERS = {"second@apiconnector.com": "second-password"}
 DEFAULT_CM_CLIENT_ID = 1000
 DEFAULT_CM_TOKEN_MINUTES = 20
 
@@ -56,6 +60,10 @@ class SandboxConfig:
     :param cm_client_id: the client ID Campaign Master's ``Login`` takes (with ``api_user`` and
         ``api_password``).
     :param cm_token_minutes: minutes of sandbox clock a Campaign Master login token lasts.
+    :param account_id: the account's id (``GET /v2/account-info``): two sandboxes with different ids are two
+        accounts, as two dotdigital accounts are.
+    :param extra_api_users: more API users of the same account, ``{user: password}``: each sees the very
+        account ``api_user`` sees (its id, books, contacts and campaigns).
     """
 
     host: str = "127.0.0.1"
@@ -68,6 +76,8 @@ class SandboxConfig:
     public_url: str = ""
     cm_client_id: int = DEFAULT_CM_CLIENT_ID
     cm_token_minutes: int = DEFAULT_CM_TOKEN_MINUTES
+    account_id: int = 424242
+    extra_api_users: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_EXTRA_API_USERS))
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}
@@ -77,4 +87,18 @@ class SandboxConfig:
         """The settings as JSON for the control surface, without the password."""
         data = dataclasses.asdict(self)
         data.pop("api_password")
+        data["extra_api_users"] = sorted(self.extra_api_users)
         return data
+
+    def api_users(self):
+        """Every API user of the account, ``{user: password}``."""
+        return {**self.extra_api_users, self.api_user: self.api_password}
+
+    def check_login(self, user, password):
+        """Whether ``user`` and ``password`` are one of the account's API users (compared in constant time)."""
+        found = False
+        for known_user, known_password in self.api_users().items():
+            user_ok = hmac.compare_digest((user or "").encode(), known_user.encode())
+            password_ok = hmac.compare_digest((password or "").encode(), known_password.encode())
+            found |= user_ok and password_ok
+        return found

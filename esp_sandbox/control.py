@@ -80,6 +80,7 @@ class ControlApi:
         self.config.engagement = copy.deepcopy(self.initial_settings["engagement"])
         self.config.rate_limit = copy.deepcopy(self.initial_settings["rate_limit"])
         self.config.import_delay = self.initial_settings["import_delay"]
+        self.config.extra_api_users = dict(self.initial_settings["extra_api_users"])
         self.config.seed = int(body.get("seed", self.initial_settings["seed"]))
         return json_response({"reset": True, "now": to_iso(self.store.now())})
 
@@ -134,7 +135,7 @@ class ControlApi:
         return json_response(self.config.public())
 
     def _configure(self, body):
-        unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed"}
+        unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed", "extra_api_users"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         for key, value in (body.get("engagement") or {}).items():
@@ -152,6 +153,11 @@ class ControlApi:
             self.config.import_delay = float(body["import_delay"])
         if "seed" in body:
             self.config.seed = int(body["seed"])
+        if "extra_api_users" in body:
+            users = body["extra_api_users"]
+            if not isinstance(users, dict) or not all(isinstance(v, str) and v for v in users.values()):
+                raise ValueError("extra_api_users must map each API user to its password")
+            self.config.extra_api_users = dict(users)
 
     def on_control_state(self, request):
         self.tick()

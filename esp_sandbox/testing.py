@@ -98,9 +98,11 @@ class SandboxControl:
         """Make the next ``count`` imports end as ``RejectedByWatchdog``, ``Failed`` or stay ``NotFinished``."""
         return self._call("POST", "import-faults", {"kind": kind, "count": count})
 
-    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None):
-        """Change settings at run time; see README.md for the keys of ``engagement`` and ``rate_limit``."""
-        body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed}
+    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, extra_api_users=None):
+        """Change settings at run time; see README.md for the keys of ``engagement`` and ``rate_limit``.
+        ``extra_api_users`` (``{user: password}``) replaces the account's other API users until the next reset."""
+        body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed,
+                "extra_api_users": extra_api_users}
         return self._call("PUT", "config", {k: v for k, v in body.items() if v is not None})
 
     def config(self):

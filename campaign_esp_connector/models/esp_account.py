@@ -90,6 +90,9 @@ class EspAccount(models.Model):
     )
     region = fields.Char(readonly=True, copy=False)
     remote_account_ref = fields.Char(string="ESP Account ID", readonly=True, copy=False)
+    # Which remote account the credentials reach (the provider's ``account_key``): one remote account is one Odoo
+    # account, whatever API user each would log in with (see _esp_same_remote_accounts).
+    remote_account_key = fields.Char(string="ESP Account Key", readonly=True, copy=False, index="btree_not_null")
     main_email = fields.Char(string="ESP Main Email", readonly=True, copy=False)
     catalogue_sync_datetime = fields.Datetime(string="Last Synchronization", readonly=True, copy=False)
     # API usage: one row per operation in esp_account_api_call (see _esp_record_usage), not per call.
@@ -344,7 +347,17 @@ class EspAccount(models.Model):
 
     def _test_connection(self, client):
         info = client.test_connection()
+        key = providers.get_provider_class(self.provider).account_key(info.account_id, info.endpoint)
+        refusal = self._esp_remote_account_refusal(key)
+        if refusal:
+            # Two Odoo accounts on one remote account would share its books and campaigns without knowing it
+            # (one list's book offered to another, campaigns imported twice): the second one stays unconnected.
+            _logger.warning("ESP account %s (id %s): refused, its remote account is already connected", self.name,
+                            self.id)
+            self.write({"state": "error", "last_error": refusal})
+            return None
         self.write({
+            "remote_account_key": key or False,
             "state": "connected",
             "last_error": False,
             "detected_endpoint": info.endpoint,
@@ -354,6 +367,118 @@ class EspAccount(models.Model):
             "main_email": info.main_email or False,
         })
         return info
+
+    def _esp_same_remote_accounts(self, key=None):
+        """The other Odoo accounts (of any company, archived ones included) on this account's remote account.
+
+        :param key: the remote account's key (``EspProvider.account_key``); by default the one the last
+            successful test stored
+        :return: ``esp.account`` records, sudo: callers name them only to people who may see them
+        """
+        self.ensure_one()
+        key = key or self.remote_account_key
+        if not key:
+            return self.browse().sudo()
+        return self.sudo().with_context(active_test=False).search(
+            [("provider", "=", self.provider), ("remote_account_key", "=", key), ("id", "!=", self.id)], order="id")
+
+    @api.model
+    def _esp_disable_same_remote_accounts(self):
+        """Databases from before one remote account was one Odoo account (the 18.0.1.5.0 migration): store each
+        tested account's remote account key, keep the first active Odoo account of each remote account and archive
+        the others, in error, saying why in their chatter and the kept one's. Nothing is deleted: their lists stay
+        connected to their books (and stop synchronizing), their campaigns keep their figures.
+
+        :return: the accounts archived
+        """
+        accounts = self.sudo().with_context(active_test=False).search([("remote_account_ref", "!=", False)], order="id")
+        for account in accounts.filtered(lambda account: not account.remote_account_key):
+            account.remote_account_key = providers.get_provider_class(account.provider).account_key(
+                account.remote_account_ref, account.detected_endpoint or account.api_endpoint)
+        kept, disabled = {}, self.sudo().browse()
+        for account in accounts.filtered("active"):
+            first = kept.setdefault((account.provider, account.remote_account_key), account)
+            if first == account:
+                continue
+            lists = account.mailing_list_ids
+            message = _(
+                "This ESP account reaches the same %(provider)s account (%(remote)s) as “%(first)s” (id %(id)s), which "
+                "is kept: one %(provider)s account is one ESP account in Odoo. This one is archived and stopped; "
+                "nothing was deleted. Its connected lists (%(lists)s) keep their address books but no longer "
+                "synchronize: connect them again through “%(first)s”.",
+                provider=account._get_provider_label(), remote=account.remote_account_key, first=first.name,
+                id=first.id, lists=format_list(self.env, lists.mapped("name")) or _("none"))
+            account.write({"active": False, "state": "error", "last_error": message})
+            account.message_post(body=message)
+            first.message_post(body=_(
+                "The ESP account “%(other)s” (id %(id)s) reached the same %(provider)s account and was archived: "
+                "see its chatter. Its lists: %(lists)s.", other=account.name, id=account.id,
+                provider=account._get_provider_label(),
+                lists=format_list(self.env, lists.mapped("name")) or _("none")))
+            _logger.warning("ESP account %s (id %s) archived: same remote account %s as account %s", account.name,
+                            account.id, account.remote_account_key, first.id)
+            disabled |= account
+        for first in kept.values():
+            first._esp_archive_phantom_mailings()
+        return disabled
+
+    def _esp_archive_phantom_mailings(self):
+        """Mailings "made in the ESP" that are copies: a campaign of this remote account imported again through
+        another Odoo account on it (Odoo's own send, or an ESP campaign imported twice). Archived, with the reason
+        in their chatter; the original stays.
+
+        :return: the mailings archived
+        """
+        self.ensure_one()
+        accounts = self | self._esp_same_remote_accounts()
+        campaigns = self.env["esp.campaign"].sudo().with_context(active_test=False).search(
+            [("account_id", "in", accounts.ids), ("remote_id", "!=", False)], order="id")
+        originals = {}
+        # Odoo's own campaigns first: they are the originals of any copy "made in the ESP".
+        for campaign in campaigns.sorted(lambda campaign: (campaign.made_in_esp, campaign.id)):
+            originals.setdefault(campaign.remote_id, campaign)
+        Mailing = self.env["mailing.mailing"].sudo()
+        phantoms = Mailing
+        for campaign in campaigns.filtered("made_in_esp"):
+            original = originals[campaign.remote_id]
+            if original == campaign or not campaign.mailing_id.active:
+                continue
+            campaign.mailing_id.write({"active": False})
+            campaign.mailing_id.message_post(body=_(
+                "Archived: the ESP campaign %(remote)s is the mailing “%(original)s” (id %(id)s), imported again "
+                "through another ESP account on the same remote account.", remote=campaign.remote_id,
+                original=original.mailing_id.subject, id=original.mailing_id.id))
+            phantoms |= campaign.mailing_id
+        if phantoms:
+            _logger.warning("ESP account %s: %s mailings imported twice archived: %s", self.id, len(phantoms),
+                            phantoms.ids)
+        return phantoms
+
+    def _esp_remote_account_refusal(self, key):
+        """Why this account may not connect to the remote account ``key``, or False.
+
+        An active Odoo account already on it refuses it; an archived one does not (archiving an account is how
+        it is replaced), though its campaigns and connected books still count (see
+        ``_esp_same_remote_accounts``).
+        """
+        self.ensure_one()
+        other = self._esp_same_remote_accounts(key).filtered("active")[:1]
+        if not other:
+            return False
+        provider = self._get_provider_label()
+        if other.company_id in self.env.user.company_ids:
+            return _(
+                "This API user reaches the %(provider)s account %(remote)s, which the ESP account “%(account)s” "
+                "(company %(company)s) already connects. One %(provider)s account is one ESP account in Odoo: two "
+                "would share its address books and campaigns without knowing it. Use “%(account)s” (it may have "
+                "another API user of the same account), or archive it first to replace it.",
+                provider=provider, remote=key, account=other.name, company=other.company_id.name)
+        # Another company's account: say that it exists, not what it is called or whose it is.
+        return _(
+            "This API user reaches the %(provider)s account %(remote)s, which an ESP account of another company "
+            "already connects in this database. One %(provider)s account is one ESP account in Odoo: ask an "
+            "administrator of that company, or use another %(provider)s account.",
+            provider=provider, remote=key)
 
     def _sync_catalogue(self, client):
         """Mirror the ESP's address books, data fields, templates and from-addresses.

@@ -121,6 +121,14 @@ class EspAddressBook(models.Model):
         readonly=True, copy=False, help="Odoo opt-outs or removals remain to be sent (more than one run sends)."
     )
 
+    # The same remote book connected to a list through another Odoo account of the same remote account (one
+    # that a migration disabled, or an archived one): never offered as free, never connected a second time.
+    connected_elsewhere_id = fields.Many2one(
+        "esp.address.book", string="Connected Through Another Account", compute="_compute_connected_elsewhere_id",
+        search="_search_connected_elsewhere_id", compute_sudo=True,
+        help="This address book of the ESP is connected to a mailing list through another Odoo ESP account on the "
+             "same ESP account.")
+
     _sql_constraints = [
         ("remote_id_account_uniq", "unique(account_id, remote_id)", "This address book is already known."),
         ("mailing_list_uniq", "unique(mailing_list_id)", "A mailing list can be connected to one address book only."),
@@ -130,6 +138,51 @@ class EspAddressBook(models.Model):
     def _compute_display_name(self):
         for book in self:
             book.display_name = _("%(book)s (%(account)s)", book=book.name, account=book.account_id.name)
+
+    def _esp_connected_elsewhere(self, book_ids=None):
+        """``{book id: twin book id}``: books whose remote book is connected to a list through another Odoo account
+        of the same remote account (``esp.account.remote_account_key``). Read in SQL: the twin may belong to an
+        archived account or to another company, which the user cannot read but must not take the book from.
+
+        :param book_ids: the books to look at; None: every book
+        """
+        self.env["esp.address.book"].flush_model(["account_id", "remote_id", "mailing_list_id"])
+        self.env["esp.account"].flush_model(["provider", "remote_account_key"])
+        self.env.cr.execute("""
+            SELECT book.id, MIN(twin.id)
+              FROM esp_address_book book
+              JOIN esp_account account ON account.id = book.account_id
+              JOIN esp_account sibling ON sibling.provider = account.provider
+                                      AND sibling.remote_account_key = account.remote_account_key
+                                      AND sibling.id != account.id
+              JOIN esp_address_book twin ON twin.account_id = sibling.id AND twin.remote_id = book.remote_id
+                                        AND twin.mailing_list_id IS NOT NULL
+             WHERE %(all)s OR book.id = ANY(%(ids)s)
+             GROUP BY book.id
+        """, {"all": book_ids is None, "ids": list(book_ids or [])})
+        return dict(self.env.cr.fetchall())
+
+    def _esp_connected_elsewhere_message(self):
+        """Why this book cannot be connected: its remote book is connected through another Odoo account."""
+        self.ensure_one()
+        twin = self.sudo().connected_elsewhere_id
+        if twin.account_id.company_id in self.env.user.company_ids:
+            return _("The address book “%(book)s” is already connected to the mailing list “%(list)s” through the "
+                     "ESP account “%(account)s”, on the same ESP account: one address book feeds one list.",
+                     book=self.name, list=twin.mailing_list_id.name, account=twin.account_id.name)
+        return _("The address book “%(book)s” is already connected to a mailing list through an ESP account of "
+                 "another company, on the same ESP account: one address book feeds one list.", book=self.name)
+
+    def _compute_connected_elsewhere_id(self):
+        twins = self._esp_connected_elsewhere([book_id for book_id in self.ids if book_id])
+        for book in self:
+            book.connected_elsewhere_id = twins.get(book.id, False)
+
+    def _search_connected_elsewhere_id(self, operator, value):
+        if operator not in ("=", "!=") or value:
+            return NotImplemented
+        ids = list(self._esp_connected_elsewhere())
+        return [("id", "not in" if operator == "=" else "in", ids)]
 
     # ------------------------------------------------------------
     # CATALOGUE

@@ -524,6 +524,8 @@ class MailingList(models.Model):
             raise UserError(
                 _("Test the connection of the ESP account “%(account)s” first.", account=address_book.account_id.name)
             )
+        if address_book.connected_elsewhere_id:
+            raise UserError(address_book._esp_connected_elsewhere_message())
         self.check_access("write")
         # Users connect lists they may edit; the book and the account's mapping belong to the connector.
         self_sudo, book_sudo = self.sudo(), address_book.sudo()

@@ -139,7 +139,8 @@ class MailingMailing(models.Model):
         for mailing in esp:
             mailing.clicks_ratio = ratios.get(mailing.id, 0.0)
 
-    @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state")
+    @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state",
+                 "esp_send_through_odoo")
     def _compute_esp_account_id(self):
         for mailing in self:
             # Only drafts: a mailing Odoo already sent (or queued) stays Odoo's when its lists get connected.
@@ -150,6 +151,9 @@ class MailingMailing(models.Model):
                 if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
                         and accounts.support_campaigns):
                     account = accounts
+            if mailing.esp_send_through_odoo and mailing.state == "draft":
+                # A person chose Odoo's mail server for lists the ESP cannot send together (mailing_mailing_recipients).
+                account = False
             mailing.esp_account_id = account
 
     @api.depends("email_from")

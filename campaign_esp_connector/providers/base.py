@@ -108,6 +108,17 @@ class EspProvider:
         return None
 
     @classmethod
+    def account_key(cls, account_id, endpoint):
+        """What identifies the remote account whatever API user logs in to it, from what ``test_connection``
+        returned (``AccountInfo.account_id`` and ``.endpoint``): two logins with one key reach the same books
+        and campaigns. ``None`` when the provider named no account.
+
+        By default the provider's account id, which is unique across the provider (dotdigital's
+        ``account-info`` ``id``: all API users of one account share it, whatever the region).
+        """
+        return None if account_id is None else str(account_id)
+
+    @classmethod
     def supports(cls, capability):
         """True if the provider implements ``capability`` (a :class:`Capability` name)."""
         return capability in cls.capabilities

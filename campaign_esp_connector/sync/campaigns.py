@@ -36,8 +36,74 @@ SUBJECT_REQUIRED = ("Unable to create the external campaign for the following re
 
 def campaign_marker(env, mailing):
     """What ties a remote campaign to this mailing, in its name."""
+    return f"{_marker_prefix(env)}{mailing.id}]"
+
+
+def _marker_prefix(env):
+    """What every ``campaign_marker`` of this database starts with."""
     uuid = env["ir.config_parameter"].sudo().get_param("database.uuid", "")[:8]
-    return f"[odoo {uuid}-{mailing.id}]"
+    return f"[odoo {uuid}-"
+
+
+def recipient_problems(mailing, account=None):
+    """What keeps the mailing's lists from going out the way the mailing is sent: one line per list, or [].
+
+    Through an ESP account (``account``, by default the mailing's) every list must be connected to one of its
+    address books. Through Odoo's own mail server no list may be connected to any: its contacts are the ESP's, and
+    Odoo would mail them without the ESP's suppressions and tracking (unless a person chose so, the mailing's
+    ``esp_send_through_odoo``, which callers look at).
+    """
+    _ = mailing.env._
+    if mailing.mailing_model_real != "mailing.contact":
+        return []
+    account = account if account is not None else mailing.esp_account_id
+    # Read as the connector: a list may be connected to an account of a company the user does not work in.
+    lists = mailing.contact_list_ids.sudo()
+    if not account and not lists.filtered("esp_account_id"):
+        return []
+    problems = []
+    for mailing_list in lists:
+        other = mailing_list.esp_account_id
+        if account and other == account:
+            continue
+        if not other:
+            problems.append(_("%(list)s: not connected to an ESP account", list=mailing_list.name))
+        elif account:
+            problems.append(_("%(list)s: connected to the ESP account “%(other)s”, not “%(account)s”",
+                              list=mailing_list.name, other=other.name, account=account.name))
+        else:
+            problems.append(_("%(list)s: connected to the ESP account “%(other)s”",
+                              list=mailing_list.name, other=other.name))
+    return problems
+
+
+def recipient_warning(mailing, account=None):
+    """:func:`recipient_problems` for a person: what is wrong and what to do, or False."""
+    _ = mailing.env._
+    problems = recipient_problems(mailing, account)
+    if not problems:
+        return False
+    account = account if account is not None else mailing.esp_account_id
+    lists = mailing.contact_list_ids.sudo()
+    accounts = lists.esp_account_id
+    if account:
+        header = _("Not every list of this mailing is connected to the ESP account “%(account)s”, which sends it:",
+                   account=account.name)
+        footer = _("Remove these lists or connect them to address books of “%(account)s”, or choose to send the "
+                   "mailing through Odoo's mail server (in its ESP tab), without the ESP's suppressions and "
+                   "tracking.", account=account.name)
+    elif len(accounts) == 1 and all(mailing_list.esp_account_id for mailing_list in lists):
+        header = _("The lists of this mailing are connected to the ESP account “%(account)s”, but the mailing is "
+                   "not sent through it:", account=accounts.name)
+        footer = _("Choose the account in Send through ESP (in the mailing's ESP tab), or choose to send through "
+                   "Odoo's mail server, without the ESP's suppressions and tracking.")
+    else:
+        header = _("The lists of this mailing cannot all be sent the same way:")
+        footer = _("An ESP sends only to lists connected to one of its accounts, and Odoo's mail server would mail "
+                   "the ESP's contacts without its suppressions and tracking. Remove lists until all are connected "
+                   "to one ESP account (the ESP sends) or none is (Odoo sends), or choose to send through Odoo's "
+                   "mail server (in the mailing's ESP tab).")
+    return "\n".join([header, *(f"- {problem}" for problem in problems), footer])
 
 
 def test_addresses(text):
@@ -89,14 +155,9 @@ class CampaignSync:
                               "in the mailing's ESP tab)"))
         if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
             raise UserError(_("An ESP mailing is sent to mailing lists: select at least one mailing list."))
-        unconnected = mailing.contact_list_ids.filtered(
-            lambda mailing_list: mailing_list.esp_address_book_id.account_id != self.account
-        )
-        if unconnected:
-            raise UserError(_(
-                "These mailing lists are not connected to an address book of the ESP account “%(account)s”: "
-                "%(lists)s. Connect them (Connect to ESP on each list) or remove them from the mailing.",
-                account=self.account.name, lists=", ".join(unconnected.mapped("name"))))
+        warning = recipient_warning(mailing, self.account)
+        if warning:
+            raise UserError(warning)
         if not mailing.esp_from_address_id:
             raise UserError(_("Choose the ESP's from address: the ESP only sends from its own verified addresses."))
         if not (mailing.esp_from_name or "").strip():
@@ -287,11 +348,20 @@ def import_account_campaigns(account, client):
     books = env["esp.address.book"].search([("account_id", "=", account.id), ("mailing_list_id", "!=", False)])
     if not books or not account.support_campaign_import:
         return mailings
-    known = set(Campaign.search([("account_id", "=", account.id)]).mapped("remote_id"))
+    # The remote account's campaigns Odoo already knows, through this account or another Odoo account on the same
+    # remote account (one that a migration disabled, an archived one): each is imported once, or never.
+    accounts = account | account._esp_same_remote_accounts()
+    known = set(Campaign.with_context(active_test=False).search([("account_id", "in", accounts.ids)]).mapped("remote_id"))
+    ours = _marker_prefix(env)
     found = {}
     for book in books:
         for campaign in client.iter_book_campaigns(int(book.remote_id)):
             if str(campaign.id) in known or campaign.state not in ("sent", "sending"):
+                continue
+            if ours in (campaign.name or ""):
+                # Sent by this database (a mailing's campaign or its test proof) whatever account recorded it, or
+                # whether it recorded it at all: never "made in the ESP".
+                _logger.info("ESP campaign %s carries this database's marker: not imported", campaign.id)
                 continue
             found.setdefault(campaign.id, (campaign, env["mailing.list"]))
             found[campaign.id] = (campaign, found[campaign.id][1] | book.mailing_list_id)

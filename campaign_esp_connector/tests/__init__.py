@@ -10,4 +10,5 @@ from . import test_esp_activity_resume, test_activity_crash
 from . import test_esp_schedule
 from . import test_demo_seed
 from . import test_esp_content
+from . import test_esp_recipients
 from . import test_tours

@@ -11,7 +11,7 @@ from odoo.tools import config, mute_logger
 
 from ..sync import ListRun
 from ..sync import runner as sync_runner
-from .common import EspListSyncCommon
+from .common import EspListSyncCommon, SandboxServer
 
 RUNNER_LOGGER = "odoo.addons.campaign_esp_connector.sync.runner"
 ACCOUNT_LOGGER = "odoo.addons.campaign_esp_connector.models.esp_account"
@@ -86,9 +86,12 @@ class TestSyncEngine(EspListSyncCommon):
     # 3 -------------------------------------------------------------------------------------------------------
     @mute_logger(RUNNER_LOGGER, ACCOUNT_LOGGER)
     def test_broken_account_does_not_starve_healthy_ones(self):
+        # Another dotdigital account (one remote account is one Odoo account): a sandbox of its own.
+        other_sandbox = SandboxServer(account_id=515151).start()
+        self.addCleanup(other_sandbox.stop)
         broken = self._create_esp_account(
-            name="broken", api_endpoint=self.sandbox.url, api_user=self.sandbox.api_user,
-            api_password=self.sandbox.api_password,
+            name="broken", api_endpoint=other_sandbox.url, api_user=other_sandbox.api_user,
+            api_password=other_sandbox.api_password,
         )
         broken.action_test_connection()
         broken_list = self.env["mailing.list"].create({"name": "Broken list",

@@ -153,6 +153,18 @@ class TestEspTours(EspTourCase):
         self._start_tour("campaign_esp_connector_schedule_locked_tour", login=self.user_marketing.login, url=url)
         self.assertEqual((mailing.state, mailing.esp_campaign_state), ("in_queue", "scheduled"))
 
+    def test_mixed_lists_mailing_refused_with_the_reason(self):
+        """A connected list and an unconnected one: the form warns, the ESP tab says why, Send is refused."""
+        self._connected_account()
+        self._create_connected_list([{"name": "Reader", "email": "reader@example.com"}], book_name="Tour Newsletter")
+        self.env["mailing.list"].create({"name": "Tour Leads",
+                                         "contact_ids": [(0, 0, {"name": "Lead", "email": "lead@example.com"})]})
+        self._start_tour("campaign_esp_connector_recipients_tour", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Mixed Lists")])
+        self.assertEqual(mailing.state, "draft")
+        self.assertFalse(self.env["mail.mail"].sudo().search_count([("mailing_id", "=", mailing.id)]))
+        self.assertFalse(self.sandbox.state()["campaigns"])
+
     def test_field_mapping_creates_a_data_field_at_the_esp(self):
         """An ESP manager types a data field the ESP does not have: it is created there and mapped."""
         account = self._connected_account()

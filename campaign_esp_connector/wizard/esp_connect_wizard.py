@@ -49,6 +49,7 @@ class EspConnectWizard(models.TransientModel):
         ondelete="cascade",
         # Books a list may take: this account's, still at the ESP, not managed by the ESP, and free (or ours).
         domain="[('account_id', '=', account_id), ('active', '=', True), ('is_system', '=', False), "
+        "('connected_elsewhere_id', '=', False), "
         "'|', ('mailing_list_id', '=', False), ('mailing_list_id', '=', mailing_list_id)]",
     )
     new_address_book_name = fields.Char(
@@ -83,7 +84,8 @@ class EspConnectWizard(models.TransientModel):
             system = books.filtered("is_system")
             own = wizard.mailing_list_id
             taken = books.filtered(lambda book, own=own: book.mailing_list_id and book.mailing_list_id != own) - system
-            wizard.free_book_count = len(books - system - taken)
+            twins = books.filtered("connected_elsewhere_id") - system - taken
+            wizard.free_book_count = len(books - system - taken - twins)
             hidden = []
             if system:
                 hidden.append(_("the ESP's system books (%(books)s)",
@@ -94,6 +96,9 @@ class EspConnectWizard(models.TransientModel):
                 if len(taken) > MAX_NAMED_BOOKS:
                     named.append(_("%(count)s more", count=len(taken) - MAX_NAMED_BOOKS))
                 hidden.append(_("books connected to other lists (%(books)s)", books=format_list(self.env, named)))
+            if twins:
+                hidden.append(_("books connected to a list through another Odoo account of the same ESP account "
+                                "(%(books)s)", books=format_list(self.env, twins[:MAX_NAMED_BOOKS].mapped("name"))))
             wizard.book_hint = _("Not offered: %(books)s.", books=format_list(self.env, hidden)) if hidden else False
 
     # ------------------------------------------------------------
@@ -198,6 +203,8 @@ class EspConnectWizard(models.TransientModel):
                 "type another name.",
                 book=book.name, provider=provider,
             ))
+        if book.connected_elsewhere_id:
+            raise UserError(book._esp_connected_elsewhere_message())
         if book.mailing_list_id and book.mailing_list_id != self.mailing_list_id:
             raise UserError(_(
                 "An address book named “%(book)s” already exists at %(provider)s and is connected to the mailing "

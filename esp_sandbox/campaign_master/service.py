@@ -5,7 +5,6 @@ Every handler takes ``(ctx, params)``: the call's context (store, config, tokens
 (``from`` is a Python keyword, so they stay a dict). Token checks happen before a handler runs.
 """
 
-import hmac
 import json
 import math
 
@@ -91,9 +90,7 @@ TYPES = [
 def login(ctx, params):
     config = ctx.config
     client_ok = params["clientID"] == config.cm_client_id
-    user_ok = hmac.compare_digest((params["userName"] or "").encode(), config.api_user.encode())
-    password_ok = hmac.compare_digest((params["password"] or "").encode(), config.api_password.encode())
-    if not (client_ok and user_ok and password_ok):
+    if not (client_ok and config.check_login(params["userName"], params["password"])):
         raise SoapFault("InvalidLogin")
     return {"tokenString": ctx.tokens.issue(ctx.store.now(), config.cm_token_minutes),
             "minutesTillTokenExpires": config.cm_token_minutes}

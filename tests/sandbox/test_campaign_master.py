@@ -159,6 +159,10 @@ def test_login_refusals(sandbox, cm):
                                                "The client ID, user name or password is incorrect.")
     answer = cm.main.service.Login(clientID=1000, userName=sandbox.api_user, password=sandbox.api_password)
     assert answer.minutesTillTokenExpires == 20 and answer.tokenString != cm.token
+    # A second user of the same client (the sandbox's other API user) logs in to the same client ID.
+    second = cm.main.service.Login(clientID=1000, userName="second@apiconnector.com", password="second-password")
+    assert second.tokenString
+    assert fault_of(cm.login, userName="second@apiconnector.com")[2] == "InvalidLogin"
 
 
 def test_token_expires_on_the_sandbox_clock(sandbox, cm):

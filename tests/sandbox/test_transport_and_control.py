@@ -19,6 +19,28 @@ def test_wrong_password_is_denied(sandbox):
     assert requests.get(f"{sandbox.url}/v2/account-info").status_code == 401
 
 
+def test_two_api_users_of_one_account(sandbox):
+    """dotdigital gives an account several API users: both see the same account id and the same books."""
+    first = requests.get(f"{sandbox.url}/v2/account-info", auth=(sandbox.api_user, sandbox.api_password))
+    second = requests.get(f"{sandbox.url}/v2/account-info", auth=("second@apiconnector.com", "second-password"))
+    assert first.status_code == second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    users = {second.json()["properties"][i]["value"] for i in range(len(second.json()["properties"]))}
+    assert "second@apiconnector.com" in users
+    books = requests.get(f"{sandbox.url}/v2/address-books", auth=("second@apiconnector.com", "second-password"))
+    assert books.json() == requests.get(f"{sandbox.url}/v2/address-books",
+                                        auth=(sandbox.api_user, sandbox.api_password)).json()
+    assert "second@apiconnector.com" in sandbox.config()["extra_api_users"]
+    assert "second-password" not in json.dumps(sandbox.config())
+    sandbox.configure(extra_api_users={"third@apiconnector.com": "third-password"})
+    assert requests.get(f"{sandbox.url}/v2/account-info", auth=("second@apiconnector.com", "second-password")
+                        ).status_code == 401
+    assert requests.get(f"{sandbox.url}/v2/account-info", auth=("third@apiconnector.com", "third-password")
+                        ).status_code == 200
+    sandbox.reset()
+    assert sandbox.config()["extra_api_users"] == ["second@apiconnector.com"]
+
+
 def test_unknown_route_and_method_answer_json(api):
     missing = api.get(api.v2("no-such-thing"))
     assert missing.status_code == 404 and "No HTTP resource was found" in missing.json()["message"]

@@ -18,6 +18,7 @@ import io
 import logging
 import time
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 from zeep import Client, Settings
 from zeep import exceptions as zeep_exceptions
@@ -253,6 +254,15 @@ class CampaignMasterProvider(EspProvider):
     # ------------------------------------------------------------------------------------------------------
     # Account
     # ------------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def account_key(cls, account_id, endpoint):
+        """Campaign Master has no account-info call: an account is its client ID (every user of a client logs
+        in with it, and recipients carry it as ``ClientId``), at one service (client IDs are only unique
+        within one: the host of the endpoint is part of the key)."""
+        if account_id is None:
+            return None
+        return f"{urlsplit(endpoint or '').netloc.lower()}/{account_id}"
 
     def test_connection(self):
         """Log in (one call) and return :class:`~.records.AccountInfo`."""
