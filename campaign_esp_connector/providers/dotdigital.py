@@ -133,6 +133,8 @@ class DotdigitalProvider(EspProvider):
             Capability.BOOK_LISTING,
             Capability.RESUBSCRIBE,
             Capability.REGION_DETECTION,
+            # ApiCampaignContactClick carries the ``url`` clicked.
+            Capability.CLICK_URLS,
         }
     )
 
