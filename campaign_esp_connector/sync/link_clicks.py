@@ -88,7 +88,9 @@ def link_trackers(mailing, clicked_urls):
 def write_link_clicks(cr, binding, clicks):
     """One page of the ESP's clicks as ``link.tracker.click`` rows on the mailing's trackers, in one insert;
     a click already written is not written again (it gains its trace when it had none). :return: rows added"""
-    clicks = [click for click in clicks if click.email and click.url and click.clicked_at]
+    # The ESP's own unsubscribe link is no link of the mailing (Odoo does not track its unsubscribe link either).
+    clicks = [click for click in clicks
+              if click.email and click.url and click.clicked_at and UNSUBSCRIBE_TOKEN not in click.url]
     if not clicks:
         return 0
     mailing = binding.mailing_id
