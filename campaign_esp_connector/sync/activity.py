@@ -251,14 +251,14 @@ def _write_activities(cr, binding, rows):
     updated = [row_id for (row_id,) in cr.fetchall()]
     if updated:
         _update_traces(cr, updated)
-    _count_bounces(cr, binding)
+    _count_bounces(cr, binding, emails)
     return len(rows)
 
 
-def _count_bounces(cr, binding):
-    """Each hard bounce of the mailing counts once on its contact's ``message_bounce``, as Odoo's bounce
-    processing counts a bounce (the list's "% Bounce" counts the contacts with one). The row's flag, set in the
-    same statement, makes a page read again or a read resumed after a crash count nothing twice.
+def _count_bounces(cr, binding, emails):
+    """Each hard bounce of the page's recipients ``emails`` counts once on its contact's ``message_bounce``, as
+    Odoo's bounce processing counts a bounce (the list's "% Bounce" counts the contacts with one). The row's
+    flag, set in the same statement, makes a page read again or a read resumed after a crash count nothing twice.
 
     Only here: the list sync's suppression feed (account-wide, hard bounces included) opts out and
     blacklists, and does not count, since the same bounce comes through this mailing's activity.
@@ -267,14 +267,15 @@ def _count_bounces(cr, binding):
         WITH counted AS (
             UPDATE esp_mailing_activity
                SET bounce_counted = TRUE
-             WHERE mailing_id = %s AND hard_bounced AND bounce_counted IS NOT TRUE AND contact_id IS NOT NULL
+             WHERE mailing_id = %s AND email = ANY(%s) AND hard_bounced AND bounce_counted IS NOT TRUE
+                   AND contact_id IS NOT NULL
          RETURNING contact_id
         )
         UPDATE mailing_contact c
            SET message_bounce = COALESCE(c.message_bounce, 0) + n.bounces
           FROM (SELECT contact_id, COUNT(*) AS bounces FROM counted GROUP BY contact_id) n
          WHERE c.id = n.contact_id
-        """, [binding.mailing_id.id])
+        """, [binding.mailing_id.id, emails])
     if cr.rowcount:
         binding.env["mailing.contact"].invalidate_model(["message_bounce"])
 
