@@ -91,9 +91,9 @@ def write_link_clicks(cr, binding, clicks):
     # The ESP's own unsubscribe link is no link of the mailing (Odoo does not track its unsubscribe link either).
     clicks = [click for click in clicks
               if click.email and click.url and click.clicked_at and UNSUBSCRIBE_TOKEN not in click.url]
-    if not clicks:
-        return 0
     mailing = binding.mailing_id
+    # Made with the first read of the feed, clicks or not: Link Trackers lists every link of the mailing, as
+    # after Odoo's own send, also those nobody clicked.
     trackers = link_trackers(mailing, {click.url for click in clicks})
     rows = {}
     for click in clicks:

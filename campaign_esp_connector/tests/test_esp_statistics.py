@@ -192,7 +192,7 @@ class TestEspStatistics(EspListSyncCommon):
             wizard = Wizard.create({"mailing_id": mailing.id, "criterion": criterion})
             left_out = {opted_out, blacklisted} & set(matching.contact_id)
             if left_out:
-                self.assertIn(f"{len(left_out)} matching contacts are left out", wizard.summary)
+                self.assertIn(f"Left out because they opted out or are blacklisted: {len(left_out)}.", wizard.summary)
             else:
                 self.assertNotIn("opted out", wizard.summary)
             action = wizard.action_create_list()

@@ -51,17 +51,15 @@ class EspEngagementListWizard(models.TransientModel):
             bounced, no_contact, unread = wizard._left_out_counts()
             lines = [_("%(kept)s contacts will join the new list.", kept=kept)]
             if left_out:
-                lines.append(_("%(count)s matching contacts are left out because they opted out or are "
-                               "blacklisted.", count=left_out))
+                lines.append(_("Left out because they opted out or are blacklisted: %(count)s.", count=left_out))
             if bounced:
-                lines.append(_("%(count)s bounced recipients are left out: the mailing never reached them.",
-                               count=bounced))
+                lines.append(_("Left out because their email bounced, so the mailing never reached them: "
+                               "%(count)s.", count=bounced))
             if no_contact:
-                lines.append(_("%(count)s matching recipients are left out because no Odoo contact has their "
-                               "email.", count=no_contact))
+                lines.append(_("Left out because no Odoo contact has their email: %(count)s.", count=no_contact))
             if unread:
-                lines.append(_("%(count)s recipients are not counted because their activity is not read from the "
-                               "ESP yet (Read Recipient Activity).", count=unread))
+                lines.append(_("Not counted because their activity is not read from the ESP yet (Read Recipient "
+                               "Activity): %(count)s recipients.", count=unread))
             wizard.summary = "\n".join(lines)
 
     def _left_out_counts(self):
