@@ -69,6 +69,8 @@ def link_trackers(mailing, clicked_urls):
     written = {link["url"] for link in links}
     base_url = mailing.get_base_url()
     targets = {url: _target(url, written, base_url) for url in clicked_urls}
+    # A link tracker is a web page: anything else the ESP reports as clicked (an anchor, a broken href) is not.
+    targets = {url: target for url, target in targets.items() if target.startswith(("http://", "https://"))}
     vals_list = [dict(values, **link) for link in links]
     vals_list += [dict(values, url=url, label=False) for url in sorted(set(targets.values()) - written)]
     if not vals_list:
@@ -76,11 +78,12 @@ def link_trackers(mailing, clicked_urls):
     # The title is the link's label or URL: a sync job does not fetch every page of the mailing for its title.
     for vals in vals_list:
         vals.setdefault("title", vals.get("label") or vals["url"])
+    originals = [vals["url"] for vals in vals_list]  # search_or_create normalizes the values it is given
     trackers = Tracker.search_or_create(vals_list)
     Tracker.flush_model()
     by_url = {}
-    for vals, tracker in zip(vals_list, trackers, strict=True):
-        by_url.setdefault(vals["url"], tracker.id)  # a URL written twice: its first link
+    for url, tracker in zip(originals, trackers, strict=True):
+        by_url.setdefault(url, tracker.id)  # a URL written twice: its first link
     by_url.update({url: by_url[target] for url, target in targets.items() if target in by_url})
     return by_url
 
