@@ -13,6 +13,7 @@ from . import esp_rate_budget
 from . import esp_sync_log
 from . import esp_sync_log_line
 from . import esp_template
+from . import link_tracker
 from . import mail_blacklist
 from . import mailing_contact
 from . import mailing_list

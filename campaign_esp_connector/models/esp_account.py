@@ -122,6 +122,10 @@ class EspAccount(models.Model):
     support_campaigns = fields.Boolean(string="Campaigns", compute="_compute_support_fields",
                                        search="_search_support_campaigns")
     support_reports = fields.Boolean(string="Campaign Reports", compute="_compute_support_fields")
+    support_click_urls = fields.Boolean(
+        string="Clicks per Link", compute="_compute_support_fields",
+        help="The ESP reports which link each click was on: the mailings' link trackers count them. Without it "
+             "(Campaign Master), clicks are known per recipient only.")
     support_resubscribe = fields.Boolean(string="Re-subscribe", compute="_compute_support_fields")
     support_test_send = fields.Boolean(
         string="Native Test Sends", compute="_compute_support_fields",
@@ -191,6 +195,7 @@ class EspAccount(models.Model):
             account.support_list_sync = bool(provider and provider.supports_group("lists"))
             account.support_campaigns = bool(provider and provider.supports_group("campaigns"))
             account.support_reports = bool(provider and provider.supports_group("reports"))
+            account.support_click_urls = bool(provider and provider.supports(providers.Capability.CLICK_URLS))
             account.support_resubscribe = bool(provider and provider.supports(providers.Capability.RESUBSCRIBE))
             account.support_test_send = bool(provider and provider.supports(providers.Capability.TEST_SEND))
             account.support_client_id = bool(provider and provider.requires_client_id)

@@ -26,6 +26,8 @@ class EspMailingActivity(models.Model):
     unsubscribed = fields.Boolean(readonly=True)
     hard_bounced = fields.Boolean(readonly=True)
     soft_bounced = fields.Boolean(readonly=True)
+    # The hard bounce was added to the contact's bounce counter (sync/activity.py ``_count_bounces``).
+    bounce_counted = fields.Boolean(readonly=True, default=False)
     sent_datetime = fields.Datetime(string="Sent", readonly=True)
     first_open_datetime = fields.Datetime(string="First Open", readonly=True)
     last_open_datetime = fields.Datetime(string="Last Open", readonly=True)

@@ -61,6 +61,7 @@ class MailingMailing(models.Model):
         string="Handed to the ESP At", compute="_compute_esp_handover_datetime",
         help="A scheduled mailing stays in Odoo (editable, cancellable) until this time, then the ESP holds its "
              "send.")
+    esp_support_click_urls = fields.Boolean(related="esp_account_id.support_click_urls")
 
     # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
     esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
@@ -91,31 +92,41 @@ class MailingMailing(models.Model):
         help="Recipients with neither an open nor a click (bounced recipients included). When the ESP does "
              "not report it (dotdigital), counted from the ESP activity of each recipient, as of its last "
              "import.")
-    esp_stat_esp_open_rate = fields.Float(string="ESP Open Rate (%)", readonly=True, copy=False,
-                                          aggregator="avg", help="The ESP's own rate: unique opens / delivered.")
+    esp_stat_esp_open_rate = fields.Float(
+        string="Unique Opens per Delivered (%)", readonly=True, copy=False, aggregator="avg",
+        help="Recipients who opened / delivered (the ESP's open rate), from the same summary read as every other "
+             "figure of the tab.")
     esp_stats_datetime = fields.Datetime(string="Statistics Updated", readonly=True, copy=False)
     # Rates as OpenCRM defines them.
     esp_stat_total_bounces = fields.Integer(string="Total Bounces", compute="_compute_esp_stat_rates")
     esp_stat_successful = fields.Integer(string="Successful", compute="_compute_esp_stat_rates",
-                                         help="Sent minus total bounces.")
+                                         help="Delivered, as the ESP reports it.")
+    esp_stat_pending = fields.Integer(
+        string="Awaiting Outcome", compute="_compute_esp_stat_rates",
+        help="Sent, and neither delivered nor bounced yet as the ESP reports it: a bounce can come back minutes "
+             "after a send. Sent = Delivered + Total Bounces + Awaiting Outcome.")
     esp_stat_unsubscribe_rate = fields.Float(string="Unsubscribe Rate (%)", compute="_compute_esp_stat_rates")
     esp_stat_click_rate = fields.Float(
         string="Clicks per Sent (%)", compute="_compute_esp_stat_rates",
         help="All clicks (a recipient may click several times) / sent, as OpenCRM counts it. Recipients who "
              "clicked / sent is Odoo's own Clicked figure.")
     esp_stat_open_rate = fields.Float(
-        string="Opens per Sent (%)", compute="_compute_esp_stat_rates",
+        string="All Opens per Sent (%)", compute="_compute_esp_stat_rates",
         help="All opens (a recipient may open several times) / sent, as OpenCRM counts it: it can exceed 100 %. "
-             "Unique opens / delivered is the ESP Open Rate.")
+             "Recipients who opened / delivered is Unique Opens per Delivered.")
 
-    @api.depends("esp_stat_sent", "esp_stat_hard_bounces", "esp_stat_soft_bounces", "esp_stat_unsubscribes",
-                 "esp_stat_clicks", "esp_stat_opens")
+    @api.depends("esp_stat_sent", "esp_stat_delivered", "esp_stat_hard_bounces", "esp_stat_soft_bounces",
+                 "esp_stat_unsubscribes", "esp_stat_clicks", "esp_stat_opens")
     def _compute_esp_stat_rates(self):
+        # One definition of each figure, all from the stored summary (one read): Successful is the ESP's
+        # Delivered, never Sent minus the bounces reported so far, which right after a send counts the
+        # recipients whose bounce has not come back yet.
         for mailing in self:
             sent = mailing.esp_stat_sent
             bounces = mailing.esp_stat_hard_bounces + mailing.esp_stat_soft_bounces
             mailing.esp_stat_total_bounces = bounces
-            mailing.esp_stat_successful = sent - bounces
+            mailing.esp_stat_successful = mailing.esp_stat_delivered
+            mailing.esp_stat_pending = max(sent - mailing.esp_stat_delivered - bounces, 0)
             mailing.esp_stat_unsubscribe_rate = 100.0 * mailing.esp_stat_unsubscribes / sent if sent else 0.0
             mailing.esp_stat_click_rate = 100.0 * mailing.esp_stat_clicks / sent if sent else 0.0
             mailing.esp_stat_open_rate = 100.0 * mailing.esp_stat_opens / sent if sent else 0.0
@@ -138,6 +149,17 @@ class MailingMailing(models.Model):
                   for mailing_id, traces, clicked in self.env.cr.fetchall() if traces}
         for mailing in esp:
             mailing.clicks_ratio = ratios.get(mailing.id, 0.0)
+
+    def _action_view_documents_filtered(self, view_filter):
+        # Odoo's Clicked lists the recipients whose trace has link clicks. An ESP mailing's clickers are those
+        # the ESP reports (the traces' click date, which Odoo's Clicked figure counts too): also for an ESP that
+        # does not say which link was clicked, so has no link tracker click.
+        action = super()._action_view_documents_filtered(view_filter)
+        if view_filter == "clicked" and self.esp_account_id:
+            traces = self.env["mailing.trace"].search_read(
+                [("mass_mailing_id", "=", self.id), ("links_click_datetime", "!=", False)], ["res_id"])
+            action["domain"] = [("id", "in", [trace["res_id"] for trace in traces])]
+        return action
 
     @api.depends("contact_list_ids.esp_address_book_id.account_id", "mailing_model_real", "state",
                  "esp_send_through_odoo")

@@ -28,6 +28,7 @@ class Capability:
     BOOK_REMOVAL = "book_removal"  # contacts can be removed from a list through the API
     DATA_FIELD_CREATION = "data_field_creation"  # contact fields can be created (and deleted) through the API
     CAMPAIGN_IMPORT = "campaign_import"  # campaigns sent to a list can be listed per list
+    CLICK_URLS = "click_urls"  # each click names the link clicked (per-link figures, Odoo's link trackers)
 
     ALL = (
         BULK_IMPORT,
@@ -47,6 +48,7 @@ class Capability:
         BOOK_REMOVAL,
         DATA_FIELD_CREATION,
         CAMPAIGN_IMPORT,
+        CLICK_URLS,
     )
 
 

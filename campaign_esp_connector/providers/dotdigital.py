@@ -134,6 +134,8 @@ class DotdigitalProvider(EspProvider):
             Capability.BOOK_LISTING,
             Capability.RESUBSCRIBE,
             Capability.REGION_DETECTION,
+            # ApiCampaignContactClick carries the ``url`` clicked.
+            Capability.CLICK_URLS,
         }
     )
 

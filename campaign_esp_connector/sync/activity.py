@@ -7,8 +7,9 @@ contacts and traces) and the read's position (feed and skip, on the binding) are
 stopped by the worker's time budget, a crash or a kill goes on from that page in the next run. The watermark
 moves to the clock taken at the start only once both feeds were read whole, so nothing is lost; activity counts
 are cumulative in the feed, so a row read twice is simply written again, and click dates only ever widen.
-ESP unsubscribes and hard bounces reach the contacts through the list sync's own feeds and rules, never
-through this job.
+ESP unsubscribes and hard bounces reach the contacts' subscriptions and the blacklist through the list sync's
+own feeds and rules, never through this job; a hard bounce counts in the contact's bounce counter here, once
+per recipient of the mailing.
 """
 
 import time
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from odoo import fields
 
+from . import link_clicks
 from .common import utc_naive
 from .job import LOCK_NAMESPACES, time_budget
 
@@ -249,11 +251,39 @@ def _write_activities(cr, binding, rows):
     updated = [row_id for (row_id,) in cr.fetchall()]
     if updated:
         _update_traces(cr, updated)
+    _count_bounces(cr, binding, emails)
     return len(rows)
 
 
+def _count_bounces(cr, binding, emails):
+    """Each hard bounce of the page's recipients ``emails`` counts once on its contact's ``message_bounce``, as
+    Odoo's bounce processing counts a bounce (the list's "% Bounce" counts the contacts with one). The row's
+    flag, set in the same statement, makes a page read again or a read resumed after a crash count nothing twice.
+
+    Only here: the list sync's suppression feed (account-wide, hard bounces included) opts out and
+    blacklists, and does not count, since the same bounce comes through this mailing's activity.
+    """
+    cr.execute("""
+        WITH counted AS (
+            UPDATE esp_mailing_activity
+               SET bounce_counted = TRUE
+             WHERE mailing_id = %s AND email = ANY(%s) AND hard_bounced AND bounce_counted IS NOT TRUE
+                   AND contact_id IS NOT NULL
+         RETURNING contact_id
+        )
+        UPDATE mailing_contact c
+           SET message_bounce = COALESCE(c.message_bounce, 0) + n.bounces
+          FROM (SELECT contact_id, COUNT(*) AS bounces FROM counted GROUP BY contact_id) n
+         WHERE c.id = n.contact_id
+        """, [binding.mailing_id.id, emails])
+    if cr.rowcount:
+        binding.env["mailing.contact"].invalidate_model(["message_bounce"])
+
+
 def _write_clicks(cr, binding, clicks):
-    """Widen the first and last click dates of one page of clicks, and their traces' click dates."""
+    """Widen the first and last click dates of one page of clicks, and their traces' click dates; clicks that
+    name their link also reach the mailing's link trackers (``link_clicks``)."""
+    link_clicks.write_link_clicks(cr, binding, clicks)
     dates = {}
     for click in clicks:
         if click.email and click.clicked_at:

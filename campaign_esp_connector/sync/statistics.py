@@ -57,13 +57,21 @@ def _derived_values(binding, derived):
     return dict(zip(fnames, binding.env.cr.fetchone(), strict=True))
 
 
+def open_rate(unique_opens, delivered):
+    """Recipients who opened per delivered, in %, to two decimals."""
+    return round(100.0 * unique_opens / delivered, 2) if delivered else 0.0
+
+
 def write_summary(binding, summary, derived=frozenset()):
     """Store the provider's totals on the binding's mailing; figures in ``derived`` come from the activity."""
     values = {fname: getattr(summary, attribute) for fname, attribute in SUMMARY_FIELDS.items()}
     values.update({fname: getattr(summary, attribute) or 0 for fname, (attribute, _where) in DERIVED_FIELDS.items()
                    if attribute not in derived})
     values.update(_derived_values(binding, derived))
-    values.update(esp_stat_esp_open_rate=summary.open_rate or 0.0, esp_stats_datetime=fields.Datetime.now())
+    # The rate from the same read as its parts, so the tab's figures agree with each other (the ESP's own
+    # percentage may be rounded, or counted on another base).
+    values.update(esp_stat_esp_open_rate=open_rate(summary.unique_opens, summary.delivered),
+                  esp_stats_datetime=fields.Datetime.now())
     if summary.date_sent and not binding.send_date:
         # A campaign made in the ESP was imported without its send date: the summary has it.
         binding.send_date = utc_naive(summary.date_sent)

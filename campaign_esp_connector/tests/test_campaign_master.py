@@ -141,6 +141,11 @@ class TestCampaignMaster(EspSandboxCommon):
         self.assertEqual(sum(mailing.esp_activity_ids.mapped("opens")), summary.opens)
         clicked = mailing.esp_activity_ids.filtered("clicks")
         self.assertTrue(clicked and all(clicked.mapped("first_click_datetime")))
+        # Campaign Master names no link clicked: Clicked still opens the clickers, and no link tracker is made.
+        action = mailing.action_view_clicked()
+        self.assertEqual(self.env[action["res_model"]].search(action["domain"]), clicked.contact_id)
+        self.assertFalse(mailing.esp_support_click_urls)
+        self.assertFalse(mailing.link_trackers_count)
         mailing.invalidate_recordset()
         self.assertEqual((mailing.sent, mailing.opened, mailing.clicked),
                          (summary.sent, summary.unique_opens, summary.unique_clicks))

@@ -55,7 +55,8 @@ class TestEspStatistics(EspListSyncCommon):
         self.assertAlmostEqual(mailing.esp_stat_esp_open_rate, summary["percentageUniqueOpens"])
         sent = mailing.esp_stat_sent
         self.assertEqual(mailing.esp_stat_total_bounces, mailing.esp_stat_hard_bounces + mailing.esp_stat_soft_bounces)
-        self.assertEqual(mailing.esp_stat_successful, sent - mailing.esp_stat_total_bounces)
+        self.assertEqual(mailing.esp_stat_successful, mailing.esp_stat_delivered)
+        self.assertEqual(sent, mailing.esp_stat_delivered + mailing.esp_stat_total_bounces + mailing.esp_stat_pending)
         self.assertAlmostEqual(mailing.esp_stat_open_rate, 100.0 * mailing.esp_stat_opens / sent)
         self.assertAlmostEqual(mailing.esp_stat_click_rate, 100.0 * mailing.esp_stat_clicks / sent)
         self.assertAlmostEqual(mailing.esp_stat_unsubscribe_rate, 100.0 * mailing.esp_stat_unsubscribes / sent)
@@ -190,7 +191,10 @@ class TestEspStatistics(EspListSyncCommon):
         for criterion, matching in expected.items():
             wizard = Wizard.create({"mailing_id": mailing.id, "criterion": criterion})
             left_out = {opted_out, blacklisted} & set(matching.contact_id)
-            self.assertIn(f"{len(left_out)} matching contacts are left out", wizard.summary)
+            if left_out:
+                self.assertIn(f"Left out because they opted out or are blacklisted: {len(left_out)}.", wizard.summary)
+            else:
+                self.assertNotIn("opted out", wizard.summary)
             action = wizard.action_create_list()
             new_list = self.env["mailing.list"].browse(action["res_id"])
             self.assertEqual(set(new_list.contact_ids), set(matching.contact_id) - left_out, criterion)

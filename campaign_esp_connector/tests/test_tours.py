@@ -165,6 +165,33 @@ class TestEspTours(EspTourCase):
         self.assertFalse(self.env["mail.mail"].sudo().search_count([("mailing_id", "=", mailing.id)]))
         self.assertFalse(self.sandbox.state()["campaigns"])
 
+    def test_clicked_drills_down_to_the_clickers(self):
+        """After an ESP send and a read of its activity, Clicked lists the clickers and Link Trackers the links."""
+        self._connected_account()
+        self.sandbox.configure(engagement={"open": 1.0, "click": 1.0})
+        contacts = [{"name": f"Clicker {i}", "email": f"clicker{i}@example.com"} for i in range(3)]
+        mailing_list = self._create_connected_list(contacts, book_name="Tour Clickers")
+        self._sync_until_idle(mailing_list)
+        body = ("<p>New: <a href='https://example.com/spring'>Spring</a> and "
+                "<a href='https://example.com/summer'>Summer</a></p>")
+        mailing = self._create_mailing(mailing_list, body=body, subject="Tour Clicks")
+        mailing.action_launch()
+        # What the crons do: send, follow the send, then (the clock two hours on) read the recipients' activity.
+        for _run in range(4):
+            self.env["mailing.mailing"]._cron_esp_send_campaigns()
+            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
+            self.env.invalidate_all()
+            if mailing.state == "done":
+                break
+            self.sandbox.advance_clock(120)
+        self.assertEqual(mailing.state, "done")
+        self.sandbox.advance_clock(7200)
+        self.env["mailing.mailing"]._cron_esp_sync_activity()
+        self.env.invalidate_all()
+        self.assertEqual(mailing.clicked, 3)
+        self._start_tour("campaign_esp_connector_clicks_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{mailing.id}")
+
     def test_field_mapping_creates_a_data_field_at_the_esp(self):
         """An ESP manager types a data field the ESP does not have: it is created there and mapped."""
         account = self._connected_account()

@@ -9,6 +9,11 @@ CRITERIA = {
     "not_clicked": "a.clicks = 0 AND NOT a.hard_bounced AND NOT a.soft_bounced",
     "bounced": "(a.hard_bounced OR a.soft_bounced)",
 }
+# The bounced contacts a "did not" criterion leaves out: they did not open or click because nothing reached them.
+BOUNCES_LEFT_OUT = {
+    "not_opened": "a.contact_id IS NOT NULL AND a.opens = 0 AND (a.hard_bounced OR a.soft_bounced)",
+    "not_clicked": "a.contact_id IS NOT NULL AND a.clicks = 0 AND (a.hard_bounced OR a.soft_bounced)",
+}
 
 
 class EspEngagementListWizard(models.TransientModel):
@@ -43,8 +48,35 @@ class EspEngagementListWizard(models.TransientModel):
                 wizard.summary = False
                 continue
             kept, left_out = wizard._counts()
-            wizard.summary = _("%(kept)s contacts will join the new list; %(left_out)s matching contacts are left "
-                               "out because they opted out or are blacklisted.", kept=kept, left_out=left_out)
+            bounced, no_contact, unread = wizard._left_out_counts()
+            lines = [_("%(kept)s contacts will join the new list.", kept=kept)]
+            if left_out:
+                lines.append(_("Left out because they opted out or are blacklisted: %(count)s.", count=left_out))
+            if bounced:
+                lines.append(_("Left out because their email bounced, so the mailing never reached them: "
+                               "%(count)s.", count=bounced))
+            if no_contact:
+                lines.append(_("Left out because no Odoo contact has their email: %(count)s.", count=no_contact))
+            if unread:
+                lines.append(_("Not counted because their activity is not read from the ESP yet (Read Recipient "
+                               "Activity): %(count)s recipients.", count=unread))
+            wizard.summary = "\n".join(lines)
+
+    def _left_out_counts(self):
+        """What the criterion leaves out besides opt-outs, counted: ``(bounced contacts a "did not" criterion
+        leaves out, matching recipients without an Odoo contact, recipients whose activity is not read yet)``."""
+        self.env.flush_all()
+        # Only fixed fragments of CRITERIA and BOUNCES_LEFT_OUT are joined in; the mailing is a parameter.
+        bounced = BOUNCES_LEFT_OUT.get(self.criterion, "FALSE")
+        self.env.cr.execute(f"""
+            SELECT COUNT(DISTINCT a.contact_id) FILTER (WHERE {bounced}),
+                   COUNT(*) FILTER (WHERE a.contact_id IS NULL AND {CRITERIA[self.criterion]}),
+                   COUNT(*)
+              FROM esp_mailing_activity a
+             WHERE a.mailing_id = %(mailing)s
+            """, {"mailing": self.mailing_id.id})  # noqa: S608
+        bounced, no_contact, rows = self.env.cr.fetchone()
+        return bounced, no_contact, max(self.mailing_id.esp_stat_sent - rows, 0)
 
     def _matching_sql(self):
         # Only fixed fragments of CRITERIA are joined in; every value is a parameter.
