@@ -19,3 +19,4 @@ from . import mailing_list
 from . import mailing_mailing
 from . import mailing_subscription
 from . import res_config_settings
+from . import utm_campaign
