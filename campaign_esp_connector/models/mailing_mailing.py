@@ -198,7 +198,8 @@ class MailingMailing(models.Model):
             versions = split_test.versions(mailing)
             mailing.esp_ab_refusal = refusal
             mailing.esp_ab_summary = split_test.summary(mailing) if versions and not refusal else False
-            mailing.esp_ab_lead_id = versions[:1]._origin if len(versions) > 1 else False
+            lead = versions[:1]._origin
+            mailing.esp_ab_lead_id = lead if len(versions) > 1 and lead != mailing._origin else False
 
     # ------------------------------------------------------------
     # ACTIONS

@@ -156,8 +156,8 @@ def summary(mailing):
     position = list(group).index(mailing) + 1 if mailing in group else 1
     text = _("The %(count)s versions of this A/B test are one split test campaign at the ESP (this mailing is "
              "version %(position)s). The ESP sends each version to %(each)s %% of the recipients of the lists "
-             "(%(share)s %% in all), then, %(hours)s hours after the send, the version with the most %(metric)s to "
-             "the other %(rest)s %%. Odoo sends no final mailing: the ESP picks and sends the winner after the test "
+             "(%(share)s %% in all), then, at the end of a test period of %(hours)s h from the send, the version with "
+             "the most %(metric)s to the other %(rest)s %%. Odoo sends no final mailing: the ESP picks and sends the winner after the test "
              "period, and the winner is shown here once the ESP reports it.",
              count=len(group), position=position, each=share // max(len(group), 1), share=share, hours=hours,
              metric=metric, rest=100 - share)

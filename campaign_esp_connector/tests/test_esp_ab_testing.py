@@ -55,6 +55,7 @@ class TestEspAbTesting(EspListSyncCommon):
         self.assertIn("30 %", version_a.esp_ab_summary)
         self.assertIn("Odoo sends no final mailing", version_b.esp_ab_summary)
         self.assertEqual(version_b.esp_ab_lead_id, version_a)
+        self.assertFalse(version_a.esp_ab_lead_id)
 
         version_b.action_put_in_queue()  # Send on either version sends both
         self.assertEqual((version_a.state, version_b.state), ("in_queue", "in_queue"))
