@@ -208,7 +208,10 @@ class EspSyncJobCampaignFollow(models.AbstractModel):
             split_test.group(binding.mailing_id).write({"state": "done", "sent_date": fields.Datetime.now()})
         elif binding.state == "sending":
             split_test.group(binding.mailing_id).write({"state": "sending"})
-            self._esp_job_come_back(fields.Datetime.now() + timedelta(minutes=1))
+            # A split test sends on at the end of its test period (hours away): no call a minute until then.
+            ends = split_test.test_ends(binding)
+            self._esp_job_come_back(max(fields.Datetime.now() + timedelta(minutes=1),
+                                        ends + timedelta(seconds=FOLLOW_UP_SECONDS) if ends else fields.Datetime.now()))
         run.commit("campaign:polled")  # the send's end is recorded whatever the figures do
         return None if binding.state == "sent" else "stop"
 

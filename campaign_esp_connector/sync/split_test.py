@@ -25,6 +25,7 @@ statistics refresh): each version shows its result, the winner is marked, become
 
 import logging
 import math
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -137,6 +138,13 @@ def options(mailing, send_at):
     """The split test's send options for a send at ``send_at`` (naive UTC)."""
     return {"metric": METRICS[mailing.ab_testing_winner_selection], "percentage": test_share(mailing),
             "period_hours": period_hours(mailing, send_at)}
+
+
+def test_ends(binding):
+    """When the ESP sends the winner of a split test it has sent (naive UTC), ``None`` for other campaigns."""
+    if not (binding.split_test and binding.send_date and binding.split_test_period_hours):
+        return None
+    return binding.send_date + timedelta(hours=binding.split_test_period_hours)
 
 
 def summary(mailing):

@@ -80,6 +80,10 @@ class TestEspAbTesting(EspListSyncCommon):
         binding = version_a.esp_campaign_id
         self.assertEqual((binding.split_test_metric, binding.split_test_percentage, binding.split_test_period_hours),
                          ("opens", 30, 24))
+        # The follow-up comes back when the test period ends, not every minute of it.
+        follow = self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns")
+        call_ats = self.env["ir.cron.trigger"].search([("cron_id", "=", follow.id)]).mapped("call_at")
+        self.assertGreaterEqual(max(call_ats), fields.Datetime.now() + timedelta(hours=23))
 
         # Odoo's A/B cron passes "Send Final On": it sends nothing, the ESP does.
         version_a.campaign_id.ab_testing_schedule_datetime = fields.Datetime.now() - timedelta(minutes=1)
