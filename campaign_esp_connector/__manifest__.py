@@ -29,6 +29,7 @@
         "views/mailing_list_views.xml",
         "views/esp_mailing_activity_views.xml",
         "views/mailing_mailing_views.xml",
+        "views/mailing_mailing_ab_views.xml",
         "views/res_config_settings_views.xml",
         "views/campaign_esp_connector_menus.xml",
     ],

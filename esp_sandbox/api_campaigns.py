@@ -23,6 +23,8 @@ RULES = [
     Rule("/v2/campaigns/with-activity-since/<date>", endpoint="list_campaigns_with_activity", methods=["GET"]),
     Rule(f"{CAMPAIGN}/address-books", endpoint="list_campaign_books", methods=["GET"]),
     Rule("/v2/address-books/<int:book_id>/campaigns", endpoint="list_book_campaigns", methods=["GET"]),
+    Rule("/v2/campaigns/split-test", endpoint="create_split_test", methods=["POST"]),
+    Rule(f"{CAMPAIGN}/split-test", endpoint="split_test_results", methods=["GET"]),
     Rule("/v2/campaigns/send", endpoint="send_campaign", methods=["POST"]),
     Rule("/v2/campaigns/send/<send_id>", endpoint="get_send", methods=["GET"]),
     Rule(f"{CAMPAIGN}/summary", endpoint="campaign_summary", methods=["GET"]),
@@ -131,6 +133,45 @@ class CampaignsApi:
         ).lastrowid
         return json_response(render.campaign(self._campaign_or_404(campaign_id), with_type=True), 201)
 
+    def on_create_split_test(self, request):
+        body = read_body(request, "ApiSplitTestCampaign")
+        versions = self._split_versions(body)
+        # Version A is also the campaign's own content, as GET /v2/campaigns/{id} shows it.
+        campaign = {**_campaign_body(versions[0]), "name": body["name"], "replyAction": body.get("replyAction"),
+                    "replyToAddress": body.get("replyToAddress"),
+                    "customReplyToAddress": body.get("customReplyToAddress"), "versions": versions}
+        campaign_id = self.store.db.execute(
+            "INSERT INTO campaigns (body, status) VALUES (?, 'Unsent')", (json.dumps(campaign),)
+        ).lastrowid
+        return json_response(render.split_test_campaign(self._campaign_or_404(campaign_id)), 201)
+
+    def _split_versions(self, body):
+        """One content per version from the arrays of an ApiSplitTestCampaign: every array given holds one entry
+        per version (as many as ``plainTextContents``), and a split test has two versions at least."""
+        count = len(body["plainTextContents"])
+        if count < 2:
+            raise errors.bad_request("ERROR_CAMPAIGN_INVALID", "A split test needs two versions at least.")
+        arrays = {"subject": "subjects", "fromName": "fromNames", "fromAddress": "fromAddresses",
+                  "htmlContent": "htmlContents", "plainTextContent": "plainTextContents"}
+        for name in arrays.values():
+            if body.get(name) is not None and len(body[name]) != count:
+                raise errors.bad_request(
+                    "ERROR_CAMPAIGN_INVALID", f"{name} must hold one entry per version ({count}).")
+        versions = [{key: (body.get(name) or [None] * count)[index] for key, name in arrays.items()}
+                    for index in range(count)]
+        for version in versions:
+            self._check_from_address(version)
+        return versions
+
+    def on_split_test_results(self, request, campaign_id):
+        row = self._campaign_or_404(campaign_id)
+        body = json.loads(row["body"])
+        if not campaigns.split_versions(body):
+            raise errors.bad_request("ERROR_CAMPAIGN_INVALID", "This campaign is not a split test.")
+        split = self.store.db.execute("SELECT * FROM split_tests WHERE campaign_id = ?", (campaign_id,)).fetchone()
+        return json_response(render.split_test_results(body, split, campaigns.split_results(self.store, campaign_id,
+                                                                                            split)))
+
     def on_get_campaign(self, request, campaign_id):
         return json_response(render.campaign(self._campaign_or_404(campaign_id)))
 
@@ -139,6 +180,9 @@ class CampaignsApi:
         body = _campaign_body(read_body(request, "ApiCampaign"))
         if row["status"] != "Unsent":
             raise errors.bad_request("ERROR_CAMPAIGN_READONLY", "This campaign has been sent and cannot be changed.")
+        if campaigns.split_versions(json.loads(row["body"])):
+            # The API has no update of a split test's versions: an ApiCampaign would leave them behind.
+            raise errors.bad_request("ERROR_CAMPAIGN_INVALID", "A split test campaign cannot be updated.")
         self._check_from_address(body)
         # Members only Campaign Master's API shows (description, externalId, …) survive a v2 update.
         body = {**json.loads(row["body"]), **body}
@@ -162,7 +206,7 @@ class CampaignsApi:
             raise errors.bad_request("ERROR_CAMPAIGN_SENDNOTPERMITTED", "The campaign is being sent.")
         db = self.store.db
         db.execute("BEGIN")
-        for table in ("events", "campaign_books", "sends"):
+        for table in ("events", "campaign_books", "sends", "split_tests", "split_recipients"):
             db.execute(f"DELETE FROM {table} WHERE campaign_id = ?", (campaign_id,))  # noqa: S608 - fixed names
         db.execute("DELETE FROM campaigns WHERE id = ?", (campaign_id,))
         db.execute("COMMIT")
@@ -198,8 +242,11 @@ class CampaignsApi:
         body = read_body(request, "ApiCampaignSend")
         row = self._campaign_or_404(body["campaignId"])
         content = json.loads(row["body"])
-        if UNSUBSCRIBE_TOKEN not in (content.get("htmlContent") or ""):
+        versions = campaigns.split_versions(content)
+        if any(UNSUBSCRIBE_TOKEN not in (version.get("htmlContent") or "") for version in versions or [content]):
             raise errors.bad_request("ERROR_CAMPAIGN_INVALID", "The campaign has no $UNSUB$ unsubscribe link.")
+        options = body.get("splitTestOptions")
+        self._check_split_send(row, versions, options)
         book_ids = body.get("addressBookIds") or []
         contact_ids = body.get("contactIds") or []
         if not book_ids and not contact_ids:
@@ -212,10 +259,26 @@ class CampaignsApi:
         for book_id in book_ids:
             self._book_or_404(book_id)
         send_at = since(body["sendDate"], "sendDate") if body.get("sendDate") else self.store.now()
-        send_id, status = campaigns.create_send(self.store, row["id"], body, send_at)
+        create = campaigns.create_split_send if options else campaigns.create_send
+        send_id, status = create(self.store, row["id"], body, send_at)
         answer = {"id": send_id, "campaignId": row["id"], "addressBookIds": book_ids, "contactIds": contact_ids,
-                  "sendDate": to_iso(send_at), "status": status}
+                  "sendDate": to_iso(send_at), "splitTestOptions": options, "status": status}
         return json_response(answer, 202)
+
+    def _check_split_send(self, row, versions, options):
+        """Split test campaigns are sent with their options, once; other campaigns without."""
+        if options and not versions:
+            raise errors.bad_request("ERROR_CAMPAIGN_SEND_INVALID",
+                                     "splitTestOptions apply to split test campaigns only.")
+        if versions and not options:
+            raise errors.bad_request("ERROR_CAMPAIGN_SEND_INVALID", "A split test campaign is sent with splitTestOptions.")
+        if not versions:
+            return
+        if options["testMetric"] not in campaigns.SPLIT_METRICS:
+            raise errors.bad_request("ERROR_CAMPAIGN_SEND_INVALID",
+                                     f"testMetric must be one of {', '.join(campaigns.SPLIT_METRICS)}.")
+        if self.store.db.execute("SELECT 1 FROM split_tests WHERE campaign_id = ?", (row["id"],)).fetchone():
+            raise errors.bad_request("ERROR_CAMPAIGN_SENDNOTPERMITTED", "This split test has been sent.")
 
     def on_get_send(self, request, send_id):
         row = self.store.db.execute("SELECT * FROM sends WHERE id = ?", (send_id,)).fetchone()
@@ -224,7 +287,8 @@ class CampaignsApi:
         body = json.loads(row["body"])
         return json_response({
             "id": row["id"], "campaignId": row["campaign_id"], "addressBookIds": body.get("addressBookIds") or [],
-            "contactIds": body.get("contactIds") or [], "sendDate": to_iso(row["send_at"]), "status": row["status"],
+            "contactIds": body.get("contactIds") or [], "sendDate": to_iso(row["send_at"]),
+            "splitTestOptions": body.get("splitTestOptions"), "status": row["status"],
         })
 
     # -- reporting --------------------------------------------------------------------------------------------

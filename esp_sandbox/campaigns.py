@@ -11,10 +11,12 @@ seeded with (seed, campaign, email, "page-views"), so adding them left every ear
 """
 
 import json
+import math
 import random
 import re
 import urllib.parse
 
+from .render import version_label
 from .store import SENDABLE, new_guid
 
 HREF_RE = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -158,26 +160,32 @@ def run_send(store, config, send):
     body = json.loads(send["body"])
     campaign_id = send["campaign_id"]
     campaign = json.loads(store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0])
-    links = campaign_links(campaign.get("htmlContent"))
     book_ids = body.get("addressBookIds") or []
     contact_ids = body.get("contactIds") or []
     if not book_ids and not contact_ids:
         book_ids = [store.all_contacts_book_id()]  # dotdigital: an empty send goes to All Contacts
+    contacts = recipients(store, campaign_id, book_ids, contact_ids)
+    rows, changes = _draw(config, campaign_id, contacts, campaign_links(campaign.get("htmlContent")), send["send_at"])
+    _store_send(store, send, campaign_id, book_ids, rows, changes)
+
+
+def _draw(config, campaign_id, contacts, links, sent_at, salt=""):
+    """Event rows and status changes of ``contacts`` receiving content with ``links`` at ``sent_at``; ``salt``
+    tells a split test's versions apart (each draws its own engagement)."""
     rows, changes = [], []
-    sent_at = send["send_at"]
-    for contact in recipients(store, campaign_id, book_ids, contact_ids):
-        rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}")
+    for contact in contacts:
+        rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}{salt}")
         ip = f"203.0.113.{rng.randint(1, 254)}"
         client, version = rng.choice(MAIL_CLIENTS)
         agent = rng.choice(USER_AGENTS)
         events = simulate(rng, config.engagement, links)
-        pages_rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}|page-views")
+        pages_rng = random.Random(f"{config.seed}|{campaign_id}|{contact['email_key']}{salt}|page-views")
         events += simulate_page_views(pages_rng, config.engagement, events)
         for kind, offset, url in events:
             rows.append((campaign_id, contact["id"], contact["email"], kind, sent_at + offset, url, ip, agent,
                          f"{client}|{version}"))
         changes += _status_changes(contact["id"], events, sent_at)
-    _store_send(store, send, campaign_id, book_ids, rows, changes)
+    return rows, changes
 
 
 def _status_changes(contact_id, events, sent_at):
@@ -189,7 +197,9 @@ def _status_changes(contact_id, events, sent_at):
     return []
 
 
-def _store_send(store, send, campaign_id, book_ids, rows, changes):
+def _store_send(store, send, campaign_id, book_ids, rows, changes, finished=True, before_commit=None):
+    """Write a send's events; ``finished`` False leaves the send and its campaign ``Sending`` (a split test's
+    versions went out, its winner has not); ``before_commit(db)`` adds writes to the same transaction."""
     db = store.db
     db.execute("BEGIN")
     db.executemany(
@@ -200,9 +210,12 @@ def _store_send(store, send, campaign_id, book_ids, rows, changes):
     db.executemany("INSERT INTO status_changes (contact_id, status, at) VALUES (?, ?, ?)", changes)
     db.executemany("INSERT OR IGNORE INTO campaign_books (campaign_id, book_id) VALUES (?, ?)",
                    [(campaign_id, book_id) for book_id in book_ids])
-    db.execute("UPDATE sends SET status = 'Sent' WHERE id = ?", (send["id"],))
-    db.execute("UPDATE campaigns SET status = 'Sent', date_sent = COALESCE(date_sent, ?) WHERE id = ?",
-               (send["send_at"], campaign_id))
+    if before_commit is not None:
+        before_commit(db)
+    status = "Sent" if finished else "Sending"
+    db.execute("UPDATE sends SET status = ? WHERE id = ?", (status, send["id"]))
+    db.execute("UPDATE campaigns SET status = ?, date_sent = COALESCE(date_sent, ?) WHERE id = ?",
+               (status, send["send_at"], campaign_id))
     db.execute("COMMIT")
 
 
@@ -210,9 +223,17 @@ def process_due(store, config):
     """Run due sends, then apply the status changes whose time the clock has reached."""
     now = store.now()
     for send in store.db.execute(
-        "SELECT * FROM sends WHERE status IN ('Scheduled', 'Sending') AND send_at <= ? ORDER BY send_at", (now,)
+        "SELECT s.*, t.phase AS split_phase FROM sends s LEFT JOIN split_tests t ON t.send_id = s.id "
+        "WHERE s.status IN ('Scheduled', 'Sending') AND s.send_at <= ? ORDER BY s.send_at", (now,)
     ).fetchall():
-        run_send(store, config, send)
+        if send["split_phase"] is None:
+            run_send(store, config, send)
+        elif send["split_phase"] == "pending":
+            run_split_test(store, config, send)
+    for split in store.db.execute(
+        "SELECT * FROM split_tests WHERE phase = 'testing' AND decide_at <= ? ORDER BY decide_at", (now,)
+    ).fetchall():
+        send_split_winner(store, config, split)
     for change in store.db.execute("SELECT * FROM status_changes WHERE at <= ? ORDER BY at, id", (now,)).fetchall():
         _apply_status_change(store, change)
 
@@ -374,3 +395,106 @@ def campaign_filters(kind=None, tags=(), sent_since=None, statuses=(), scheduled
 def campaigns_sent_between(store, start, end, skip, select):
     """Campaigns first sent inside [start, end], both ends included, for /v2/campaigns/metrics."""
     return campaigns_with_dates(store, skip, select, [("c.date_sent >= ? AND c.date_sent <= ?", [start, end])])
+
+
+# -- split tests ------------------------------------------------------------------------------------------------
+#
+# ``POST /v2/campaigns/split-test`` keeps the versions in the campaign's body (``versions``, version 1 also as
+# the campaign's own subject and content). Sent with ``splitTestOptions``, the recipients are shuffled (seeded
+# with the seed and the campaign), the first ``ceil(recipients × testPercentage / 100)`` of them are dealt
+# to the versions in turn, and each version's engagement is drawn for its own recipients. ``testPeriodHours``
+# after the send, on the sandbox clock, each version's result is counted (Opens: recipients who opened; Clicks:
+# recipients who clicked; ROI: no revenue is simulated, so 0 everywhere) as a share of its recipients; the
+# highest share wins (a tie goes to the earlier version) and the winner goes to everyone left. Until then the
+# send and the campaign stay ``Sending``.
+
+SPLIT_METRICS = ("Opens", "Clicks", "ROI")
+_METRIC_EVENT = {"Opens": "open", "Clicks": "click"}
+
+
+def split_versions(campaign_body):
+    return campaign_body.get("versions") or []
+
+
+def create_split_send(store, campaign_id, body, send_at):
+    """Queue a split test's send: ``create_send``, plus the test's options, decided ``testPeriodHours`` after."""
+    options = body["splitTestOptions"]
+    send_id, status = create_send(store, campaign_id, body, send_at)
+    store.db.execute(
+        "INSERT INTO split_tests (campaign_id, send_id, metric, percentage, period_hours, decide_at, phase) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+        (campaign_id, send_id, options["testMetric"], options["testPercentage"], options["testPeriodHours"],
+         send_at + 3600.0 * options["testPeriodHours"]),
+    )
+    return send_id, status
+
+
+def run_split_test(store, config, send):
+    """The versions go to the test share of the recipients."""
+    body = json.loads(send["body"])
+    campaign_id = send["campaign_id"]
+    campaign = json.loads(store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0])
+    versions = split_versions(campaign)
+    split = store.db.execute("SELECT * FROM split_tests WHERE campaign_id = ?", (campaign_id,)).fetchone()
+    book_ids = body.get("addressBookIds") or []
+    contacts = list(recipients(store, campaign_id, book_ids, body.get("contactIds") or []))
+    random.Random(f"{config.seed}|{campaign_id}|split").shuffle(contacts)
+    tested = contacts[:math.ceil(len(contacts) * split["percentage"] / 100)]
+    rows, changes, dealt = [], [], []
+    for index, version in enumerate(versions):
+        share = tested[index::len(versions)]
+        version_rows, version_changes = _draw(config, campaign_id, share, campaign_links(version.get("htmlContent")),
+                                              send["send_at"], salt=f"|{version_label(index)}")
+        rows += version_rows
+        changes += version_changes
+        dealt += [(campaign_id, contact["id"], index) for contact in share]
+
+    def record(db):
+        db.executemany("INSERT INTO split_recipients (campaign_id, contact_id, version) VALUES (?, ?, ?)", dealt)
+        db.execute("UPDATE split_tests SET phase = 'testing' WHERE campaign_id = ?", (campaign_id,))
+
+    _store_send(store, send, campaign_id, book_ids, rows, changes, finished=False, before_commit=record)
+
+
+def split_results(store, campaign_id, split):
+    """``[(recipients, result)]`` per version, counted at the earlier of the sandbox's now and the decision."""
+    campaign = json.loads(store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0])
+    versions = split_versions(campaign)
+    results = [(0, 0)] * len(versions)
+    if split is None or split["phase"] == "pending":
+        return results
+    until = min(store.now(), split["decide_at"])
+    event = _METRIC_EVENT.get(split["metric"])
+    rows = store.db.execute(
+        "SELECT r.version, COUNT(DISTINCT e.contact_id) AS result "
+        "FROM split_recipients r LEFT JOIN events e ON e.campaign_id = r.campaign_id AND e.contact_id = r.contact_id "
+        "AND e.kind = ? AND e.at <= ? WHERE r.campaign_id = ? GROUP BY r.version",
+        (event or "", until, campaign_id),
+    ).fetchall()
+    sizes = dict(store.db.execute(
+        "SELECT version, COUNT(*) FROM split_recipients WHERE campaign_id = ? GROUP BY version", (campaign_id,)
+    ).fetchall())
+    for row in rows:
+        results[row["version"]] = (sizes.get(row["version"], 0), row["result"])
+    return results
+
+
+def send_split_winner(store, config, split):
+    """The period is over: the version with the best result goes to everyone the test left out."""
+    campaign_id = split["campaign_id"]
+    results = split_results(store, campaign_id, split)
+    shares = [result / size if size else 0.0 for size, result in results]
+    winner = max(range(len(shares)), key=lambda index: (shares[index], -index))
+    send = store.db.execute("SELECT * FROM sends WHERE id = ?", (split["send_id"],)).fetchone()
+    body = json.loads(send["body"])
+    campaign = json.loads(store.db.execute("SELECT body FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0])
+    version = split_versions(campaign)[winner]
+    book_ids = body.get("addressBookIds") or []
+    contacts = recipients(store, campaign_id, book_ids, body.get("contactIds") or [])
+    rows, changes = _draw(config, campaign_id, contacts, campaign_links(version.get("htmlContent")),
+                          split["decide_at"], salt=f"|{version_label(winner)}")
+
+    def record(db):
+        db.execute("UPDATE split_tests SET phase = 'done', winner = ? WHERE campaign_id = ?", (winner, campaign_id))
+
+    _store_send(store, send, campaign_id, book_ids, rows, changes, before_commit=record)

@@ -47,13 +47,53 @@ def template(row):
 
 def campaign(row, with_type=False):
     body = json.loads(row["body"])
-    data = {"id": row["id"], **{key: body.get(key) for key in CAMPAIGN_FIELDS}, "isSplitTest": False,
-            "status": row["status"]}
+    data = {"id": row["id"], **{key: body.get(key) for key in CAMPAIGN_FIELDS},
+            "isSplitTest": bool(body.get("versions")), "status": row["status"]}
     if data["replyAction"] is None:
         data["replyAction"] = "Unset"
     if with_type:
         data["type"] = "Standard"
     return data
+
+
+def version_label(index):
+    """dotdigital names a split test's versions by letter: A, B, C, …"""
+    return chr(ord("A") + index) if index < 26 else str(index + 1)
+
+
+def split_test_campaign(row):
+    """ApiSplitTestCampaign: the campaign's versions as arrays, one entry per version."""
+    body = json.loads(row["body"])
+    versions = body["versions"]
+
+    def array(key):  # an array left out of the request stays null
+        values = [version[key] for version in versions]
+        return None if all(value is None for value in values) else values
+
+    return {
+        "id": row["id"], "name": body["name"], "subjects": array("subject"), "fromNames": array("fromName"),
+        "fromAddresses": array("fromAddress"), "htmlContents": array("htmlContent"),
+        "plainTextContents": [version["plainTextContent"] for version in versions],
+        "replyAction": body.get("replyAction") or "Unset", "replyToAddress": body.get("replyToAddress"),
+        "status": row["status"], "customReplyToAddress": body.get("customReplyToAddress"),
+    }
+
+
+def split_test_results(body, split, results):
+    """ApiCampaignSplitTestResults: each version with its result (``resultsActual`` recipients who did what the
+    metric counts, ``resultsPercentage`` their share of the version's recipients) and the winner once picked."""
+    versions = []
+    for index, (version, (size, result)) in enumerate(zip(body["versions"], results, strict=True)):
+        versions.append({
+            "subjectLine": version.get("subject"), "fromName": version.get("fromName"),
+            "fromAddress": (version.get("fromAddress") or {}).get("email"),
+            "htmlContent": version.get("htmlContent"), "plainTextContent": version.get("plainTextContent"),
+            "version": version_label(index),
+            "winningVersion": split is not None and split["winner"] == index,
+            "resultsActual": result, "resultsPercentage": _pct(result, size),
+        })
+    metric = split["metric"] if split is not None else "NotAvailableInThisVersion"
+    return {"versions": versions, "splitTestWinnerMetric": metric}
 
 
 def activity(row):
@@ -166,7 +206,7 @@ def campaign_metrics(row, totals):
         "revenue": 0, "conversionRate": figures["conversionRate"], "assistedRevenue": 0,
         "orders": figures["numOrders"], "assistedOrders": figures["numAssistedOrders"], "tags": [],
         "subjectLine": body.get("subject"), "fromName": body.get("fromName"),
-        "fromAddress": (body.get("fromAddress") or {}).get("email"), "isSplitTest": False,
+        "fromAddress": (body.get("fromAddress") or {}).get("email"), "isSplitTest": bool(body.get("versions")),
     }
 
 

@@ -59,6 +59,14 @@ CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, kind, at);
 CREATE INDEX IF NOT EXISTS events_contact ON events (campaign_id, contact_id);
 -- Covers the activity listings' page of recipients (an index-only scan, not a grouping of every event).
 CREATE INDEX IF NOT EXISTS events_contact_at ON events (campaign_id, contact_id, at);
+-- A split test's send (``splitTestOptions``): ``phase`` pending (the send is not due), testing (the versions went
+-- to the test share, the winner is picked at ``decide_at``) or done (the winner went to the rest).
+CREATE TABLE IF NOT EXISTS split_tests (
+    campaign_id INTEGER PRIMARY KEY, send_id TEXT NOT NULL, metric TEXT NOT NULL, percentage INTEGER NOT NULL,
+    period_hours INTEGER NOT NULL, decide_at REAL NOT NULL, phase TEXT NOT NULL, winner INTEGER);
+CREATE TABLE IF NOT EXISTS split_recipients (
+    campaign_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS status_changes (
     id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS status_changes_at ON status_changes (at);

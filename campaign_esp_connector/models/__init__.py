@@ -21,3 +21,4 @@ from . import mailing_mailing
 from . import mailing_mailing_recipients  # after mailing_mailing: its overrides wrap those
 from . import mailing_subscription
 from . import res_config_settings
+from . import utm_campaign

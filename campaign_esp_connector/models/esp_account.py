@@ -138,6 +138,10 @@ class EspAccount(models.Model):
     support_campaign_description = fields.Boolean(compute="_compute_support_fields")
     support_campaign_import = fields.Boolean(compute="_compute_support_fields")
     support_list_at_send = fields.Boolean(compute="_compute_support_fields")
+    support_split_test = fields.Boolean(
+        string="Split Tests", compute="_compute_support_fields",
+        help="The ESP sends an A/B test itself: the versions to a test share of the lists, then the winner to the "
+             "rest after the test period.")
     address_book_count = fields.Integer(compute="_compute_catalogue_counts")
     data_field_count = fields.Integer(compute="_compute_catalogue_counts")
     template_count = fields.Integer(compute="_compute_catalogue_counts")
@@ -206,6 +210,7 @@ class EspAccount(models.Model):
             account.support_campaign_description = bool(provider and provider.campaign_requires_description)
             account.support_campaign_import = bool(provider and provider.supports(providers.Capability.CAMPAIGN_IMPORT))
             account.support_list_at_send = bool(provider and provider.list_chosen_at_send)
+            account.support_split_test = bool(provider and provider.supports(providers.Capability.SPLIT_TEST))
 
     def _search_support_campaigns(self, operator, value):
         if operator not in ("=", "!="):

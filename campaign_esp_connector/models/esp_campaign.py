@@ -54,6 +54,13 @@ class EspCampaign(models.Model):
     # Waiting for the activity cron: every recent send at the start of its round, and a read left unfinished by
     # a button or the statistics cron. The round's reruns take only these.
     activity_queued = fields.Boolean(readonly=True, copy=False)
+    # An A/B test sent as one split test campaign (``sync/split_test.py``): the options the send carried.
+    split_test = fields.Boolean(string="Split Test", readonly=True, copy=False)
+    split_test_metric = fields.Selection(
+        [("opens", "Opens"), ("clicks", "Clicks"), ("roi", "ROI")], string="Winner Picked By", readonly=True,
+        copy=False)
+    split_test_percentage = fields.Integer(string="Test Share (%)", readonly=True, copy=False)
+    split_test_period_hours = fields.Integer(string="Test Period (Hours)", readonly=True, copy=False)
 
     _sql_constraints = [
         ("mailing_uniq", "unique(mailing_id)", "A mailing has one campaign at the ESP."),

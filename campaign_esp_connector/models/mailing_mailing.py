@@ -4,7 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize, float_round, formatLang
 
-from ..sync import statistics
+from ..sync import split_test, statistics
 from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, handover_datetime, test_addresses
 from .esp_campaign import CAMPAIGN_STATES
 
@@ -62,6 +62,20 @@ class MailingMailing(models.Model):
         help="A scheduled mailing stays in Odoo (editable, cancellable) until this time, then the ESP holds its "
              "send.")
     esp_support_click_urls = fields.Boolean(related="esp_account_id.support_click_urls")
+    # A/B testing through the ESP: the versions are one split test campaign (``sync/split_test.py``).
+    esp_support_split_test = fields.Boolean(related="esp_account_id.support_split_test")
+    esp_ab_refusal = fields.Text(string="A/B Test Refused by the ESP", compute="_compute_esp_ab")
+    esp_ab_summary = fields.Text(string="A/B Test at the ESP", compute="_compute_esp_ab")
+    esp_ab_lead_id = fields.Many2one("mailing.mailing", string="Split Test Campaign On", compute="_compute_esp_ab",
+                                     help="The version whose ESP campaign holds every version of the A/B test.")
+    esp_ab_version = fields.Char(string="ESP Version", readonly=True, copy=False,
+                                 help="The ESP's name of this version in the split test.")
+    esp_ab_result = fields.Float(string="ESP Test Result (%)", readonly=True, copy=False,
+                                 help="The share of this version's test recipients who opened (or clicked, as the "
+                                      "winner is picked), as the ESP reports it.")
+    esp_ab_result_count = fields.Integer(string="ESP Test Recipients Counted", readonly=True, copy=False)
+    esp_ab_winner = fields.Boolean(string="ESP Winner", readonly=True, copy=False,
+                                   help="The ESP picked this version and sent it to the rest of the recipients.")
 
     # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
     esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
@@ -213,13 +227,29 @@ class MailingMailing(models.Model):
     @api.depends("esp_campaign_id.state")
     def _compute_esp_campaign_state(self):
         for mailing in self:
-            mailing.esp_campaign_state = mailing.esp_campaign_id.state or "draft"
+            # The versions of an A/B test follow the split test's campaign, held by the first version.
+            binding = mailing.esp_campaign_id or split_test.lead(mailing).esp_campaign_id
+            mailing.esp_campaign_state = binding.state or "draft"
 
-    @api.depends("esp_account_id", "esp_campaign_id.state")
+    @api.depends("ab_testing_enabled", "ab_testing_pc", "ab_testing_winner_selection", "ab_testing_schedule_datetime",
+                 "esp_account_id", "contact_list_ids", "campaign_id", "state", "schedule_type", "schedule_date",
+                 "campaign_id.mailing_mail_ids.ab_testing_pc", "campaign_id.mailing_mail_ids.contact_list_ids",
+                 "campaign_id.mailing_mail_ids.state")
+    def _compute_esp_ab(self):
+        for mailing in self:
+            refusal = split_test.refusal(mailing)
+            versions = split_test.versions(mailing)
+            mailing.esp_ab_refusal = refusal
+            mailing.esp_ab_summary = split_test.summary(mailing) if versions and not refusal else False
+            lead = versions[:1]._origin
+            mailing.esp_ab_lead_id = lead if len(versions) > 1 and lead != mailing._origin else False
+
+    @api.depends("esp_account_id", "esp_campaign_state")
     def _compute_esp_send_locked(self):
         for mailing in self:
+            # The versions of an A/B test are locked with the split test's campaign, held by the first one.
             mailing.esp_send_locked = bool(mailing.esp_account_id) and \
-                mailing.esp_campaign_id.state in ESP_HANDED_OVER_STATES
+                mailing.esp_campaign_state in ESP_HANDED_OVER_STATES
 
     @api.depends("esp_account_id", "schedule_type", "schedule_date")
     def _compute_esp_handover_datetime(self):
@@ -268,7 +298,9 @@ class MailingMailing(models.Model):
             # the lists right before sending.
             sync.validate(for_send=True, pending_too=False)
             sync.binding()._esp_queued()
-            mailing.write({"state": "in_queue"})
+            # An A/B test's versions go together, when this one was asked for.
+            (sync.versions or mailing).write({"state": "in_queue", "schedule_type": mailing.schedule_type,
+                                              "schedule_date": mailing.schedule_date})
         self._esp_trigger_handover()
         return True
 
@@ -296,14 +328,31 @@ class MailingMailing(models.Model):
         return super(MailingMailing, self - esp).action_put_in_queue() if self - esp else True
 
     def action_cancel(self):
-        for mailing in self.filtered("esp_account_id"):
+        # The versions of an A/B test through the ESP are one campaign there: they are cancelled together.
+        mailings = self | self.filtered("esp_account_id").mapped(split_test.versions)
+        for mailing in mailings.filtered("esp_account_id"):
             if mailing.esp_send_locked:
                 raise UserError(mailing._esp_locked_reason())
             if mailing.esp_campaign_id.state == "sent":
                 raise UserError(_("The ESP cannot cancel a send through its API: cancel it in the ESP itself."))
             if mailing.esp_campaign_id.state == "queued":
                 mailing.esp_campaign_id.sudo().write({"state": "synced" if mailing.esp_campaign_remote_id else "draft"})
-        return super().action_cancel()
+        return super(MailingMailing, mailings).action_cancel()
+
+    def action_send_winner_mailing(self):
+        # The ESP sends the winner of an A/B test it runs: Odoo's final mailing would mail the rest a second time.
+        if any(split_test.is_split_test(mailing) for mailing in self):
+            if self.env.context.get("esp_ab_testing_cron"):
+                return False
+            raise UserError(_("The ESP picks and sends the winner of this A/B test after the test period: Odoo sends "
+                              "no final mailing."))
+        return super().action_send_winner_mailing()
+
+    def action_select_as_winner(self):
+        if split_test.is_split_test(self):
+            raise UserError(_("The ESP picks and sends the winner of this A/B test after the test period: Odoo sends "
+                              "no final mailing."))
+        return super().action_select_as_winner()
 
     def _esp_locked_reason(self):
         self.ensure_one()

@@ -29,6 +29,9 @@ class Capability:
     DATA_FIELD_CREATION = "data_field_creation"  # contact fields can be created (and deleted) through the API
     CAMPAIGN_IMPORT = "campaign_import"  # campaigns sent to a list can be listed per list
     CLICK_URLS = "click_urls"  # each click names the link clicked (per-link figures, Odoo's link trackers)
+    # A campaign of several versions sent to a test share of its lists; the provider picks the winning version
+    # by a metric after a test period and sends it to the rest, and reports each version's result.
+    SPLIT_TEST = "split_test"
 
     ALL = (
         BULK_IMPORT,
@@ -49,6 +52,7 @@ class Capability:
         DATA_FIELD_CREATION,
         CAMPAIGN_IMPORT,
         CLICK_URLS,
+        SPLIT_TEST,
     )
 
 
@@ -271,6 +275,28 @@ class EspProvider:
         return records.CampaignSend(id="", campaign_id=int(campaign_id), status=campaign.status, state=state)
 
     def upsert_contact(self, email):
+        raise NotImplementedError
+
+    def delete_campaign(self, campaign_id):
+        """Delete an unsent campaign; one already gone is no error."""
+        raise NotImplementedError
+
+    # -- split tests (capability ``SPLIT_TEST``) -----------------------------------------------------------------
+
+    def create_split_test(self, name, versions):
+        """Create a split test campaign named ``name`` of ``versions`` (two at least, each shaped as the content
+        of :meth:`create_campaign`, in order); returns its :class:`~.records.Campaign`. Not idempotent, like
+        :meth:`create_campaign`; a split test cannot be updated: delete it and create it again."""
+        raise NotImplementedError
+
+    def send_split_test(self, campaign_id, book_ids, metric, percentage, period_hours, send_date=None):
+        """Send (or schedule) a split test to lists: its versions go to ``percentage`` % of the recipients, then
+        after ``period_hours`` the version with the best ``metric`` (``records.SPLIT_METRIC_*``) to the rest.
+        Returns the :class:`~.records.CampaignSend`, followed like any send."""
+        raise NotImplementedError
+
+    def get_split_test_results(self, campaign_id):
+        """The versions' results and the winner once picked: :class:`~.records.SplitTestResults`."""
         raise NotImplementedError
 
     # -- reports (capability group ``reports``) -----------------------------------------------------------------

@@ -136,6 +136,7 @@ class DotdigitalProvider(EspProvider):
             Capability.REGION_DETECTION,
             # ApiCampaignContactClick carries the ``url`` clicked.
             Capability.CLICK_URLS,
+            Capability.SPLIT_TEST,
         }
     )
 
@@ -593,6 +594,61 @@ class DotdigitalProvider(EspProvider):
         answer = self._json(self._request("POST", "/v2/campaigns/send", json_body=body, idempotent=False))
         return self._parse(_campaign_send, answer, "/v2/campaigns/send")
 
+    def delete_campaign(self, campaign_id):
+        try:
+            self._request("DELETE", f"/v2/campaigns/{int(campaign_id)}", idempotent=True)
+        except NotFound:
+            pass
+
+    def create_split_test(self, name, versions):
+        """``POST /v2/campaigns/split-test``: one entry per version in each array of ``ApiSplitTestCampaign``.
+        Replies go where the first version says (the body has one reply action for all versions)."""
+        if len(versions) < 2:
+            raise ValidationError("A split test needs two versions at least.")
+        bodies = [campaign_body(**version) for version in versions]
+        if any("fromAddress" not in body for body in bodies):
+            raise ValidationError("Every version of a split test needs a from address.")
+        body = {
+            "name": name[:255],
+            "subjects": [body["subject"] for body in bodies],
+            "fromNames": [body["fromName"] for body in bodies],
+            "fromAddresses": [body["fromAddress"] for body in bodies],
+            "htmlContents": [body["htmlContent"] for body in bodies],
+            "plainTextContents": [body["plainTextContent"] for body in bodies],
+            "replyAction": bodies[0]["replyAction"],
+            "replyToAddress": bodies[0]["replyToAddress"],
+        }
+        path = "/v2/campaigns/split-test"
+        answer = self._json(self._request("POST", path, json_body=body, idempotent=False))
+        return self._parse(_split_test_campaign, answer, path)
+
+    def send_split_test(self, campaign_id, book_ids, metric, percentage, period_hours, send_date=None):
+        """``POST /v2/campaigns/send`` with ``splitTestOptions`` (``ApiSplitTestSendOptions``).
+
+        :raise ValidationError: before any call, for no book (never All Contacts), a metric dotdigital does not
+            judge by, a percentage out of 1..100 or a period under one hour
+        """
+        book_ids = [int(book_id) for book_id in book_ids]
+        if not book_ids:
+            raise ValidationError("A split test is sent to at least one address book.")
+        if metric not in _SPLIT_METRICS:
+            raise ValidationError(f"dotdigital judges a split test by {', '.join(_SPLIT_METRICS.values())} only.")
+        if not 1 <= int(percentage) <= 100:
+            raise ValidationError("A split test's test percentage is between 1 and 100.")
+        if int(period_hours) < 1:
+            raise ValidationError("A split test's test period is one hour at least.")
+        body = {"campaignId": int(campaign_id), "addressBookIds": book_ids, "contactIds": [],
+                "splitTestOptions": {"testMetric": _SPLIT_METRICS[metric], "testPercentage": int(percentage),
+                                     "testPeriodHours": int(period_hours)}}
+        if send_date:
+            body["sendDate"] = _format_date(send_date)
+        answer = self._json(self._request("POST", "/v2/campaigns/send", json_body=body, idempotent=False))
+        return self._parse(_campaign_send, answer, "/v2/campaigns/send")
+
+    def get_split_test_results(self, campaign_id):
+        path = f"/v2/campaigns/{int(campaign_id)}/split-test"
+        return self._parse(lambda row: _split_test_results(int(campaign_id), row), self._get_json(path) or {}, path)
+
     def get_send(self, send_id):
         path = f"/v2/campaigns/send/{quote(str(send_id), safe='')}"
         return self._parse(_campaign_send, self._get_json(path), path)
@@ -804,6 +860,9 @@ _SEND_STATES = {
     "Cancelled": records.SEND_CANCELLED,
 }
 MAX_SEND_CONTACTS = 10
+# ApiSplitTestMetrics by neutral name ("NotAvailableInThisVersion" is no metric to send).
+_SPLIT_METRICS = {records.SPLIT_METRIC_OPENS: "Opens", records.SPLIT_METRIC_CLICKS: "Clicks",
+                  records.SPLIT_METRIC_ROI: "ROI"}
 
 
 def rate_scope(method, path):
@@ -841,6 +900,28 @@ def _campaign(row):
         state=_CAMPAIGN_STATES.get(status, records.CAMPAIGN_WAITING), from_name=row.get("fromName"),
         html=row.get("htmlContent"), plain_text=row.get("plainTextContent"),
     )
+
+
+def _split_test_campaign(row):
+    status = row.get("status") or "Unsent"
+    subjects = row.get("subjects") or [None]
+    return records.Campaign(
+        id=int(row["id"]), name=row.get("name") or "", subject=subjects[0], status=status,
+        state=_CAMPAIGN_STATES.get(status, records.CAMPAIGN_WAITING),
+    )
+
+
+def _split_test_results(campaign_id, row):
+    versions = tuple(
+        records.SplitTestVersion(
+            index=index, label=version.get("version") or str(index + 1), subject=version.get("subjectLine"),
+            winning=bool(version.get("winningVersion")), result=float(version.get("resultsActual") or 0),
+            percentage=float(version.get("resultsPercentage") or 0),
+        )
+        for index, version in enumerate(row.get("versions") or ())
+    )
+    metric = {name: neutral for neutral, name in _SPLIT_METRICS.items()}.get(row.get("splitTestWinnerMetric"))
+    return records.SplitTestResults(campaign_id=campaign_id, metric=metric, versions=versions)
 
 
 def _campaign_summary(campaign_id, row):

@@ -232,6 +232,40 @@ class CampaignSend:
         return self.state in (SEND_SENT, SEND_CANCELLED, SEND_FAILED)
 
 
+# Split test metrics, neutral: what decides the winning version.
+SPLIT_METRIC_OPENS = "opens"
+SPLIT_METRIC_CLICKS = "clicks"
+SPLIT_METRIC_ROI = "roi"
+
+
+@dataclass(frozen=True)
+class SplitTestVersion:
+    """One version of a split test and its result: ``result`` recipients counted by the metric, ``percentage``
+    their share of the version's recipients; ``label`` is the provider's name of the version (A, B, ...)."""
+
+    index: int
+    label: str
+    subject: str | None = None
+    winning: bool = False
+    result: float = 0.0
+    percentage: float = 0.0
+
+
+@dataclass(frozen=True)
+class SplitTestResults:
+    """A split test's versions, in the order they were given, and the metric that judges them (``None``: not
+    sent yet, or a metric the provider has no neutral name for)."""
+
+    campaign_id: int
+    metric: str | None
+    versions: tuple = ()
+
+    @property
+    def winner(self):
+        """The index of the winning version, ``None`` until the provider picked one."""
+        return next((version.index for version in self.versions if version.winning), None)
+
+
 @dataclass(frozen=True)
 class CampaignSummary:
     """A campaign's totals as the provider reports them (``open_rate``: the provider's own, in %, or None)."""

@@ -14,7 +14,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from .. import providers
-from . import statistics
+from . import split_test, statistics
 from .campaigns import CampaignSync, handover_datetime
 from .common import crash_point
 from .runner import ListSyncRunner
@@ -61,7 +61,7 @@ class EspSyncJobCampaignSend(models.AbstractModel):
         super()._esp_job_failed(unit, error, kind, message)
         unit._esp_failed(message)
         if unit.state == "failed":
-            unit.mailing_id.write({"state": "draft"})
+            split_test.group(unit.mailing_id).write({"state": "draft"})
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
@@ -117,12 +117,20 @@ class EspSyncJobCampaignSend(models.AbstractModel):
         if send_date and send_date <= fields.Datetime.now():
             send_date = None
         book_ids = [int(book.remote_id) for book in mailing.contact_list_ids.esp_address_book_id]
+        options = None
+        if binding.split_test:
+            # The A/B test's versions: one send of the split test, with its options (``split_test.py``).
+            options = split_test.options(mailing, send_date or fields.Datetime.now())
+            binding.write({f"split_test_{name}": value for name, value in options.items()})
         # Durable before the call: whatever happens to the answer or to this worker, the next run looks the
         # send up at the ESP instead of sending it again.
         binding._esp_send_posting(send_date)
         run.commit("campaign:posting")
         try:
-            send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
+            if options:
+                send = client.send_split_test(int(binding.remote_id), book_ids, send_date=send_date, **options)
+            else:
+                send = client.send_campaign(int(binding.remote_id), book_ids=book_ids, send_date=send_date)
         except providers.RateLimited as error:
             # Throttled: the ESP took nothing. Asked again once its budget refills.
             binding.write({"state": "queued", "last_error": binding.account_id._esp_error_message(error)})
@@ -164,7 +172,7 @@ class EspSyncJobCampaignSend(models.AbstractModel):
     @api.model
     def _esp_record_send(self, binding, send):
         binding._esp_send_started(send)
-        binding.mailing_id.write({"state": "sending" if binding.state != "scheduled" else "in_queue"})
+        split_test.group(binding.mailing_id).write({"state": "sending" if binding.state != "scheduled" else "in_queue"})
         at = max(binding.send_date or fields.Datetime.now(), fields.Datetime.now())
         self.env["esp.sync.job.campaign.follow"]._esp_job_come_back(at + timedelta(seconds=FOLLOW_UP_SECONDS))
 
@@ -207,14 +215,17 @@ class EspSyncJobCampaignFollow(models.AbstractModel):
                 return "stop"
         binding._esp_send_state(send)
         if binding.state == "sent":
-            binding.mailing_id.write({"state": "done", "sent_date": fields.Datetime.now()})
+            split_test.group(binding.mailing_id).write({"state": "done", "sent_date": fields.Datetime.now()})
         elif binding.state == "sending":
-            binding.mailing_id.write({"state": "sending"})
-            self._esp_job_come_back(fields.Datetime.now() + timedelta(minutes=1))
+            split_test.group(binding.mailing_id).write({"state": "sending"})
+            # A split test sends on at the end of its test period (hours away): no call a minute until then.
+            ends = split_test.test_ends(binding)
+            self._esp_job_come_back(max(fields.Datetime.now() + timedelta(minutes=1),
+                                        ends + timedelta(seconds=FOLLOW_UP_SECONDS) if ends else fields.Datetime.now()))
         elif binding.state == "failed":
             # Cancelled in the ESP (what a locked scheduled mailing tells a person to do), or ended there: the
             # mailing is a draft again, with the ESP's reason.
-            binding.mailing_id.write({"state": "draft"})
+            split_test.group(binding.mailing_id).write({"state": "draft"})
         run.commit("campaign:polled")  # the send's end is recorded whatever the figures do
         return None if binding.state == "sent" else "stop"
 

@@ -19,6 +19,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
+from . import split_test
 from .common import crash_point
 from .content import UNSUBSCRIBE_TOKEN, UNSUBSCRIBE_URL, EspContent
 from .content import plain_text as content_plain_text
@@ -136,16 +137,22 @@ class CampaignSync:
         self.mailing = mailing
         self.env = mailing.env
         self.account = mailing.esp_account_id.sudo()
+        # An A/B test through the ESP is one split test campaign, held by its first version (``split_test.py``).
+        self.versions = split_test.versions(mailing)
+        self.lead = self.versions[:1] or mailing
 
     # -- checks before any call -------------------------------------------------------------------------------
 
-    def validate(self, for_send=False, pending_too=True):
+    def validate(self, for_send=False, pending_too=True, versions_too=True):
         mailing, _ = self.mailing, self.env._
         if not mailing.esp_account_id:
             raise UserError(_("Choose the ESP account that sends this mailing (Send through ESP)."))
         if not self.account.support_campaigns:
             raise UserError(_("The ESP of the account “%(account)s” cannot create campaigns.",
                               account=self.account.name))
+        split_test.check(mailing)
+        for version in (self.versions - mailing) if versions_too else ():
+            CampaignSync(version).validate(versions_too=False)  # every version's own content, before any call
         if not (mailing.subject or "").strip():
             raise UserError(_("Unable to create the external campaign for the following reason : Campaign subject "
                               "is required and has not been provided"))
@@ -235,9 +242,9 @@ class CampaignSync:
 
     def binding(self):
         Campaign = self.env["esp.campaign"].sudo()
-        binding = Campaign.search([("mailing_id", "=", self.mailing.id)], limit=1)
+        binding = Campaign.search([("mailing_id", "=", self.lead.id)], limit=1)
         if not binding:
-            binding = Campaign.create({"mailing_id": self.mailing.id, "account_id": self.account.id})
+            binding = Campaign.create({"mailing_id": self.lead.id, "account_id": self.account.id})
         elif binding.account_id != self.account and not binding.remote_id:
             binding.account_id = self.account
         return binding
@@ -247,6 +254,16 @@ class CampaignSync:
         binding = self.binding()
         if binding.state == "sent" or binding.made_in_esp:
             raise UserError(self.env._("This campaign was sent by the ESP: it can no longer be changed."))
+        if self.versions:
+            try:
+                return split_test.push(self, client, binding)
+            except providers.ValidationError as error:
+                raise UserError(self._refusal(error)) from None
+        if binding.split_test:
+            # A/B testing was turned off after a Sync: the split test cannot become a campaign of one version.
+            if binding.remote_id:
+                client.delete_campaign(int(binding.remote_id))
+            binding.write({"remote_id": False, "split_test": False})
         content = self.content(client)
         try:
             if binding.remote_id:

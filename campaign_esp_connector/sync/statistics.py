@@ -15,7 +15,7 @@ from datetime import timedelta
 from odoo import fields
 
 from .. import providers
-from . import activity
+from . import activity, split_test
 from .common import utc_naive
 
 _logger = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ def refresh_mailing(binding, client, with_activity=False, commit=None, budget=No
     if with_activity:
         activity.import_activity(binding, client, commit=commit, budget=budget)
     write_summary(binding, client.get_campaign_summary(int(binding.remote_id)), client.derived_summary_figures)
+    if binding.split_test and binding.state in ("sending", "sent"):
+        # The versions' results, and the winner once the ESP picked it after the test period.
+        split_test.record_results(binding, client.get_split_test_results(int(binding.remote_id)))
 
 
 def read_activity(binding, client, commit=None, budget=None):

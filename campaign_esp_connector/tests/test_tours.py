@@ -240,6 +240,35 @@ class TestEspTours(EspTourCase):
         base_url = mailing.get_base_url().rstrip("/")
         self.assertTrue([url for url in urls if url.startswith(f"{base_url}/mass_mailing/static/")], urls)
 
+    def test_ab_mailing_through_the_esp(self):
+        """Turn A/B testing on for an ESP mailing, read the ESP tab, add a version, send: one split test at the
+        ESP; after the crons and the test period, the campaign is Sent and the ESP's winner is shown."""
+        self._connected_account()
+        contacts = [{"name": f"AB Reader {i}", "email": f"ab-reader{i}@example.com"} for i in range(6)]
+        mailing_list = self._create_connected_list(contacts, book_name="Tour AB Readers")
+        self._sync_until_idle(mailing_list)
+        self._start_tour("campaign_esp_connector_ab_send_tour", login=self.user_marketing.login)
+        versions = self.env["mailing.mailing"].search([("subject", "in", ("Tour A/B", "Tour A/B version B"))],
+                                                      order="id")
+        self.assertEqual(versions.mapped("state"), ["in_queue", "in_queue"])
+        self.assertEqual(len(versions.campaign_id), 1)
+
+        def run_campaign_crons():
+            self.env["mailing.mailing"]._cron_esp_send_campaigns()
+            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
+            self.env.invalidate_all()
+
+        run_campaign_crons()
+        campaigns = self.sandbox.state()["campaigns"]
+        self.assertEqual(len(campaigns), 1, "one split test campaign for both versions")
+        self.assertEqual(versions.mapped("state"), ["sending", "sending"])
+        self.sandbox.advance_clock(25 * 3600)  # the test period passes at the ESP; it sends the winner
+        run_campaign_crons()
+        self.assertEqual(versions.mapped("state"), ["done", "done"])
+        self.assertEqual(len(versions.filtered("esp_ab_winner")), 1)
+        self._start_tour("campaign_esp_connector_ab_results_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{versions[0].id}")
+
 
 class TestTourPrerequisites(TransactionCase):
 

@@ -18,6 +18,8 @@ CAMPAIGN = {"name": "Conformance", "subject": "Hello", "fromName": "Shop", "html
             "plainTextContent": "Hello http://$UNSUB$"}
 TEMPLATE = {"name": "T", "subject": "S", "fromName": "F", "htmlContent": "<p>x</p>", "plainTextContent": "x"}
 SINCE = "2000-01-01T00:00:00Z"
+SPLIT_TEST = {"name": "Split", "subjects": ["A", "B"], "fromNames": ["Shop", "Shop"], "fromAddresses": [{"id": 1}] * 2,
+              "htmlContents": [HTML, HTML], "plainTextContents": ["A http://$UNSUB$", "B http://$UNSUB$"]}
 
 
 def _path_params_fit(spec_path, concrete):
@@ -151,7 +153,14 @@ def run_campaigns_scenario(check, sandbox):
     check("DELETE", f"campaigns/{copy_id}", 204)
     send = check("POST", "campaigns/send", 202, json={"campaignId": campaign_id, "addressBookIds": [book_id]}).json()
     check("GET", f"campaigns/send/{send['id']}")
+    split_id = check("POST", "campaigns/split-test", 201, json=SPLIT_TEST).json()["id"]
+    check("GET", f"campaigns/{split_id}/split-test")
+    options = {"testMetric": "Clicks", "testPercentage": 50, "testPeriodHours": 1}
+    check("POST", "campaigns/send", 202, json={"campaignId": split_id, "addressBookIds": [book_id],
+                                               "splitTestOptions": options})
     sandbox.advance_clock(7200)
+    assert any(version["winningVersion"] for version in check("GET", f"campaigns/{split_id}/split-test").json()[
+        "versions"])
     check("GET", f"campaigns/with-activity-since/{SINCE}")
     check("GET", f"campaigns/{campaign_id}/address-books")
     check("GET", f"address-books/{book_id}/campaigns")
@@ -291,6 +300,7 @@ BODIES = [
     ("POST", "campaigns", "ApiCampaignWithType", CAMPAIGN),
     ("PUT", "campaigns/{campaign}", "ApiCampaign", CAMPAIGN),
     ("POST", "campaigns/send", "ApiCampaignSend", {"campaignId": 1, "addressBookIds": [], "contactIds": []}),
+    ("POST", "campaigns/split-test", "ApiSplitTestCampaign", SPLIT_TEST),
 ]
 
 
