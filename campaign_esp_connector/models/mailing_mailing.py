@@ -312,6 +312,10 @@ class MailingMailing(models.Model):
 
     def action_test(self):
         self.ensure_one()
+        if self.esp_account_id:
+            # What the ESP would refuse (a placeholder it cannot fill, no from address, ...) is said before the
+            # dialog, not after the person typed the addresses.
+            CampaignSync(self).validate()
         action = super().action_test()
         if self.esp_account_id:
             # Odoo's own test dialog, its Send handing the test to the ESP (mailing.mailing.test), pre-filled
