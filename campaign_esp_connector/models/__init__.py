@@ -18,7 +18,6 @@ from . import mail_blacklist
 from . import mailing_contact
 from . import mailing_list
 from . import mailing_mailing
-from . import mailing_mailing_recipients  # after mailing_mailing: its overrides wrap those
 from . import mailing_subscription
 from . import res_config_settings
 from . import utm_campaign

@@ -5,7 +5,14 @@ from odoo.exceptions import UserError
 from odoo.tools import email_normalize, float_round, formatLang
 
 from ..sync import split_test, statistics
-from ..sync.campaigns import MAX_TEST_ADDRESSES, CampaignSync, handover_datetime, test_addresses
+from ..sync.campaigns import (
+    MAX_TEST_ADDRESSES,
+    CampaignSync,
+    handover_datetime,
+    recipient_problems,
+    recipient_warning,
+    test_addresses,
+)
 from .esp_campaign import CAMPAIGN_STATES
 
 # What the ESP holds once a send is handed over (body, subject, sender, lists, date): written to a mailing whose
@@ -76,6 +83,15 @@ class MailingMailing(models.Model):
     esp_ab_result_count = fields.Integer(string="ESP Test Recipients Counted", readonly=True, copy=False)
     esp_ab_winner = fields.Boolean(string="ESP Winner", readonly=True, copy=False,
                                    help="The ESP picked this version and sent it to the rest of the recipients.")
+
+    # Who sends the mailing's lists (the ESP, or Odoo's mail server by a person's explicit choice).
+    esp_send_through_odoo = fields.Boolean(
+        string="Send through Odoo's mail server, without the ESP's suppressions and tracking",
+        copy=False, tracking=True,
+        help="The lists of this mailing are connected to an ESP, but not all to one account: Odoo's own mail server "
+             "sends it to every contact of its lists, including the ESP's. The ESP's unsubscribes, bounces and "
+             "suppressions are not applied, and its tracking does not see the send.")
+    esp_recipients_warning = fields.Text(string="Recipients Warning", compute="_compute_esp_recipients_warning")
 
     # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
     esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
@@ -256,6 +272,11 @@ class MailingMailing(models.Model):
         for mailing in self:
             mailing.esp_handover_datetime = mailing.esp_account_id and handover_datetime(mailing) or False
 
+    @api.depends("contact_list_ids.esp_account_id", "esp_account_id", "mailing_model_real")
+    def _compute_esp_recipients_warning(self):
+        for mailing in self:
+            mailing.esp_recipients_warning = recipient_warning(mailing)
+
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
@@ -312,6 +333,7 @@ class MailingMailing(models.Model):
 
     def action_test(self):
         self.ensure_one()
+        self._esp_check_recipients_decided()
         if self.esp_account_id:
             # What the ESP would refuse (a placeholder it cannot fill, no from address, ...) is said before the
             # dialog, not after the person typed the addresses.
@@ -325,11 +347,35 @@ class MailingMailing(models.Model):
                 action["context"] = dict(action.get("context") or {}, default_email_to="\n".join(addresses))
         return action
 
+    def _esp_undecided(self):
+        """Mailings whose lists cannot go out the way the mailing is sent, and no person chose Odoo's server.
+
+        Through an ESP account the choice does not help (the ESP sends to its own books only); through Odoo's mail
+        server it is the person's explicit decision to bypass the ESP.
+        """
+        return self.filtered(lambda mailing: (mailing.esp_account_id or not mailing.esp_send_through_odoo)
+                             and recipient_problems(mailing))
+
+    def _esp_check_recipients_decided(self):
+        """Refuse to send, schedule or test mailings a person has not decided on, naming their lists."""
+        undecided = self._esp_undecided()
+        if undecided:
+            raise UserError("\n\n".join(
+                _("“%(mailing)s” cannot be sent yet. %(warning)s", mailing=mailing.subject or mailing.display_name,
+                  warning=recipient_warning(mailing))
+                for mailing in undecided))
+
     def action_put_in_queue(self):
+        self._esp_check_recipients_decided()
         esp = self.filtered("esp_account_id")
         if esp:
             esp.action_esp_send()
         return super(MailingMailing, self - esp).action_put_in_queue() if self - esp else True
+
+    def action_schedule(self):
+        # Before the date dialog, not after it.
+        self._esp_check_recipients_decided()
+        return super().action_schedule()
 
     def action_cancel(self):
         # The versions of an A/B test through the ESP are one campaign there: they are cancelled together.
@@ -386,18 +432,29 @@ class MailingMailing(models.Model):
         return field.convert_to_record(field.convert_to_cache(value, self), self) != self[name]
 
     def _action_send_mail(self, res_ids=None):
+        # The last door before mail.mail records are made, whoever calls it (ESP mailings never pass it).
+        self.filtered(lambda mailing: not mailing.esp_account_id)._esp_check_recipients_decided()
         # Odoo's own queue never sends an ESP mailing: no mail.mail is created for it, whatever cron runs.
         return super(MailingMailing, self.filtered(lambda mailing: not mailing.esp_account_id))._action_send_mail(
             res_ids=res_ids
         )
 
     def action_send_mail(self, res_ids=None):
+        self.filtered(lambda mailing: not mailing.esp_account_id)._esp_check_recipients_decided()
         return super(MailingMailing, self.filtered(lambda mailing: not mailing.esp_account_id)).action_send_mail(
             res_ids=res_ids
         )
 
     @api.model
     def _process_mass_mailing_queue(self):
+        # A mailing queued before its lists were connected (or a queue written to by hand): back to draft with the
+        # reason in its chatter, rather than an error that would stop the queue for every other mailing.
+        queued = self.search([("esp_account_id", "=", False), ("state", "in", ("in_queue", "sending"))])
+        for mailing in queued._esp_undecided():
+            mailing.write({"state": "draft"})
+            mailing.message_post(body=_(
+                "Not sent by Odoo's mail server and put back to draft: %(warning)s",
+                warning=recipient_warning(mailing)))
         # ESP mailings are the ESP's: Odoo's queue neither sends them nor moves their state.
         esp = self.search([("esp_account_id", "!=", False), ("state", "in", ("in_queue", "sending"))])
         states = {mailing.id: mailing.state for mailing in esp}
