@@ -204,7 +204,7 @@ class MailingMailing(models.Model):
                         and accounts.support_campaigns):
                     account = accounts
             if mailing.esp_send_through_odoo and mailing.state == "draft":
-                # A person chose Odoo's mail server for lists the ESP cannot send together (mailing_mailing_recipients).
+                # A person chose Odoo's mail server for lists the ESP cannot send together.
                 account = False
             mailing.esp_account_id = account
 
