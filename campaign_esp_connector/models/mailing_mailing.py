@@ -240,7 +240,7 @@ class MailingMailing(models.Model):
         for mailing in self:
             mailing.esp_campaign_id = mailing.esp_campaign_ids[:1]
 
-    @api.depends("esp_campaign_id.state")
+    @api.depends("esp_campaign_id.state", "campaign_id.mailing_mail_ids.esp_campaign_id.state")
     def _compute_esp_campaign_state(self):
         for mailing in self:
             # The versions of an A/B test follow the split test's campaign, held by the first version.
@@ -418,12 +418,12 @@ class MailingMailing(models.Model):
             for mailing in self.filtered("esp_send_locked"):
                 if any(mailing._esp_changes(name, vals[name]) for name in locked):
                     raise UserError(mailing._esp_locked_reason())
+        rescheduled = self.filtered(lambda mailing: any(
+            mailing._esp_changes(name, vals[name]) for name in ("schedule_type", "schedule_date") if name in vals))
         res = super().write(vals)
-        if {"schedule_type", "schedule_date"} & set(vals):
-            # Rescheduled while still queued in Odoo: the send job comes at the new hand-over time.
-            queued = self.filtered(lambda mailing: mailing.esp_account_id and mailing.state == "in_queue"
-                                   and mailing.esp_campaign_id.state == "queued")
-            queued._esp_trigger_handover()
+        # Rescheduled while still queued in Odoo: the send job comes at the new hand-over time.
+        rescheduled.filtered(lambda mailing: mailing.esp_account_id and mailing.state == "in_queue"
+                             and mailing.esp_campaign_id.state == "queued")._esp_trigger_handover()
         return res
 
     def _esp_changes(self, name, value):

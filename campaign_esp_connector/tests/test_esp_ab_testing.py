@@ -110,6 +110,8 @@ class TestEspAbTesting(EspListSyncCommon):
 
     def test_scheduled_send_gives_the_period_from_the_send_date(self):
         version_a, version_b = self._ab_mailings(pc=10, selection="clicks_ratio", hours=30)
+        # Handed to the ESP 7 hours ahead of its date (not the default 15 minutes), so the send goes out now.
+        self.env["ir.config_parameter"].sudo().set_param("campaign_esp_connector.schedule_lead_minutes", "420")
         version_a.write({"schedule_type": "scheduled", "schedule_date": fields.Datetime.now() + timedelta(hours=6)})
         version_a.action_put_in_queue()
         self.assertEqual(version_b.schedule_date, version_a.schedule_date)

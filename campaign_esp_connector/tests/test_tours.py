@@ -93,6 +93,8 @@ class TestEspTours(EspTourCase):
 
     def test_account_wrong_password_then_fixed(self):
         """An admin creates an account with a wrong password, sees the error, fixes it and is connected."""
+        # The sandbox is one remote account, which the fixtures' account holds: one Odoo account per remote account.
+        self.sandbox_account.active = False
         self._start_tour("campaign_esp_connector_account_tour", login="admin")
         account = self.env["esp.account"].search([("name", "=", "Tour dotdigital")])
         self.assertEqual(account.state, "connected")
