@@ -10,7 +10,8 @@ DEFAULT_PORT = 8899
 DEFAULT_API_USER = "demo@apiconnector.com"
 DEFAULT_API_PASSWORD = "demo-password"
 DEFAULT_CM_CLIENT_ID = 1000
-DEFAULT_CM_TOKEN_MINUTES = 20
+# The recorded Login answered MinutesTillTokenExpires 480.
+DEFAULT_CM_TOKEN_MINUTES = 480
 
 # Per-recipient probabilities of a send. Opens, clicks and forwards are conditional on delivery (and clicks
 # and forwards on an open), which keeps the figures plausible whatever the operator sets.
@@ -56,6 +57,11 @@ class SandboxConfig:
     :param cm_client_id: the client ID Campaign Master's ``Login`` takes (with ``api_user`` and
         ``api_password``).
     :param cm_token_minutes: minutes of sandbox clock a Campaign Master login token lasts.
+    :param cm_member_case: the casing of Campaign Master's member names: ``wire-inferred`` (``TokenString``,
+        the most probable form on the wire) or ``as-recorded`` (``tokenString``, as the 2010 client shows them).
+    :param cm_extended: serve the operations and members no public evidence shows (lists, templates, from
+        addresses, campaign create/update/test/send, list membership: ``campaign_master/assumed.py``); off, the
+        services offer only what the evidence shows.
     """
 
     host: str = "127.0.0.1"
@@ -68,6 +74,8 @@ class SandboxConfig:
     public_url: str = ""
     cm_client_id: int = DEFAULT_CM_CLIENT_ID
     cm_token_minutes: int = DEFAULT_CM_TOKEN_MINUTES
+    cm_member_case: str = "wire-inferred"
+    cm_extended: bool = False
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}

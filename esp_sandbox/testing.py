@@ -97,9 +97,12 @@ class SandboxControl:
         """Make the next ``count`` imports end as ``RejectedByWatchdog``, ``Failed`` or stay ``NotFinished``."""
         return self._call("POST", "import-faults", {"kind": kind, "count": count})
 
-    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None):
-        """Change settings at run time; see README.md for the keys of ``engagement`` and ``rate_limit``."""
-        body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed}
+    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, cm_member_case=None,
+                  cm_extended=None):
+        """Change settings at run time (until the next reset); see README.md for the keys of ``engagement`` and
+        ``rate_limit``; ``cm_member_case`` and ``cm_extended`` as in ``SandboxConfig``."""
+        body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed,
+                "cm_member_case": cm_member_case, "cm_extended": cm_extended}
         return self._call("PUT", "config", {k: v for k, v in body.items() if v is not None})
 
     def config(self):

@@ -22,9 +22,6 @@ CONNECTION_FIELDS = ("provider", "api_endpoint", "api_client_id", "api_user", "a
 
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
-# The ESP's refusal of a new address book whose name is taken (dotdigital's code; Campaign Master's is mapped to it).
-DUPLICATE_ADDRESS_BOOK = "ERROR_ADDRESSBOOK_DUPLICATE"
-
 def _utc_today():
     return datetime.now(timezone.utc).date()
 
@@ -423,9 +420,7 @@ class EspAccount(models.Model):
         def create_or_find(client):
             try:
                 return client.create_address_book(name), True
-            except providers.ValidationError as error:
-                if error.code != DUPLICATE_ADDRESS_BOOK:
-                    raise
+            except providers.AlreadyExists as error:
                 refusal = error
             # The ESP compares names case-insensitively; read the book it means.
             remote = next((book for book in client.iter_address_books() if book.name.strip().casefold() == wanted),

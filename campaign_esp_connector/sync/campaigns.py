@@ -181,9 +181,9 @@ class CampaignSync:
 
     def _refusal(self, error):
         _ = self.env._
-        if error.code == "ERROR_CAMPAIGN_READONLY":
+        if isinstance(error, providers.ReadOnly):
             return _("The ESP says this campaign has been sent: it is read-only there, and so here.")
-        if error.code == "ERROR_CAMPAIGN_INVALID":
+        if isinstance(error, providers.InvalidContent):
             return _("The ESP refused the campaign's content (%(detail)s). Check the body, the from address and "
                      "the unsubscribe link, then sync again.", detail=error.message)
         return self.account._esp_error_message(error)
