@@ -131,7 +131,7 @@ class MailingMailing(models.Model):
                 accounts = mailing.contact_list_ids.esp_address_book_id.account_id
                 books = mailing.contact_list_ids.esp_address_book_id
                 if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
-                        and accounts.support_campaigns):
+                        and (accounts.support_campaigns or accounts.support_list_at_send)):
                     account = accounts
             mailing.esp_account_id = account
 

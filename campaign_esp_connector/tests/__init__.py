@@ -8,4 +8,5 @@ from . import test_esp_mailing_contact, test_safety_nets
 from . import test_esp_campaign, test_esp_statistics, test_campaign_master, test_campaign_jobs_crash, test_job_workers
 from . import test_esp_activity_resume, test_activity_crash
 from . import test_demo_seed
+from . import test_campaign_master_evidenced
 from . import test_tours

@@ -109,8 +109,13 @@ def test_capabilities_follow_the_accounts_wsdl(sandbox, account, client):
                     Capability.FROM_ADDRESSES, Capability.SCHEDULING):
         assert (assumed in offered) is extended, assumed
     for never in (Capability.SUPPRESSION_FEED, Capability.BOOK_REMOVAL, Capability.RESUBSCRIBE,
-                  Capability.WEBHOOKS, Capability.DATA_FIELD_CREATION, Capability.CAMPAIGN_IMPORT):
+                  Capability.WEBHOOKS, Capability.DATA_FIELD_CREATION):
         assert never not in offered
+    # Sent campaigns are imported when the account's one list is all its recipients.
+    assert (Capability.CAMPAIGN_IMPORT in offered) is not extended
+    assert client.supports_group("campaigns") is extended
+    assert CampaignMasterProvider.supports(Capability.CAMPAIGN_IMPORT)
+    assert not CampaignMasterProvider.supports_group("campaigns")
     books = list(client.iter_address_books())
     if extended:
         assert all(book.id != ALL_RECIPIENTS or book.name != "All recipients" for book in books)
@@ -174,7 +179,8 @@ def test_recipients_both_ways(sandbox, account, client):
     assert {f"reader{index}@example.com" for index in range(1200)} <= {contact.email for contact in everyone}
     assert client.get_contact("READER8@example.com").data_fields["FIRSTNAME"] == "R8"
     assert client.get_contact("nobody@example.com") is None
-    # Changed since: only what moved after the watermark.
+    # Changed since: only what moved after the watermark (criteria compare to the second).
+    sandbox.advance_clock(5)
     watermark = client.server_time()
     sandbox.advance_clock(60)
     sandbox.set_contact_status("reader7@example.com", "Unsubscribed")
@@ -222,6 +228,8 @@ def test_sent_campaigns_summary_results_opens_and_bounces(sandbox, account, api,
     emails = [f"reader{index}@example.com" for index in range(60)]
     campaign_id = sent_in_campaign_master(sandbox, api, emails)
     assert [campaign.id for campaign in client.iter_campaigns()] == [campaign_id]
+    if not client.extended:
+        assert [campaign.id for campaign in client.iter_book_campaigns(ALL_RECIPIENTS)] == [campaign_id]
     assert [c.id for c in client.iter_campaigns_with_activity_since(EPOCH)] == [campaign_id]
     summary = client.get_campaign_summary(campaign_id)
     assert summary.sent == 60

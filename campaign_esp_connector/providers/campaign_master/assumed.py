@@ -146,3 +146,13 @@ def send_test(call, campaign_id, addresses):
 
 def send(call, campaign_id, list_id, send_date=None):
     return call("SendEmailCampaign", campaignId=int(campaign_id), listId=int(list_id), sendDate=send_date)
+
+
+# -- results: members of EmailCampaignResultRow no evidence shows (read when the account's answers have them) ---
+
+RESULT_UNSUBSCRIBED = "unsubscribed"
+RESULT_SENT = "sentdate"
+RESULT_FIRST_READ = "firstreaddate"
+RESULT_LAST_READ = "lastreaddate"
+RESULT_FIRST_CLICK = "firstclickdate"
+RESULT_LAST_CLICK = "lastclickdate"

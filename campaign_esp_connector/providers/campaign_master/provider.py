@@ -161,14 +161,16 @@ class CampaignMasterProvider(EspProvider):
     default_field_mappings = ()
     # Statistics of campaigns sent this many days back are refreshed (there is no "activity since" feed).
     stats_window_days = 30
-    # What every account offers (the evidenced v1.1); ``capabilities`` of an instance add what its service's
-    # WSDL offers beyond (read at login: :meth:`offered_capabilities`).
+    # What an account of the evidenced v1.1 offers; a client's :meth:`offered_capabilities` follow what its
+    # service's WSDL offers (read at login).
     capabilities = frozenset({
         Capability.BULK_IMPORT,
         Capability.CONTACT_ACTIVITY,
         Capability.DATA_FIELDS,
         Capability.LIST_CHANGE_FEED,
         Capability.BOOK_LISTING,
+        # Its one list is all its recipients: every campaign sent in Campaign Master went to it.
+        Capability.CAMPAIGN_IMPORT,
     })
     # Capabilities an account has when its service offers the assumed operations (``assumed.OPERATIONS``).
     extended_capabilities = frozenset({
@@ -197,6 +199,7 @@ class CampaignMasterProvider(EspProvider):
         self._tokens = {}
         self._global_addresses = None
         self._bounce_weights_cache = {}
+        self._sent_dates = {}
         self._field_names = None
 
     def __repr__(self):
@@ -245,7 +248,9 @@ class CampaignMasterProvider(EspProvider):
         offered = set(type(self).capabilities)
         if not JOB_OPERATIONS <= self._service(JOB_SERVICE).operations:
             offered.discard(Capability.BULK_IMPORT)
-        if assumed.OPERATIONS <= self._service(MAIN_SERVICE).operations:
+        if self.extended:
+            # Which list a sent campaign went to is shown nowhere: with lists, sent campaigns are not imported.
+            offered.discard(Capability.CAMPAIGN_IMPORT)
             offered |= self.extended_capabilities
         return frozenset(offered)
 
@@ -623,6 +628,12 @@ class CampaignMasterProvider(EspProvider):
             if (row.get("campaigntype") or "Email") == "Email":
                 yield _sent_campaign(row)
 
+    def iter_book_campaigns(self, book_id):
+        """Email campaigns sent in Campaign Master to the account's one list, all its recipients (the list is
+        chosen at send time in Campaign Master)."""
+        self._book_criteria(book_id)
+        yield from self.iter_campaigns()
+
     def test_send_campaign(self, campaign_id, addresses):
         answer = assumed.send_test(self._call, campaign_id, addresses) or {}
         if answer.get("callstatus") != "Success":
@@ -710,6 +721,7 @@ class CampaignMasterProvider(EspProvider):
         rows = list(_items(answer.get("resultrows")))
         weights = self._bounce_weights(campaign_id) if any(row.get("bounced") for row in rows) else {}
         opens = self._open_dates(campaign_id) if any(row.get("reads") for row in rows) else {}
+        sent_at = self._sent_date(campaign_id) if rows else None
         activities = []
         for row in rows:
             email = (row.get("emailaddress") or "").strip()
@@ -719,12 +731,27 @@ class CampaignMasterProvider(EspProvider):
             activities.append(records.CampaignActivity(
                 contact_id=row.get("recipientid"), email=email,
                 opens=_int(row.get("reads")), clicks=_int(row.get("clicks")), forwards=_int(row.get("forwards")),
-                sent_at=None, first_open_at=first_open, last_open_at=last_open, unsubscribed=False,
+                # Each row was sent with the campaign: its start is the send date, unless the row has its own.
+                sent_at=_aware(row.get(assumed.RESULT_SENT)) or sent_at,
+                first_open_at=first_open or _aware(row.get(assumed.RESULT_FIRST_READ)),
+                last_open_at=last_open or _aware(row.get(assumed.RESULT_LAST_READ)),
+                unsubscribed=bool(row.get(assumed.RESULT_UNSUBSCRIBED)),
                 hard_bounced=bounced and not soft, soft_bounced=soft,
-                first_click_at=None, last_click_at=None,
+                # No evidenced source of click dates: only an extended account's results carry them.
+                first_click_at=_aware(row.get(assumed.RESULT_FIRST_CLICK)),
+                last_click_at=_aware(row.get(assumed.RESULT_LAST_CLICK)),
             ))
         last = answer.get("islastpage", True) or not rows
         return activities, (None if last else page * self.page_size), None
+
+    def _sent_date(self, campaign_id):
+        """When the campaign started sending (its summary's ``started``), read once per client and campaign."""
+        cache = self._sent_dates
+        if int(campaign_id) not in cache:
+            row = self._call("GetEmailCampaignSummary", campaignId=int(campaign_id)) or {}
+            started = _aware(row.get("started"))
+            cache[int(campaign_id)] = started if started and started.year > 1 else None
+        return cache[int(campaign_id)]
 
     def _bounce_weights(self, campaign_id):
         # Read once per client and campaign: a resumed read of a big campaign meets bounces on many pages.
