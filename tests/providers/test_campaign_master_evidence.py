@@ -216,3 +216,21 @@ def test_wrong_password_fault_is_the_recorded_one(sandbox, case):
                                    base_url=f"{sandbox.url}/campaignmaster", backoff_factor=0, timeout=10)
     with pytest.raises(exceptions.AuthenticationError):
         wrong.test_connection()
+
+
+def test_contract_file_gives_each_operation_and_type_its_evidence():
+    from esp_sandbox.campaign_master import jobs, service
+
+    text = (Path(__file__).resolve().parents[2] / "esp_sandbox" / "CAMPAIGN_MASTER.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    names = [*service.EXTENDED.operations, *jobs.EXTENDED.operations, *service.EXTENDED.types]
+    for name in names:
+        row = rows.get(name)
+        assert row, f"{name} is not in CAMPAIGN_MASTER.md"
+        assert "facts.json" in row or "no evidence" in row, name
+        for kind, index in re.findall(r"main_service\.(operations|types)\[(\d+)\]", row):
+            entry = FACTS["main_service"][kind][int(index)]
+            assert entry.get("name", entry.get("qname")) == name, (name, kind, index)
+        evidenced = name in OPERATIONS or name in TYPES or name in JOB_OPERATIONS
+        assert ("facts.json" in row) is evidenced, name
