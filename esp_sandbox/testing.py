@@ -82,8 +82,8 @@ class SandboxControl:
         """Answer the next ``count`` calls of ``path`` (exact or fnmatch pattern) with a fault.
 
         :param kind: ``http_500``, ``slow`` (opts: ``seconds``), ``drop_connection``, ``lost_answer``, ``html_502``,
-            ``truncated_json``, ``rate_limited`` (opts: ``limit``, ``reset``, ``scope``) or, on Campaign
-            Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
+            ``truncated_json`` or ``truncated_answer`` (any answer cut in half), ``rate_limited`` (opts: ``limit``,
+            ``reset``, ``scope``) or, on Campaign Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
         :param method: only calls with this HTTP method; None for any.
         :param opts: also ``operation="GetRecipients"``: only the SOAP calls of that operation.
         """

@@ -97,7 +97,7 @@ class TestCampaignMasterEvidenced(EspSandboxCommon):
         self.assertTrue(pull and optout)
         self.sandbox.set_contact_status("cm0@example.com", "Unsubscribed")
         # Every read of recipients answered in half: the run fails, nothing it read counts.
-        self.sandbox.inject_fault(MAIN, "truncated_json", count=50, operation="GetRecipients")
+        self.sandbox.inject_fault(MAIN, "truncated_answer", count=50, operation="GetRecipients")
         mailing_list._esp_sync(trigger="manual")
         self.env.flush_all()
         book.invalidate_recordset()

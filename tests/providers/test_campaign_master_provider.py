@@ -256,11 +256,11 @@ def test_sent_campaigns_summary_results_opens_and_bounces(sandbox, account, api,
 def test_a_cut_answer_is_an_error_and_the_read_is_repeated(sandbox, evidenced, client):
     book_id = book_of(client)
     imported(sandbox, client, book_id, 600)
-    sandbox.inject_fault(MAIN, "truncated_json", count=1, operation="GetRecipients")
+    sandbox.inject_fault(MAIN, "truncated_answer", count=1, operation="GetRecipients")
     contacts, _next = client.book_contacts_page(book_id)
     assert len(contacts) == 600
     assert len(soap_calls(sandbox, "GetRecipients")) == 2
-    sandbox.inject_fault(MAIN, "truncated_json", count=5, operation="GetRecipients")
+    sandbox.inject_fault(MAIN, "truncated_answer", count=5, operation="GetRecipients")
     with pytest.raises(exceptions.InvalidResponse) as cut:
         list(client.iter_book_contacts_modified_since(book_id, EPOCH))
     assert cut.value.is_retryable
