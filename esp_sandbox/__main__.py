@@ -38,6 +38,11 @@ def parse_args(argv=None):
                         "(default: %(default)s)")
     parser.add_argument("--cm-token-minutes", type=int, default=DEFAULT_CM_TOKEN_MINUTES,
                         help="minutes of sandbox clock a Campaign Master login token lasts (default: %(default)s)")
+    parser.add_argument("--cm-member-case", choices=("wire-inferred", "as-recorded"), default="wire-inferred",
+                        help="casing of Campaign Master's member names (default: %(default)s)")
+    parser.add_argument("--cm-extended", action="store_true",
+                        help="also serve Campaign Master's assumed operations (lists, templates, from addresses, "
+                             "campaign create/update/test/send), which no public evidence shows")
     return parser.parse_args(argv)
 
 
@@ -45,7 +50,8 @@ def main(argv=None):
     args = parse_args(argv)
     config = SandboxConfig(host=args.host, port=args.port, api_user=args.api_user, api_password=args.api_password,
                            seed=args.seed, state_dir=args.state_dir, cm_client_id=args.cm_client_id,
-                           cm_token_minutes=args.cm_token_minutes)
+                           cm_token_minutes=args.cm_token_minutes,
+                           cm_member_case=args.cm_member_case, cm_extended=args.cm_extended)
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
     url = f"http://{args.host}:{server.server_port}"

@@ -88,7 +88,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
                 response = self.campaign_master.answer(request, service, call)
             else:
                 response = self.dispatch_request(request)
-            if fault is not None and fault.kind == "truncated_json":
+            if fault is not None and fault.kind in faults.TRUNCATING:
                 response = faults.truncate(response)
             if fault is not None and fault.kind == "lost_answer":
                 # The call was carried out, then its answer lost: what a client sees of a timeout after the
@@ -156,7 +156,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
     def _serve_fault(self, request, fault, soap_call):
         """The fault's own answer, or None when the call then proceeds normally (slow, truncated_json,
         lost_answer)."""
-        if fault.kind in ("truncated_json", "lost_answer"):
+        if fault.kind in (*faults.TRUNCATING, "lost_answer"):
             return None
         if fault.kind == "slow":
             time.sleep(float(fault.options.get("seconds", 2)))

@@ -14,7 +14,8 @@ DEFAULT_API_PASSWORD = "demo-password"
 # API users), and Campaign Master several users of one client ID; they all reach the same books and campaigns.
 DEFAULT_EXTRA_API_USERS = {"second@apiconnector.com": "second-password"}
 DEFAULT_CM_CLIENT_ID = 1000
-DEFAULT_CM_TOKEN_MINUTES = 20
+# The recorded Login answered MinutesTillTokenExpires 480.
+DEFAULT_CM_TOKEN_MINUTES = 480
 
 # Per-recipient probabilities of a send. Opens, clicks and forwards are conditional on delivery (and clicks
 # and forwards on an open), which keeps the figures plausible whatever the operator sets.
@@ -64,6 +65,11 @@ class SandboxConfig:
         accounts, as two dotdigital accounts are.
     :param extra_api_users: more API users of the same account, ``{user: password}``: each sees the very
         account ``api_user`` sees (its id, books, contacts and campaigns).
+    :param cm_member_case: the casing of Campaign Master's member names: ``wire-inferred`` (``TokenString``,
+        the most probable form on the wire) or ``as-recorded`` (``tokenString``, as the 2010 client shows them).
+    :param cm_extended: serve the operations and members no public evidence shows (lists, templates, from
+        addresses, campaign create/update/test/send, list membership: ``campaign_master/assumed.py``); off, the
+        services offer only what the evidence shows.
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +84,8 @@ class SandboxConfig:
     cm_token_minutes: int = DEFAULT_CM_TOKEN_MINUTES
     account_id: int = 424242
     extra_api_users: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_EXTRA_API_USERS))
+    cm_member_case: str = "wire-inferred"
+    cm_extended: bool = False
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}

@@ -12,6 +12,7 @@ import math
 from werkzeug.routing import Rule
 
 from . import campaigns, errors
+from .campaign_master.soap import CASES
 from .config import RATE_LIMIT_MODES
 from .faults import Fault
 from .store import SENDABLE
@@ -81,6 +82,8 @@ class ControlApi:
         self.config.rate_limit = copy.deepcopy(self.initial_settings["rate_limit"])
         self.config.import_delay = self.initial_settings["import_delay"]
         self.config.extra_api_users = dict(self.initial_settings["extra_api_users"])
+        self.config.cm_member_case = self.initial_settings["cm_member_case"]
+        self.config.cm_extended = self.initial_settings["cm_extended"]
         self.config.seed = int(body.get("seed", self.initial_settings["seed"]))
         return json_response({"reset": True, "now": to_iso(self.store.now())})
 
@@ -135,7 +138,8 @@ class ControlApi:
         return json_response(self.config.public())
 
     def _configure(self, body):
-        unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed", "extra_api_users"}
+        unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed", "extra_api_users", "cm_member_case",
+                               "cm_extended"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         for key, value in (body.get("engagement") or {}).items():
@@ -158,6 +162,12 @@ class ControlApi:
             if not isinstance(users, dict) or not all(isinstance(v, str) and v for v in users.values()):
                 raise ValueError("extra_api_users must map each API user to its password")
             self.config.extra_api_users = dict(users)
+        if "cm_member_case" in body:
+            if body["cm_member_case"] not in CASES:
+                raise ValueError(f"cm_member_case must be one of {', '.join(CASES)}")
+            self.config.cm_member_case = body["cm_member_case"]
+        if "cm_extended" in body:
+            self.config.cm_extended = bool(body["cm_extended"])
 
     def on_control_state(self, request):
         self.tick()

@@ -3,7 +3,8 @@
 Kinds a client must survive: ``http_500``, ``slow`` (sleep ``seconds`` then answer normally),
 ``drop_connection`` (close the socket without an answer, the call not carried out), ``lost_answer`` (the
 call carried out, then the socket closed without an answer), ``html_502`` (a proxy's HTML error page),
-``truncated_json`` (the normal answer cut in half), ``rate_limited`` (429 with the tiered rate-limit
+``truncated_json`` (the normal answer cut in half; ``truncated_answer`` is the same for any answer, a SOAP
+one included), ``rate_limited`` (429 with the tiered rate-limit
 headers) and, for Campaign Master's SOAP paths, ``soap_fault`` (a SOAP Fault with option ``code``, default
 ``ServiceUnavailable``, and ``message``). Option ``operation`` limits a fault to the SOAP calls of that
 operation. Import outcomes (``RejectedByWatchdog``, a stuck ``NotFinished``, ``Failed``) are planned apart,
@@ -16,7 +17,10 @@ import json
 
 from werkzeug.wrappers import Response
 
-KINDS = ("http_500", "slow", "drop_connection", "lost_answer", "html_502", "truncated_json", "rate_limited", "soap_fault")
+KINDS = ("http_500", "slow", "drop_connection", "lost_answer", "html_502", "truncated_json", "truncated_answer",
+         "rate_limited", "soap_fault")
+# Kinds that answer normally, then cut the answer's body in half.
+TRUNCATING = ("truncated_json", "truncated_answer")
 IMPORT_KINDS = ("RejectedByWatchdog", "NotFinished", "Failed", "InvalidFileFormat", "ExceedsAllowedContactLimit")
 HTML_502 = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"

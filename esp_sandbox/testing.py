@@ -83,8 +83,8 @@ class SandboxControl:
         """Answer the next ``count`` calls of ``path`` (exact or fnmatch pattern) with a fault.
 
         :param kind: ``http_500``, ``slow`` (opts: ``seconds``), ``drop_connection``, ``lost_answer``, ``html_502``,
-            ``truncated_json``, ``rate_limited`` (opts: ``limit``, ``reset``, ``scope``) or, on Campaign
-            Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
+            ``truncated_json`` or ``truncated_answer`` (any answer cut in half), ``rate_limited`` (opts: ``limit``,
+            ``reset``, ``scope``) or, on Campaign Master's paths, ``soap_fault`` (opts: ``code``, default ``ServiceUnavailable``; ``message``).
         :param method: only calls with this HTTP method; None for any.
         :param opts: also ``operation="GetRecipients"``: only the SOAP calls of that operation.
         """
@@ -98,11 +98,13 @@ class SandboxControl:
         """Make the next ``count`` imports end as ``RejectedByWatchdog``, ``Failed`` or stay ``NotFinished``."""
         return self._call("POST", "import-faults", {"kind": kind, "count": count})
 
-    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, extra_api_users=None):
-        """Change settings at run time; see README.md for the keys of ``engagement`` and ``rate_limit``.
-        ``extra_api_users`` (``{user: password}``) replaces the account's other API users until the next reset."""
+    def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, extra_api_users=None,
+                  cm_member_case=None, cm_extended=None):
+        """Change settings at run time (until the next reset); see README.md for the keys of ``engagement`` and
+        ``rate_limit``; ``extra_api_users`` (``{user: password}``) replaces the account's other API users;
+        ``cm_member_case`` and ``cm_extended`` as in ``SandboxConfig``."""
         body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed,
-                "extra_api_users": extra_api_users}
+                "extra_api_users": extra_api_users, "cm_member_case": cm_member_case, "cm_extended": cm_extended}
         return self._call("PUT", "config", {k: v for k, v in body.items() if v is not None})
 
     def config(self):

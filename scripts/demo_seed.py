@@ -386,14 +386,17 @@ class DemoSeed:
         readers.write({"list_ids": [(4, self._list(LEADS).id)]})
 
     def _step_connect(self, story):
-        """Newsletter to a new dotdigital book (contacts added there come into the list), Partners to a new
-        Campaign Master list, both synced; Event leads stays unconnected."""
+        """Newsletter to a new dotdigital book (contacts added there come into the list), Partners to Campaign
+        Master's recipients (its API has no lists), both synced; Event leads stays unconnected."""
         for name, account, create_contacts in ((NEWSLETTER, self.dotdigital, True),
                                                (PARTNERS, self.campaign_master, False)):
             mailing_list = self._list(name)
             if not mailing_list.esp_address_book_id:
                 book = account.address_book_ids.filtered(lambda book, name=name: book.name == name
                                                          and not book.mailing_list_id)[:1]
+                if not book and not account.support_campaigns:
+                    # Campaign Master's v1.1 API has no lists: its one list is all the account's recipients.
+                    book = account.address_book_ids.filtered(lambda book: not book.mailing_list_id)[:1]
                 mailing_list._esp_connect(book or account._esp_create_address_book(name),
                                           create_contacts=create_contacts)
             self._sync(mailing_list)

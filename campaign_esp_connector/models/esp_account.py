@@ -22,9 +22,6 @@ CONNECTION_FIELDS = ("provider", "api_endpoint", "api_client_id", "api_user", "a
 
 READ_TIMEOUT = 121  # seconds; dotdigital's documented worst case for one call
 
-# The ESP's refusal of a new address book whose name is taken (dotdigital's code; Campaign Master's is mapped to it).
-DUPLICATE_ADDRESS_BOOK = "ERROR_ADDRESSBOOK_DUPLICATE"
-
 def _utc_today():
     return datetime.now(timezone.utc).date()
 
@@ -114,6 +111,8 @@ class EspAccount(models.Model):
     field_mapping_ids = fields.One2many("esp.field.mapping", "account_id", string="Field Mapping")
     mailing_list_ids = fields.One2many("mailing.list", "esp_account_id", string="Connected Lists")
     # What the provider can do, read by views to hide what it cannot (as payment.provider's support_* fields).
+    # An account whose service says what it offers (Campaign Master's WSDL) keeps that, read at each test.
+    offered_capabilities = fields.Char(readonly=True, copy=False)
     support_list_sync = fields.Boolean(string="List Sync", compute="_compute_support_fields")
     stats_watermark = fields.Datetime(
         string="Statistics Read Until", readonly=True, copy=False,
@@ -192,10 +191,10 @@ class EspAccount(models.Model):
         for account in self:
             account.api_calls_today = calls.get(account.id, 0)
 
-    @api.depends("provider")
+    @api.depends("provider", "offered_capabilities")
     def _compute_support_fields(self):
         for account in self:
-            provider = providers.get_provider_class(account.provider) if account.provider else None
+            provider = account._esp_capabilities()
             account.support_list_sync = bool(provider and provider.supports_group("lists"))
             account.support_campaigns = bool(provider and provider.supports_group("campaigns"))
             account.support_reports = bool(provider and provider.supports_group("reports"))
@@ -215,10 +214,18 @@ class EspAccount(models.Model):
     def _search_support_campaigns(self, operator, value):
         if operator not in ("=", "!="):
             return NotImplemented
-        codes = [code for code in providers.PROVIDERS
-                 if providers.get_provider_class(code).supports_group("campaigns")]
         positive = (operator == "=") == bool(value)
-        return [("provider", "in" if positive else "not in", codes)]
+        accounts = self.with_context(active_test=False).search([]).filtered(
+            lambda account: account.support_campaigns == positive)
+        return [("id", "in", accounts.ids)]
+
+    def _esp_capabilities(self):
+        """The provider class, or, when the account's service told what it offers, the same with that account's
+        capabilities (``supports``, ``supports_group`` and the provider's other attributes)."""
+        provider = providers.get_provider_class(self.provider) if self.provider else None
+        if provider is None or not self.offered_capabilities:
+            return provider
+        return type(provider.__name__, (provider,), {"capabilities": frozenset(self.offered_capabilities.split())})
 
     def _compute_catalogue_counts(self):
         for fname, model in (
@@ -366,8 +373,10 @@ class EspAccount(models.Model):
                             self.id)
             self.write({"state": "error", "last_error": refusal})
             return None
+        offered = client.offered_capabilities()
         self.write({
             "remote_account_key": key or False,
+            "offered_capabilities": " ".join(sorted(offered)) if offered != type(client).capabilities else False,
             "state": "connected",
             "last_error": False,
             "detected_endpoint": info.endpoint,
@@ -558,9 +567,7 @@ class EspAccount(models.Model):
         def create_or_find(client):
             try:
                 return client.create_address_book(name), True
-            except providers.ValidationError as error:
-                if error.code != DUPLICATE_ADDRESS_BOOK:
-                    raise
+            except providers.AlreadyExists as error:
                 refusal = error
             # The ESP compares names case-insensitively; read the book it means.
             remote = next((book for book in client.iter_address_books() if book.name.strip().casefold() == wanted),

@@ -3,10 +3,6 @@ from odoo.exceptions import UserError
 
 from .. import providers
 
-# dotdigital's code for "a data field of this name exists": the field was created at the ESP after the last
-# synchronization, so Odoo takes the existing one instead of failing.
-DUPLICATE_DATA_FIELD = "ERROR_NON_UNIQUE_DATAFIELD"
-
 
 class EspDataField(models.Model):
     """A contact data field defined in an ESP account (FIRSTNAME, LASTNAME, ...)."""
@@ -120,9 +116,8 @@ class EspDataField(models.Model):
         def create(client):
             try:
                 return client.create_data_field(name, field_type, visibility)
-            except providers.ValidationError as error:
-                if error.code != DUPLICATE_DATA_FIELD:
-                    raise
+            except providers.AlreadyExists:
+                pass
             existing = next((field for field in client.iter_data_fields() if field.name.upper() == name), None)
             if existing is None:
                 raise providers.ValidationError(f"{label} says a data field {name} exists, but does not list it.")

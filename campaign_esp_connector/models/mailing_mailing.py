@@ -201,7 +201,7 @@ class MailingMailing(models.Model):
                 accounts = mailing.contact_list_ids.esp_address_book_id.account_id
                 books = mailing.contact_list_ids.esp_address_book_id
                 if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
-                        and accounts.support_campaigns):
+                        and (accounts.support_campaigns or accounts.support_list_at_send)):
                     account = accounts
             if mailing.esp_send_through_odoo and mailing.state == "draft":
                 # A person chose Odoo's mail server for lists the ESP cannot send together.

@@ -7,16 +7,19 @@ as a top-level package without importing the add-on).
 from . import records
 from .base import CAPABILITY_GROUPS, Capability, EspProvider
 from .exceptions import (
+    AlreadyExists,
     AuthenticationError,
     BookNotFound,
     ConfigurationError,
     Conflict,
     EspConnectionError,
     EspError,
+    InvalidContent,
     InvalidResponse,
     NotFound,
     PermissionDenied,
     RateLimited,
+    ReadOnly,
     ServerError,
     ValidationError,
     error_for,

@@ -4,6 +4,8 @@ Models talk to an :class:`EspProvider` only, read :attr:`EspProvider.capabilitie
 and catch :class:`~.exceptions.EspError`. Operations a provider cannot do raise ``NotImplementedError``.
 """
 
+import functools
+
 from . import records
 from .records import ProviderLimits
 
@@ -66,6 +68,21 @@ CAPABILITY_GROUPS = {
 }
 
 
+class _class_or_instance:
+    """A method callable on the class or on an instance, given whichever it was called on."""
+
+    def __init__(self, func):
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __get__(self, instance, owner):
+        return functools.partial(self.func, owner if instance is None else instance)
+
+
+def _capabilities_of(target):
+    return target.capabilities if isinstance(target, type) else target.offered_capabilities()
+
+
 class EspProvider:
     """Base class of ESP clients. One instance holds one account's configuration and connection pool.
 
@@ -124,15 +141,22 @@ class EspProvider:
         """
         return None if account_id is None else str(account_id)
 
-    @classmethod
-    def supports(cls, capability):
-        """True if the provider implements ``capability`` (a :class:`Capability` name)."""
-        return capability in cls.capabilities
+    @_class_or_instance
+    def supports(target, capability):
+        """True if the provider implements ``capability`` (a :class:`Capability` name): on the class, what every
+        account of the provider offers; on a client, what its account offers (:meth:`offered_capabilities`)."""
+        return capability in _capabilities_of(target)
 
-    @classmethod
-    def supports_group(cls, group):
+    @_class_or_instance
+    def supports_group(target, group):
         """True if the provider offers the whole capability group ``group`` (a key of ``CAPABILITY_GROUPS``)."""
-        return all(capability in cls.capabilities for capability in CAPABILITY_GROUPS[group])
+        offered = _capabilities_of(target)
+        return all(capability in offered for capability in CAPABILITY_GROUPS[group])
+
+    def offered_capabilities(self):
+        """The capabilities of this client's account; providers whose accounts differ (Campaign Master reads
+        its service's description) override this."""
+        return self.capabilities
 
     def close(self):
         """Release network resources."""

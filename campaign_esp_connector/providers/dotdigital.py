@@ -20,9 +20,25 @@ import urllib3
 
 from . import records
 from .base import Capability, EspProvider
-from .exceptions import InvalidResponse, NotFound, PermissionDenied, ValidationError
+from .exceptions import (
+    AlreadyExists,
+    InvalidContent,
+    InvalidResponse,
+    NotFound,
+    PermissionDenied,
+    ReadOnly,
+    ValidationError,
+)
 from .transport import HttpTransport, check_base_url
 
+# dotdigital's codes that the engines act on, as typed errors (engines never read a vendor's code).
+ERROR_CLASSES = {
+    "ERROR_ADDRESSBOOK_DUPLICATE": AlreadyExists,
+    "ERROR_NON_UNIQUE_DATAFIELD": AlreadyExists,
+    "ERROR_CAMPAIGN_READONLY": ReadOnly,
+    "ERROR_CAMPAIGN_INVALID": InvalidContent,
+    "ERROR_CAMPAIGN_SEND_INVALID": InvalidContent,
+}
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://r1-api.dotdigital.com"
@@ -162,6 +178,7 @@ class DotdigitalProvider(EspProvider):
         transport_options.setdefault("provider", "dotdigital")
         transport_options.setdefault("rate_scope", rate_scope)
         self.transport = HttpTransport(self.base_url, username, password, **transport_options)
+        self.transport.code_classes = ERROR_CLASSES
 
     def __repr__(self):
         return f"<{type(self).__name__} base={self.base_url} endpoint={self._endpoint}>"

@@ -90,6 +90,19 @@ class ValidationError(EspError):
     """Any other 4xx: the request was refused as invalid; repeating it unchanged will fail again."""
 
 
+class AlreadyExists(ValidationError):
+    """The object to create exists already (a list or a data field of that name): each provider maps its own
+    code or message to this, so engines never read a vendor's code."""
+
+
+class ReadOnly(ValidationError):
+    """The object can no longer be changed (a campaign that was sent)."""
+
+
+class InvalidContent(ValidationError):
+    """The ESP refused a campaign's content or send (subject, body, from address, unsubscribe link …)."""
+
+
 class RateLimited(EspError):
     """The provider throttled us (HTTP 429, or dotdigital's HTTP 400 ``ERROR_APIUSAGE_EXCEEDED``).
 
@@ -172,7 +185,7 @@ def parse_error_body(text):
     return (str(message) if message else None), (found.group(0) if found else None)
 
 
-def error_for(status, text, content_type="", provider="ESP", retry_after=None):
+def error_for(status, text, content_type="", provider="ESP", retry_after=None, code_classes=None):
     """Build the typed exception for an error answer.
 
     :param status: HTTP status code (>= 400)
@@ -180,6 +193,7 @@ def error_for(status, text, content_type="", provider="ESP", retry_after=None):
     :param content_type: the answer's Content-Type header
     :param provider: provider label used in the message (``"dotdigital"``)
     :param retry_after: seconds to wait, for throttling answers
+    :param code_classes: the provider's own codes mapped to typed errors (``AlreadyExists``, ``ReadOnly`` …)
     :return: an :class:`EspError` subclass instance (not raised)
     """
     message, code = parse_error_body(text)
@@ -190,6 +204,8 @@ def error_for(status, text, content_type="", provider="ESP", retry_after=None):
         cls = RateLimited
     elif status == 404 and code in BOOK_NOT_FOUND_CODES:
         cls = BookNotFound
+    elif code in (code_classes or {}) and status < 500:
+        cls = code_classes[code]
     elif status in _STATUS_CLASSES:
         cls = _STATUS_CLASSES[status]
     elif status >= 500:

@@ -224,6 +224,8 @@ class HttpTransport:
         self.default_throttle_wait = default_throttle_wait
         self.flat_rate_wait = flat_rate_wait
         self.on_call = on_call
+        # The provider's own error codes mapped to typed errors (``AlreadyExists``, ``ReadOnly`` …).
+        self.code_classes = {}
         self.rate_budget = rate_budget
         self.rate_scope = rate_scope
         self.provider = provider
@@ -501,7 +503,8 @@ class HttpTransport:
             retry_after = self._retry_after(response, code)
             with self._lock:
                 self.stats.last_retry_after = retry_after
-        return error_for(response.status_code, text, content_type, provider=self.provider, retry_after=retry_after)
+        return error_for(response.status_code, text, content_type, provider=self.provider, retry_after=retry_after,
+                         code_classes=self.code_classes)
 
     def _may_wait(self, error, waits_done):
         return (

@@ -147,6 +147,11 @@ class CampaignSync:
         mailing, _ = self.mailing, self.env._
         if not mailing.esp_account_id:
             raise UserError(_("Choose the ESP account that sends this mailing (Send through ESP)."))
+        if not self.account.support_campaigns and self.account.support_list_at_send:
+            raise UserError(_(
+                "The API of the account “%(account)s” neither creates nor sends campaigns: make the campaign in "
+                "the ESP itself and choose the list when you send it there. Once sent, it appears here with its "
+                "statistics.", account=self.account.name))
         if not self.account.support_campaigns:
             raise UserError(_("The ESP of the account “%(account)s” cannot create campaigns.",
                               account=self.account.name))
@@ -287,9 +292,9 @@ class CampaignSync:
 
     def _refusal(self, error):
         _ = self.env._
-        if error.code == "ERROR_CAMPAIGN_READONLY":
+        if isinstance(error, providers.ReadOnly):
             return _("The ESP says this campaign has been sent: it is read-only there, and so here.")
-        if error.code == "ERROR_CAMPAIGN_INVALID":
+        if isinstance(error, providers.InvalidContent):
             return _("The ESP refused the campaign's content (%(detail)s). Check the body, the from address and "
                      "the unsubscribe link, then sync again.", detail=error.message)
         return self.account._esp_error_message(error)

@@ -13,4 +13,5 @@ from . import test_demo_seed
 from . import test_esp_content
 from . import test_esp_recipients
 from . import test_esp_ab_testing
+from . import test_campaign_master_evidenced
 from . import test_tours

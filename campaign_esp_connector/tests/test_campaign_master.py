@@ -1,7 +1,10 @@
-"""Campaign Master (issue #12) end to end in Odoo, against the sandbox's SOAP services: the account, list sync
-both ways within its capabilities, a campaign synced, tested and sent, its statistics and activity."""
+"""Campaign Master (issue #12) end to end in Odoo, against the sandbox's SOAP services with the assumed
+extension (lists, campaign create/test/send: ``cm_extended``): the account, list sync both ways within its
+capabilities, a campaign synced, tested and sent, its statistics and activity. An account offering only the
+evidenced v1.1 is ``test_campaign_master_evidenced.py``."""
 
 import requests
+from zeep.cache import InMemoryCache
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -25,6 +28,8 @@ class TestCampaignMaster(EspSandboxCommon):
 
     def setUp(self):
         super().setUp()
+        self.sandbox.configure(cm_extended=True)
+        InMemoryCache._cache.clear()  # zeep keeps service descriptions an hour, for every client of the process
         self.cm_account.action_test_connection()
         self.assertEqual(self.cm_account.state, "connected", self.cm_account.last_error)
 
@@ -133,17 +138,19 @@ class TestCampaignMaster(EspSandboxCommon):
         self.assertEqual(summary.sent, 30)
         self.assertEqual(
             (mailing.esp_stat_sent, mailing.esp_stat_unique_opens, mailing.esp_stat_opens,
-             mailing.esp_stat_unique_clicks, mailing.esp_stat_hard_bounces, mailing.esp_stat_soft_bounces,
-             mailing.esp_stat_views, mailing.esp_stat_no_activity, mailing.esp_stat_unique_forwards),
+             mailing.esp_stat_unique_clicks, mailing.esp_stat_hard_bounces, mailing.esp_stat_soft_bounces),
             (summary.sent, summary.unique_opens, summary.opens, summary.unique_clicks, summary.hard_bounces,
-             summary.soft_bounces, summary.views, summary.no_activity, summary.unique_forwards))
+             summary.soft_bounces))
         self.assertEqual(len(mailing.esp_activity_ids), 30)
         self.assertEqual(sum(mailing.esp_activity_ids.mapped("opens")), summary.opens)
-        clicked = mailing.esp_activity_ids.filtered("clicks")
-        self.assertTrue(clicked and all(clicked.mapped("first_click_datetime")))
-        # Campaign Master names no link clicked: Clicked still opens the clickers, and no link tracker is made.
-        action = mailing.action_view_clicked()
-        self.assertEqual(self.env[action["res_model"]].search(action["domain"]), clicked.contact_id)
+        # Views are counted from the results (the evidenced summary has no such figure); open dates come from
+        # the opens listing.
+        viewers = mailing.esp_activity_ids.filtered(lambda row: row.opens or row.clicks)
+        self.assertEqual(mailing.esp_stat_views, len(viewers))
+        opened = mailing.esp_activity_ids.filtered("opens")
+        self.assertTrue(opened and all(opened.mapped("first_open_datetime")))
+        # Campaign Master names no link clicked: no link tracker is made (Clicked lists the clickers its results
+        # give).
         self.assertFalse(mailing.esp_support_click_urls)
         self.assertFalse(mailing.link_trackers_count)
         mailing.invalidate_recordset()
@@ -157,12 +164,14 @@ class TestCampaignMaster(EspSandboxCommon):
                           v2["numTotalUnsubscribes"]))
         # The template cannot change once the campaign exists.
         self.assertTrue(mailing.esp_template_locked)
-        # Unsubscribed from the campaign: opted out of the list in Odoo, through the list sync's evidence.
-        unsubscribed = mailing.esp_activity_ids.filtered("unsubscribed").contact_id
-        self.assertTrue(unsubscribed)
+        # Unsubscribed from the campaign (inactive at Campaign Master): opted out of the list in Odoo, through the
+        # list sync's evidence (the results show no unsubscribes).
+        inactive = {contact["email"] for contact in self.sandbox.state(contacts_limit=1000)["contacts"]
+                    if contact["status"] == "Unsubscribed"}
+        self.assertTrue(inactive)
         self._sync_until_idle(mailing_list)
-        opted_out = mailing_list.subscription_ids.filtered("opt_out").contact_id
-        self.assertEqual(opted_out, unsubscribed)
+        opted_out = set(mailing_list.subscription_ids.filtered("opt_out").contact_id.mapped("email"))
+        self.assertEqual(opted_out, inactive)
 
     def test_views_and_buttons_follow_the_capabilities(self):
         with self.assertRaises(AssertionError):

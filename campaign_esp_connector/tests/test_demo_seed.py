@@ -76,8 +76,14 @@ class TestDemoSeed(EspSandboxCommon):
         self.assertEqual(sent.esp_activity_count, sent.esp_stat_sent)
         self.assertLess(sent.sent_date, sent.create_date)
         # The campaign made in the ESP, imported; the draft, ready to sync and send.
-        imported = self.env["esp.campaign"].search([("made_in_esp", "=", True)])
+        imported = self.env["esp.campaign"].search([("made_in_esp", "=", True),
+                                                    ("account_id", "=", self.sandbox_account.id)])
         self.assertEqual(len(imported), 1)
+        # Campaign Master's account imports the email campaigns sent in Campaign Master: the sandbox's one world
+        # shows it every campaign sent, each one a mailing to Partners with its figures.
+        from_cm = self.env["esp.campaign"].search([("made_in_esp", "=", True), ("account_id", "=", self.cm_account.id)])
+        self.assertTrue(from_cm)
+        self.assertEqual(from_cm.mailing_id.contact_list_ids, partners)
         self.assertEqual(imported.mailing_id.subject, seed.ESP_CAMPAIGN_NAME)
         self.assertGreater(imported.mailing_id.esp_stat_sent, 0)
         draft = self.env["mailing.mailing"].search([("subject", "=", seed.DRAFT_SUBJECT)])

@@ -19,10 +19,10 @@ from .soap import Array, Complex, Enum, Field, Operation, SoapFault
 # -- members added to public types ---------------------------------------------------------------------------
 
 FIELDS = {
-    "cmRecipient": (Field("listIds", "ArrayOfint"),),
+    "cmRecipient": (Field("listIds", "ArrayOfInt"),),
     "cmCampaign": (Field("externalId", "string"),),
     "cmEmailCampaignSummary": (Field("confirmedTotalViews", "int"), Field("noActivityTotal", "int")),
-    "cmEmailCampaignResult": (
+    "EmailCampaignResultRow": (
         Field("unsubscribed", "boolean"),
         Field("sentDate", "dateTime", nillable=True),
         Field("firstReadDate", "dateTime", nillable=True),
@@ -119,22 +119,23 @@ def tier(operation):
 
 def throttled():
     code, message = THROTTLED
-    return SoapFault(code, message, faultcode="Server", error_type="System")
+    return SoapFault(code, message)
 
 
 # -- assumed operations: types ------------------------------------------------------------------------------------
 
 TYPES = [
-    Array("ArrayOfint", "int"),
+    Array("ArrayOfInt", "int"),
+    Array("ArrayOfString", "string"),
     Complex("cmList", (Field("id", "int"), Field("name", "string"), Field("recipientCount", "int"),
                        Field("createDateTime", "dateTime"))),
-    Array("ArrayOfcmList", "cmList"),
+    Array("ArrayOfCmList", "cmList"),
     Complex("cmListReturn", (Field("callStatus", "cmCallStatus"), Field("errorType", "cmErrorType"),
                              Field("message", "string"), Field("listId", "int"))),
     Complex("cmTemplate", (Field("id", "int"), Field("name", "string"))),
-    Array("ArrayOfcmTemplate", "cmTemplate"),
+    Array("ArrayOfCmTemplate", "cmTemplate"),
     Complex("cmGlobalAddress", (Field("id", "int"), Field("emailAddress", "string"), Field("name", "string"))),
-    Array("ArrayOfcmGlobalAddress", "cmGlobalAddress"),
+    Array("ArrayOfCmGlobalAddress", "cmGlobalAddress"),
     Enum("cmCampaignStatus", ("Draft", "Scheduled", "Sending", "Sent", "Cancelled")),
     Complex("cmEmailCampaign", (
         Field("id", "int"), Field("externalId", "string"), Field("name", "string"), Field("description", "string"),
@@ -316,10 +317,10 @@ def send_email_campaign(ctx, params):
 
 
 OPERATIONS = [
-    Operation("GetLists", (TOKEN,), "ArrayOfcmList", get_lists),
+    Operation("GetLists", (TOKEN,), "ArrayOfCmList", get_lists),
     Operation("CreateList", (TOKEN, Field("name", "string")), "cmListReturn", create_list),
-    Operation("GetTemplates", (TOKEN,), "ArrayOfcmTemplate", get_templates),
-    Operation("GetGlobalAddresses", (TOKEN,), "ArrayOfcmGlobalAddress", get_global_addresses),
+    Operation("GetTemplates", (TOKEN,), "ArrayOfCmTemplate", get_templates),
+    Operation("GetGlobalAddresses", (TOKEN,), "ArrayOfCmGlobalAddress", get_global_addresses),
     Operation("CreateEmailCampaign", (TOKEN, Field("campaign", "cmEmailCampaign")), "cmCampaignReturn",
               create_email_campaign),
     Operation("UpdateEmailCampaign", (TOKEN, CAMPAIGN_ID, Field("campaign", "cmEmailCampaign")),
@@ -327,7 +328,7 @@ OPERATIONS = [
     Operation("GetEmailCampaign", (TOKEN, CAMPAIGN_ID), "cmEmailCampaign", get_email_campaign),
     Operation("GetEmailCampaignByExternalId", (TOKEN, Field("externalId", "string")), "cmEmailCampaign",
               get_email_campaign_by_external_id),
-    Operation("SendTestEmailCampaign", (TOKEN, CAMPAIGN_ID, Field("emailAddresses", "ArrayOfstring")),
+    Operation("SendTestEmailCampaign", (TOKEN, CAMPAIGN_ID, Field("emailAddresses", "ArrayOfString")),
               "cmServiceReturn", send_test_email_campaign),
     Operation("SendEmailCampaign", (TOKEN, CAMPAIGN_ID, Field("listId", "int"),
                                     Field("sendDate", "dateTime", nillable=True)), "cmServiceReturn",

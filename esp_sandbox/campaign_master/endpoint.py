@@ -16,7 +16,9 @@ from . import assumed, jobs, service, soap
 
 _logger = logging.getLogger(__name__)
 
+# The services as the evidence shows them, and with the assumed operations and members (``cm_extended``).
 SERVICES = (service.SERVICE, jobs.SERVICE)
+EXTENDED = {service.PATH.casefold(): service.EXTENDED, jobs.PATH.casefold(): jobs.EXTENDED}
 HELP_PAGE = (
     "<html><head><title>{name}</title></head><body><h1>{name}</h1><p>The sandbox's {name}. Its description: "
     '<a href="{path}?wsdl">{path}?wsdl</a>.</p></body></html>'
@@ -56,6 +58,7 @@ class Context:
     store: object
     config: object
     tokens: Tokens
+    extended: bool = False
 
 
 class CampaignMaster:
@@ -70,8 +73,15 @@ class CampaignMaster:
             app.store.db.executescript(jobs.SCHEMA + assumed.SCHEMA)
 
     def service_of(self, path):
-        """The service at a path (IIS matches paths whatever their case), or None."""
+        """The service at a path (IIS matches paths whatever their case), or None; with ``cm_extended``, the
+        one with the assumed operations."""
+        if getattr(self.app.config, "cm_extended", False) and path.casefold() in EXTENDED:
+            return EXTENDED[path.casefold()]
         return self.services.get(path.casefold())
+
+    @property
+    def case(self):
+        return getattr(self.app.config, "cm_member_case", soap.WIRE_INFERRED)
 
     def read_call(self, request):
         """The parsed call of a POST, read before the fault plan so a fault can target one operation."""
@@ -85,7 +95,7 @@ class CampaignMaster:
         if call is None:
             return Response("Method not allowed.", status=405, headers={"Allow": "GET, POST"})
         try:
-            return self._xml(soap.response(svc, *self._run(svc, call)))
+            return self._xml(soap.response(svc, *self._run(svc, call), case=self.case))
         except soap.SoapFault as exc:
             return fault_response(exc)
         except Exception:  # a bug of the sandbox still answers like the service would: a Fault
@@ -95,28 +105,30 @@ class CampaignMaster:
     def _run(self, svc, call):
         if call.problem is not None:
             raise call.problem
-        operation = svc.operations.get(call.operation)
+        operation = svc.operation_of(call.operation)
         if operation is None:
             raise soap.invalid(f"{call.operation} is not an operation of {svc.name}.")
         app = self.app
         with app.store.lock:
-            params = soap.read_params(svc, operation, call)
+            params = soap.read_params(svc, operation, call, self.case)
             now = app.store.now()
             for name in ("token", "SecurityToken"):
                 if name in params:
-                    self.tokens.check(params.pop(name), now)
+                    token = params.pop(name)
+                    self.tokens.check(token.get("Value") if isinstance(token, dict) else token, now)
             try:
                 app.rate_limiter.check(app.config.rate_limit, assumed.tier(operation.name), now)
             except errors.ApiError:
                 raise assumed.throttled()
             app.tick()
-            value = operation.handler(Context(app.store, app.config, self.tokens), params)
+            value = operation.handler(Context(app.store, app.config, self.tokens, svc is EXTENDED.get(svc.path.casefold())),
+                                      params)
         return operation, value
 
     def _describe(self, request, svc):
         location = (self.app.config.public_url or request.host_url.rstrip("/")) + svc.path
         if {key.casefold() for key in request.args} & {"wsdl", "singlewsdl"}:
-            return self._xml(soap.wsdl(svc, location))
+            return self._xml(soap.wsdl(svc, location, self.case))
         return Response(HELP_PAGE.format(name=svc.name, path=location), content_type="text/html; charset=utf-8")
 
     @staticmethod

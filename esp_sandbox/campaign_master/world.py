@@ -13,9 +13,16 @@ from ..store import SENDABLE
 from ..timeutil import parse_iso
 from .soap import SoapFault
 
-# System fields: (id, name, key of its value in the contact's data). firstName and lastName are the
-# account's FIRSTNAME and LASTNAME data fields, so both APIs read and write one value.
-SYSTEM_FIELDS = ((1, "emailAddress", None), (2, "firstName", "FIRSTNAME"), (3, "lastName", "LASTNAME"))
+# System fields as GetRecipientFields names them (evidence: facts.json main_service.recipient_field_names_observed):
+# (id, name, data type). Their values are the recipient's own members, not values; the account's data fields
+# (FIRSTNAME, …) are its custom fields, named as the account names them.
+SYSTEM_FIELDS = (
+    ("1", "Id", "Integer"), ("2", "EmailAddress", "Text"), ("3", "IsVerified", "Boolean"), ("4", "IsActive", "Boolean"),
+    ("5", "ClientId", "Integer"), ("6", "LastModified", "Date"), ("7", "LastModifiedBy", "Text"),
+    ("8", "EmailContentType", "Text"), ("9", "CreatedBy", "Text"), ("10", "CreatedFromIpAddress", "Text"),
+    ("11", "CreatedDateTime", "Date"), ("12", "BounceType", "Text"),
+)
+EMAIL_FIELD = "EmailAddress"
 DATA_FIELD_IDS = 100  # a data field's id is this plus its row number, clear of the system fields' ids
 DATA_TYPES = {"String": "Text", "Numeric": "Number", "Date": "Date", "Boolean": "Boolean"}
 # dotdigital has no multipart type: MultiPart is stored as Html (the richer part), so it reads back as HTML.
@@ -63,11 +70,15 @@ def paged(page, rows, key):
 
 @dataclasses.dataclass(frozen=True)
 class RecipientField:
-    id: int
+    id: str
     name: str
     data_type: str
     is_system: bool
-    key: str | None  # where the value lives in the contact's data; None for emailAddress
+    key: str | None  # where the value lives in the contact's data; None for a system field
+
+    @property
+    def is_email(self):
+        return self.name == EMAIL_FIELD
 
     def public(self):
         return {"id": self.id, "name": self.name, "dataType": self.data_type, "isSystemField": self.is_system,
@@ -76,11 +87,11 @@ class RecipientField:
 
 def fields(store):
     """The account's recipient fields, system fields first, then data fields in creation order."""
-    result = [RecipientField(field_id, name, "Text", True, key) for field_id, name, key in SYSTEM_FIELDS]
-    system = {name.casefold() for _id, name, _key in SYSTEM_FIELDS}
+    result = [RecipientField(field_id, name, data_type, True, None) for field_id, name, data_type in SYSTEM_FIELDS]
+    system = {name.casefold() for _id, name, _type in SYSTEM_FIELDS}
     for row in store.db.execute("SELECT rowid, name, type FROM data_fields ORDER BY rowid"):
         if row["name"].casefold() not in system:
-            result.append(RecipientField(DATA_FIELD_IDS + row["rowid"], row["name"],
+            result.append(RecipientField(str(DATA_FIELD_IDS + row["rowid"]), row["name"],
                                          DATA_TYPES.get(row["type"], "Text"), False, row["name"]))
     return result
 
@@ -129,8 +140,10 @@ def merged_values(known, data, values):
         if field is None:
             raise Refusal(f'Unknown recipient field "{name or item.get("fieldId")}".')
         text = item.get("value")
-        if field.key is None:
+        if field.is_email:
             email = (text or "").strip() or None
+        elif field.key is None:
+            continue  # the other system fields are the recipient's members, not values
         elif text is None or not text.strip():
             data.pop(field.key, None)
         else:
@@ -177,7 +190,9 @@ def find_recipient(store, known, key_name, info):
     field = known.get(key.casefold())
     if field is None:
         raise Refusal(f'Unknown recipient field "{key}".')
-    if field.key is None:
+    if field.key is None and not field.is_email:
+        raise Refusal(f'The system field "{field.name}" cannot be a primary key.')
+    if field.is_email:
         email = (info.get("emailAddress") or "").strip()
         if not email:
             raise Refusal("The recipient has no emailAddress.")
@@ -319,14 +334,17 @@ def summary(store, row):
         (row["id"], row["id"]),
     ).fetchone()[0]
     return {
-        "campaignId": row["id"],
+        "id": row["id"],
+        "campaignType": "Email",
+        # dateTime is a value type: a campaign not completed (or not started) shows the minimum date.
         "started": row["date_sent"] if row["date_sent"] is not None else MIN_DATE,
-        "completed": row["last_sent"] if row["last_sent"] is not None and not pending else None,
+        "completed": row["last_sent"] if row["last_sent"] is not None and not pending else MIN_DATE,
         "totalContacts": contacts,
         "totalSelectedRecipients": totals["sent"],
         "totalFailures": totals["hard"] + totals["soft"],
         "totalUnsubscribes": totals["unsubscribes"],
-        "bounces": {"total": totals["hard"] + totals["soft"], "hard": totals["hard"], "soft": totals["soft"]},
+        # One figure (evidence: bounces is an int); the hard/soft split is in GetEmailCampaignBounces.
+        "bounces": totals["hard"] + totals["soft"],
         "reads": {"total": totals["opens"], "unique": totals["unique_opens"]},
         "clicks": {"total": totals["clicks"], "unique": totals["clickers"]},
         "forwards": {"total": totals["forwards"], "unique": totals["forwarders"]},
@@ -334,7 +352,7 @@ def summary(store, row):
 
 
 def result(row, content_type):
-    """cmEmailCampaignResult of an activity row (``campaigns.activities``)."""
+    """EmailCampaignResultRow of an activity row (``campaigns.activities``); its content type is a string."""
     return {
         "recipientId": row["contact_id"],
         "emailAddress": row["email"],
@@ -352,5 +370,6 @@ BOUNCE_REASONS = {"hard": ("Hard", "The mailbox does not exist."), "soft": ("Sof
 
 def bounce(row):
     weight, reason = BOUNCE_REASONS[row["kind"]]
+    # bounceWeight and resent are strings whose values no evidence shows: "Hard"/"Soft" and "false" are assumed.
     return {"emailAddress": row["email"], "bounceReason": reason, "bounceWeight": weight, "bounceDate": row["at"],
-            "resent": False}
+            "resent": "false"}

@@ -1,16 +1,24 @@
-"""Campaign Master operations and fields that no public client shows: the *assumed contract*.
+"""The *extension*: Campaign Master operations, members and messages that no public evidence shows.
 
-OpenCRM's integration proves that Campaign Master lets an API user create, test and send campaigns and put
-recipients into lists, but the names and shapes of those operations are not public. They are defined here, in
-the style of the public v1.1 operations (``esp_sandbox/CAMPAIGN_MASTER.md`` is the contract, and the sandbox's
-``esp_sandbox/campaign_master/assumed.py`` serves the same). Correcting them against the vendor's real WSDL is
-a change in this module only: the provider calls nothing assumed except through these functions.
+The public evidence of v1.1 (``specs/campaign-master/facts.json``) has no lists, list membership, templates,
+from addresses or campaign create/update/test/send, and shows that ``GetJobResult`` exists but not its messages.
+What the add-on assumes of them is defined here, in the style of the public operations
+(``esp_sandbox/CAMPAIGN_MASTER.md``; the sandbox serves the same only when started with ``cm_extended``).
+The provider calls nothing assumed except through this module, and calls the assumed operations only when the
+account's WSDL offers them (:data:`OPERATIONS`). Correcting them against the vendor's real WSDL is a change here.
 
-Each function takes ``call(operation, **parameters)`` (the provider's token-aware call of the main service,
-answering plain dicts and lists) and returns :mod:`..records` or plain values.
+Each function takes ``call(operation, **parameters)`` (the provider's token-aware call, answering plain dicts and
+lists whose member names are case-folded) and returns :mod:`..records` or plain values.
 """
 
 from .. import records
+from ..exceptions import AlreadyExists, ValidationError
+
+# The assumed operations of the main service: an account's service that has them all is "extended".
+OPERATIONS = frozenset({
+    "GetLists", "CreateList", "GetTemplates", "GetGlobalAddresses", "CreateEmailCampaign", "UpdateEmailCampaign",
+    "GetEmailCampaign", "GetEmailCampaignByExternalId", "SendTestEmailCampaign", "SendEmailCampaign",
+})
 
 # -- lists ----------------------------------------------------------------------------------------------------
 
@@ -18,25 +26,45 @@ from .. import records
 def iter_lists(call):
     for row in call("GetLists") or ():
         yield records.AddressBook(id=int(row["id"]), name=row.get("name") or "", visibility=None,
-                                  contact_count=row.get("recipientCount"), is_system=False)
+                                  contact_count=row.get("recipientcount"), is_system=False)
 
 
 def create_list(call, name):
-    """:return: the new list's id, or the refusal as ``(None, message)``."""
+    """:return: the new list; :class:`AlreadyExists` when the account has a list of that name."""
     answer = call("CreateList", name=name) or {}
-    return answer.get("listId"), answer
+    if not answer.get("listid"):
+        message = f"Campaign Master refused CreateList: {answer.get('message') or '?'}"
+        raise (AlreadyExists if "already exists" in (answer.get("message") or "") else ValidationError)(message)
+    return records.AddressBook(id=int(answer["listid"]), name=name, contact_count=0)
 
 
 # A criterion that keeps the members of one list (public GetRecipients, assumed field name).
 def list_criterion(list_id):
-    return {"fieldName": "listId", "operator": "Equals", "operand": str(int(list_id)), "logicalOperator": "And",
-            "order": 0, "leftParentheses": 0, "rightParentheses": 0}
+    return {"fieldName": "ListId", "leftParentheses": 1, "logicalOperator": "And", "operand": str(int(list_id)),
+            "operator": "Equals", "order": 1, "rightParentheses": 1}
 
 
-# The recipient's lists, on the public cmRecipient (assumed field).
-RECIPIENT_LISTS_FIELD = "listIds"
-# The target list of an import job, on the public JobDefinition (assumed field).
+# The target list of an import job, on the public JobDefinition (assumed member).
 JOB_LIST_FIELD = "ListId"
+
+# -- import jobs: GetJobResult exists (evidence), its messages are assumed ---------------------------------------
+
+JOB_STATES = {"Completed": records.IMPORT_DONE, "Failed": records.IMPORT_FAILED}
+
+
+def job_result(job_call, job_id):
+    """``GetJobResultRequest{JobId}`` with the ``SecurityToken`` header → ``JobResultMessage{JobId, Status,
+    Inserted, Updated, Failed, FailedRows{JobResultRow{RowNumber, Key, Reason}}}``.
+
+    :return: ``{"status", "state", "failed_rows": [{"row", "key", "reason"}]}``
+    """
+    answer = job_call("GetJobResult", JobId=int(job_id)) or {}
+    status = answer.get("status") or "Pending"
+    rows = answer.get("failedrows") or {}
+    rows = rows.get("jobresultrow") if isinstance(rows, dict) else rows
+    return {"status": status, "state": JOB_STATES.get(status, records.IMPORT_PENDING),
+            "failed_rows": [{"row": row.get("rownumber"), "key": row.get("key"), "reason": row.get("reason")}
+                            for row in rows or ()]}
 
 # -- catalogue ------------------------------------------------------------------------------------------------
 
@@ -48,7 +76,7 @@ def iter_templates(call):
 
 def iter_global_addresses(call):
     for row in call("GetGlobalAddresses") or ():
-        yield records.FromAddress(id=int(row["id"]), email=row.get("emailAddress") or "")
+        yield records.FromAddress(id=int(row["id"]), email=row.get("emailaddress") or "")
 
 
 # -- campaigns ------------------------------------------------------------------------------------------------
@@ -90,8 +118,8 @@ def campaign(row):
     status = row.get("status") or "Draft"
     return records.Campaign(
         id=int(row["id"]), name=row.get("name") or "", subject=row.get("subject"), status=status,
-        state=CAMPAIGN_STATES.get(status, records.CAMPAIGN_WAITING), from_name=row.get("fromName"),
-        html=row.get("htmlContent"), plain_text=row.get("textContent"),
+        state=CAMPAIGN_STATES.get(status, records.CAMPAIGN_WAITING), from_name=row.get("fromname"),
+        html=row.get("htmlcontent"), plain_text=row.get("textcontent"),
     )
 
 
@@ -120,15 +148,11 @@ def send(call, campaign_id, list_id, send_date=None):
     return call("SendEmailCampaign", campaignId=int(campaign_id), listId=int(list_id), sendDate=send_date)
 
 
-# -- results: figures and dates beyond the public shapes -------------------------------------------------------
+# -- results: members of EmailCampaignResultRow no evidence shows (read when the account's answers have them) ---
 
-# cmEmailCampaignSummary
-SUMMARY_VIEWS = "confirmedTotalViews"
-SUMMARY_NO_ACTIVITY = "noActivityTotal"
-# cmEmailCampaignResult
 RESULT_UNSUBSCRIBED = "unsubscribed"
-RESULT_SENT = "sentDate"
-RESULT_FIRST_READ = "firstReadDate"
-RESULT_LAST_READ = "lastReadDate"
-RESULT_FIRST_CLICK = "firstClickDate"
-RESULT_LAST_CLICK = "lastClickDate"
+RESULT_SENT = "sentdate"
+RESULT_FIRST_READ = "firstreaddate"
+RESULT_LAST_READ = "lastreaddate"
+RESULT_FIRST_CLICK = "firstclickdate"
+RESULT_LAST_CLICK = "lastclickdate"

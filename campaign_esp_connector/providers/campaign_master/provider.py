@@ -1,16 +1,20 @@
-"""Campaign Master (campaignmaster.com.au): SOAP (WCF) services called with zeep.
+"""Campaign Master (campaignmaster.com.au): SOAP (WCF) services called with zeep, as the public evidence shows
+them (``specs/campaign-master/facts.json``; ``esp_sandbox/CAMPAIGN_MASTER.md`` says item by item).
 
-Two services under the account's endpoint: ``/v1.1/CampaignMasterService.svc`` (login, recipients, campaigns,
-results) and ``/v1.1/CampaignMasterJobService.svc`` (bulk import jobs). Every call goes through the shared
+Two services under the account's endpoint: ``/v1.1/CampaignMasterService.svc`` (login, recipients, sent
+campaigns, their summaries, results, bounces and opens) and ``/v1.1/CampaignMasterJobService.svc`` (its own
+login, bulk import jobs and their results). Every call goes through the shared
 :class:`~..transport.HttpTransport` (one ``requests`` session, retries on connection errors, call counting).
-A call passes the login token; the token is renewed a minute before it expires and once when the service
-says it expired. Read operations are repeated on a server fault; writes never are, since a lost answer may
-hide a done change.
 
-What Campaign Master does not have, the capabilities leave out: no unsubscribe feed (``isActive`` changes are
-read from ``GetRecipients`` by ``lastModified``), no account-wide suppression feed, no removal from a list, no
-job status (an import is a ticket confirmed by reading its list back), no re-subscribe. Operations that no
-public client shows are in :mod:`.assumed`.
+- Member names are taken from the loaded WSDL (zeep's types), never written in one casing: the evidence
+  shows them lower-first as a 2010 generator recorded them, the wire most probably upper-first.
+- Answers are parsed strictly (zeep strict mode, libxml2's size limits on): a cut or malformed answer is
+  :class:`InvalidResponse`, and a read is repeated.
+- Faults are classified by their ``faultcode`` (``s:InvalidLogin``: wrong credentials, never repeated); a call
+  with a token that faults ``InvalidToken`` or ``InvalidLogin`` logs in again once.
+- What the service offers is read from its WSDL at login: operations no public evidence shows (lists,
+  templates, from addresses, campaign create/update/test/send, list membership) are called only through
+  :mod:`.assumed`, and only when the account's service has them; the capabilities follow.
 """
 
 import csv
@@ -25,6 +29,7 @@ from zeep import exceptions as zeep_exceptions
 from zeep.cache import InMemoryCache
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
+from zeep.xsd import ComplexType
 
 from .. import records
 from ..base import Capability, EspProvider
@@ -32,6 +37,7 @@ from ..exceptions import (
     AuthenticationError,
     ConfigurationError,
     EspError,
+    InvalidContent,
     InvalidResponse,
     NotFound,
     RateLimited,
@@ -48,11 +54,23 @@ MAIN_SERVICE = "/v1.1/CampaignMasterService.svc"
 JOB_SERVICE = "/v1.1/CampaignMasterJobService.svc"
 # Renew the token this long before Campaign Master says it expires.
 TOKEN_MARGIN_SECONDS = 60
-# Fault detail codes of the contract (esp_sandbox/CAMPAIGN_MASTER.md).
-INVALID_TOKEN = "InvalidToken"
+# Faults a call with a token answers when the token is no longer good: InvalidLogin is the one fault the
+# evidence shows; InvalidToken is assumed.
+TOKEN_FAULTS = ("InvalidToken", "InvalidLogin")
 READ_PREFIXES = ("Get",)
-EMAIL_FIELD = "emailAddress"
+# System fields of GetRecipientFields (evidence): the key of every recipient, its state and its change date.
+EMAIL_FIELD = "EmailAddress"
+ACTIVE_FIELD = "IsActive"
+MODIFIED_FIELD = "LastModified"
 INACTIVE_REASON = "Inactive at Campaign Master (unsubscribed, bounced or complained)"
+# The one "list" of an account whose service has no lists (the evidenced v1.1): all its recipients.
+ALL_RECIPIENTS = 1
+# The v1.1 operations the evidence shows (facts.json); an account offering fewer lacks what needs them.
+EVIDENCED_OPERATIONS = frozenset({
+    "Login", "GetServerTime", "GetRecipients", "GetRecipientFields", "AddRecipient", "GetSentCampaigns",
+    "GetEmailCampaignSummary", "GetEmailCampaignResults", "GetEmailCampaignBounces", "GetEmailCampaignOpens",
+})
+JOB_OPERATIONS = frozenset({"SubmitImportJob", "GetJobResult"})
 
 
 class _CountedTransport(Transport):
@@ -75,6 +93,40 @@ class _CountedTransport(Transport):
         return response.content
 
 
+class _Service:
+    """One loaded service description: its operations and the names its types give their members."""
+
+    def __init__(self, client):
+        self.client = client
+        self.operations = frozenset(client.service._binding._operations)
+        self.members = {}
+        for xsd_type in client.wsdl.types.types:
+            if isinstance(xsd_type, ComplexType):
+                for name, _element in xsd_type.elements:
+                    self.members.setdefault(name.casefold(), name)
+
+    def has_member(self, name):
+        return name.casefold() in self.members
+
+    def wire(self, value):
+        """A request value with every member named as this WSDL names it (``emailAddress`` → ``EmailAddress``)."""
+        if isinstance(value, dict):
+            return {self.members.get(key.casefold(), key): self.wire(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.wire(item) for item in value]
+        return value
+
+
+def _canon(value):
+    """An answer with every member name case-folded: the provider reads ``row.get("emailaddress")`` whatever
+    casing the service uses."""
+    if isinstance(value, dict):
+        return {key.casefold(): _canon(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canon(item) for item in value]
+    return value
+
+
 class CampaignMasterProvider(EspProvider):
     """One Campaign Master account.
 
@@ -82,7 +134,7 @@ class CampaignMasterProvider(EspProvider):
     :param username: the API user's name
     :param password: its password (the old API key is no longer needed)
     :param base_url: the service root, the part before ``/v1.1/`` (the sandbox's ``…/campaignmaster``)
-    :param page_size: rows Campaign Master answers per page (1,000)
+    :param page_size: rows Campaign Master answers per page (1,000: assumed, no evidence)
     :param transport_options: as for dotdigital (``timeout``, ``max_retries``, ``backoff_factor``, ``on_call``)
     """
 
@@ -95,38 +147,42 @@ class CampaignMasterProvider(EspProvider):
         feed_epoch=datetime(2000, 1, 1),
         feed_overlap_seconds=300,
         ids_per_removal=0,
-        # No job status: each check reads the list back; five checks, then the rows are sent again.
-        max_import_polls=5,
+        max_import_polls=30,
         stats_settle_hours=48,
         # OpenCRM syncs Campaign Master recipients every minute.
         sync_interval_minutes=1,
     )
-    # The summary reports all three (``confirmedTotalViews``, ``noActivityTotal``, unique forwards).
-    derived_summary_figures = frozenset()
-    # Results carry first and last click dates: no separate clicks feed.
-    click_dates_in_activity = True
-    # Campaign Master refuses a campaign without a description.
+    # The summary has one bounces figure and no views or inactive counts: the engines count those.
+    derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     campaign_requires_description = True
     requires_client_id = True
     templates_applied_by_provider = True
     list_chosen_at_send = True
-    default_field_mappings = (("firstName", "first_name"), ("lastName", "last_name"))
+    # Campaign Master's names of a person's fields are the account's own (First_Name, …): none by default.
+    default_field_mappings = ()
     # No personalization syntax: neither the v1.1 WSDL nor any client the facts come from
     # (specs/campaign-master/facts.json) shows how a campaign names a recipient's field, so the base class's
     # ``personalization_tag`` (None) stands and a mailing with placeholders is refused, never sent with a guess.
     # Statistics of campaigns sent this many days back are refreshed (there is no "activity since" feed).
     stats_window_days = 30
+    # What an account of the evidenced v1.1 offers; a client's :meth:`offered_capabilities` follow what its
+    # service's WSDL offers (read at login).
     capabilities = frozenset({
         Capability.BULK_IMPORT,
+        Capability.CONTACT_ACTIVITY,
+        Capability.DATA_FIELDS,
+        Capability.LIST_CHANGE_FEED,
+        Capability.BOOK_LISTING,
+        # Its one list is all its recipients: every campaign sent in Campaign Master went to it.
+        Capability.CAMPAIGN_IMPORT,
+    })
+    # Capabilities an account has when its service offers the assumed operations (``assumed.OPERATIONS``).
+    extended_capabilities = frozenset({
         Capability.TEST_SEND,
         Capability.SCHEDULING,
         Capability.CAMPAIGN_CREATION,
-        Capability.CONTACT_ACTIVITY,
-        Capability.DATA_FIELDS,
         Capability.TEMPLATES,
         Capability.FROM_ADDRESSES,
-        Capability.LIST_CHANGE_FEED,
-        Capability.BOOK_LISTING,
     })
 
     def __init__(self, client_id=None, username=None, password=None, base_url=None, *, page_size=1000,
@@ -143,11 +199,12 @@ class CampaignMasterProvider(EspProvider):
         transport_options.setdefault("provider", "Campaign Master")
         self.transport = HttpTransport(self.base_url, None, None, **transport_options)
         self._zeep_transport = _CountedTransport(self.transport)
-        self._clients = {}
-        self._token = None
-        self._token_expires = 0.0
+        self._services = {}
+        self._tokens = {}
         self._global_addresses = None
         self._bounce_weights_cache = {}
+        self._sent_dates = {}
+        self._field_names = None
 
     def __repr__(self):
         return f"<{type(self).__name__} base={self.base_url} client={self.client_id}>"
@@ -167,13 +224,14 @@ class CampaignMasterProvider(EspProvider):
     # SOAP plumbing
     # ------------------------------------------------------------------------------------------------------
 
-    def _client(self, path):
-        client = self._clients.get(path)
-        if client is None:
+    def _service(self, path):
+        service = self._services.get(path)
+        if service is None:
             url = self.base_url + path
             try:
+                # Strict: a cut or malformed answer is an error, never a partial answer; libxml2's limits on.
                 client = Client(url + "?wsdl", transport=self._zeep_transport,
-                                settings=Settings(strict=False, xml_huge_tree=True))
+                                settings=Settings(strict=True, xml_huge_tree=False))
             except EspError:
                 raise
             except Exception as exc:  # zeep raises many kinds while reading a WSDL
@@ -181,73 +239,115 @@ class CampaignMasterProvider(EspProvider):
                                       f"({type(exc).__name__}).") from None
             # Calls go to the configured URL, whatever host the WSDL names.
             client.service._binding_options["address"] = url
-            self._clients[path] = client
-        return client
+            service = self._services[path] = _Service(client)
+        return service
+
+    def offers(self, operation, path=MAIN_SERVICE):
+        """True when the account's service (its WSDL) has ``operation``."""
+        return operation in self._service(path).operations
+
+    def offered_capabilities(self):
+        """The capabilities of this account: the evidenced ones, and the extended ones when its service offers
+        every assumed operation they need (read from the WSDLs)."""
+        offered = set(type(self).capabilities)
+        if not JOB_OPERATIONS <= self._service(JOB_SERVICE).operations:
+            offered.discard(Capability.BULK_IMPORT)
+        if self.extended:
+            # Which list a sent campaign went to is shown nowhere: with lists, sent campaigns are not imported.
+            offered.discard(Capability.CAMPAIGN_IMPORT)
+            offered |= self.extended_capabilities
+        return frozenset(offered)
+
+    @property
+    def extended(self):
+        """The account's service has the assumed list operations (lists, membership)."""
+        return assumed.OPERATIONS <= self._service(MAIN_SERVICE).operations
 
     def _invoke(self, path, operation, headers=None, **params):
-        service = self._client(path).service
-        try:
-            method = getattr(service, operation)
-        except AttributeError:
+        service = self._service(path)
+        if operation not in service.operations:
             raise ValidationError(f"Campaign Master's service has no {operation} operation: this account's API "
-                                  "does not offer it.", code="NoSuchOperation") from None
+                                  "does not offer it.", code="NoSuchOperation")
+        method = getattr(service.client.service, operation)
+        params = {key: service.wire(value) for key, value in params.items()}
         try:
-            answer = method(_soapheaders=headers, **params) if headers else method(**params)
+            if headers:
+                answer = method(_soapheaders=service.wire(headers), **params)
+            else:
+                answer = method(**params)
         except zeep_exceptions.Fault as fault:
             raise _fault_error(operation, fault) from None
         except zeep_exceptions.TransportError as exc:
             raise _transport_error(operation, exc.status_code, exc.content) from None
         except (zeep_exceptions.XMLSyntaxError, zeep_exceptions.XMLParseError, zeep_exceptions.ValidationError) as exc:
-            raise InvalidResponse(f"Campaign Master answered {operation} with something that is not its SOAP "
-                                  f"answer ({type(exc).__name__}).") from None
+            raise InvalidResponse(f"Campaign Master answered {operation} with something that is not its complete "
+                                  f"SOAP answer ({type(exc).__name__}).") from None
         except zeep_exceptions.Error as exc:
             raise InvalidResponse(f"Campaign Master's {operation} could not be called ({exc}).") from None
-        return _unwrap(serialize_object(answer, target_cls=dict))
+        except TypeError as exc:
+            # zeep refuses a member its WSDL does not have: the account's service differs from the evidence.
+            raise ValidationError(f"Campaign Master's {operation} does not take what was sent ({exc}).",
+                                  code="ContractMismatch") from None
+        return _unwrap(_canon(serialize_object(answer, target_cls=dict)))
 
-    def _login(self):
-        answer = self._invoke(MAIN_SERVICE, "Login", clientID=self.client_id, userName=self.username,
+    def _login(self, path=MAIN_SERVICE):
+        answer = self._invoke(path, "Login", clientID=self.client_id, userName=self.username,
                               password=self._password) or {}
-        token = answer.get("tokenString")
+        token = answer.get("tokenstring")
         if not token:
             raise AuthenticationError("Campaign Master accepted the login but gave no token.")
-        minutes = answer.get("minutesTillTokenExpires") or 20
-        self._token = token
-        self._token_expires = time.monotonic() + float(minutes) * 60
+        # 480 minutes were seen; without a figure, a short life is the safe guess.
+        minutes = answer.get("minutestilltokenexpires") or 20
+        self._tokens[path] = (token, time.monotonic() + float(minutes) * 60)
         return token
 
-    def _valid_token(self):
-        if self._token is None or time.monotonic() >= self._token_expires - TOKEN_MARGIN_SECONDS:
-            self._login()
-        return self._token
+    def _valid_token(self, path=MAIN_SERVICE):
+        token, expires = self._tokens.get(path) or (None, 0.0)
+        if token is None or time.monotonic() >= expires - TOKEN_MARGIN_SECONDS:
+            token = self._login(path)
+        return token
 
-    def _call(self, operation, missing_ok=False, **params):
-        """One call of the main service with the login token: renewed once on an expired-token fault, and
-        read operations repeated on server faults."""
+    def _with_token(self, path, operation, attempt):
+        """``attempt(token)`` with a valid token of the service at ``path``: renewed once when the service says
+        the token is no longer good, and a read repeated on server faults and unreadable answers."""
         renewed = repeats = 0
         while True:
+            # A fault of the login itself (InvalidLogin: wrong credentials) is never a reason to log in again.
+            token = self._valid_token(path)
             try:
-                return self._invoke(MAIN_SERVICE, operation, token=self._valid_token(), **params)
-            except NotFound:
-                if missing_ok:
-                    return None
-                raise
+                return attempt(token)
             except AuthenticationError as error:
-                if error.code != INVALID_TOKEN or renewed:
+                if error.code not in TOKEN_FAULTS or renewed:
                     raise
                 renewed += 1
-                self._token = None
+                self._tokens.pop(path, None)
             except (ServerError, InvalidResponse):
                 if not operation.startswith(READ_PREFIXES) or repeats >= self.transport.max_retries:
                     raise
                 repeats += 1
                 time.sleep(self.transport.backoff_factor * 2 ** (repeats - 1))
 
+    def _call(self, operation, missing_ok=False, **params):
+        """One call of the main service with the login token."""
+        try:
+            return self._with_token(MAIN_SERVICE, operation,
+                                    lambda token: self._invoke(MAIN_SERVICE, operation, token=token, **params))
+        except NotFound:
+            if missing_ok:
+                return None
+            raise
+
+    def _job_call(self, operation, headers=None, **params):
+        """One call of the Job service with its own login's token in the ``SecurityToken`` header."""
+        return self._with_token(JOB_SERVICE, operation, lambda token: self._invoke(
+            JOB_SERVICE, operation, headers={**(headers or {}), "SecurityToken": {"Value": token}}, **params))
+
     def _paged(self, operation, key, **params):
         page = 1
         while True:
             answer = self._call(operation, page=page, **params) or {}
             yield from _items(answer.get(key))
-            if answer.get("isLastPage", True) or not answer.get(key):
+            if answer.get("islastpage", True) or not answer.get(key):
                 return
             page += 1
 
@@ -266,7 +366,7 @@ class CampaignMasterProvider(EspProvider):
 
     def test_connection(self):
         """Log in (one call) and return :class:`~.records.AccountInfo`."""
-        self._token = None
+        self._tokens.pop(MAIN_SERVICE, None)
         self._valid_token()
         return records.AccountInfo(account_id=self.client_id, endpoint=self.base_url, region=None,
                                    main_email=self.username)
@@ -278,10 +378,13 @@ class CampaignMasterProvider(EspProvider):
         return _aware(value)
 
     # ------------------------------------------------------------------------------------------------------
-    # Lists, fields, templates, from addresses
+    # Lists (assumed; an account without them has one: all its recipients), fields, templates, from addresses
     # ------------------------------------------------------------------------------------------------------
 
     def iter_address_books(self):
+        if not self.extended:
+            yield records.AddressBook(id=ALL_RECIPIENTS, name="All recipients", visibility=None, is_system=False)
+            return
         yield from assumed.iter_lists(self._call)
 
     def get_address_book(self, book_id):
@@ -294,17 +397,27 @@ class CampaignMasterProvider(EspProvider):
         name = (name or "").strip()
         if not name:
             raise ValidationError("A list needs a name.")
-        list_id, answer = assumed.create_list(self._call, name)
-        if not list_id:
-            raise ValidationError(_refusal("CreateList", answer), code="ERROR_ADDRESSBOOK_DUPLICATE"
-                                  if "already exists" in (answer.get("message") or "") else None)
-        return records.AddressBook(id=int(list_id), name=name, contact_count=0)
+        if not self.extended:
+            raise ValidationError("Campaign Master's API (v1.1) has no lists: create the list in Campaign Master.",
+                                  code="NoSuchOperation")
+        return assumed.create_list(self._call, name)
+
+    def _fields(self):
+        """The account's recipient fields as GetRecipientFields names them, read once per client."""
+        if self._field_names is None:
+            self._field_names = [(row.get("name") or "", bool(row.get("issystemfield")), row.get("datatype"))
+                                 for row in self._call("GetRecipientFields") or ()]
+        return self._field_names
+
+    def _field(self, name):
+        """The account's spelling of a system field (``EmailAddress``), from GetRecipientFields."""
+        wanted = name.casefold()
+        return next((field for field, _system, _type in self._fields() if field.casefold() == wanted), name)
 
     def iter_data_fields(self):
-        for row in self._call("GetRecipientFields") or ():
-            if row.get("name") == EMAIL_FIELD:
-                continue  # the key of every row, never a mapped field
-            yield records.DataField(name=row.get("name") or "", type=_FIELD_TYPES.get(row.get("dataType"), "String"))
+        for name, system, data_type in self._fields():
+            if name and not system:
+                yield records.DataField(name=name, type=_FIELD_TYPES.get(data_type, "String"))
 
     def create_data_field(self, name, type="String", visibility="Private", default=None):
         raise ValidationError("Campaign Master's API cannot create recipient fields: add the field in Campaign "
@@ -315,9 +428,14 @@ class CampaignMasterProvider(EspProvider):
                               code="NoSuchOperation")
 
     def iter_templates(self):
+        if not self.offers("GetTemplates"):
+            return
         yield from assumed.iter_templates(self._call)
 
     def iter_from_addresses(self):
+        if not self.offers("GetGlobalAddresses"):
+            self._global_addresses = []
+            return
         self._global_addresses = list(assumed.iter_global_addresses(self._call))
         yield from self._global_addresses
 
@@ -335,8 +453,25 @@ class CampaignMasterProvider(EspProvider):
     # Recipients
     # ------------------------------------------------------------------------------------------------------
 
+    def _criterion(self, field, operator, operand):
+        """A criterion on a field named as the account names it; order and parentheses as the only real client
+        filled them in (1-based order, one pair of parentheses per criterion)."""
+        return {"fieldName": self._field(field), "leftParentheses": 1, "logicalOperator": "And",
+                "operand": operand, "operator": operator, "order": 1, "rightParentheses": 1}
+
+    def _since_criterion(self, since):
+        moment = since if isinstance(since, datetime) else datetime(since.year, since.month, since.day)
+        return self._criterion(MODIFIED_FIELD, "GreaterThanEquals", _aware(moment).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def _book_criteria(self, book_id):
+        if self.extended:
+            return [assumed.list_criterion(book_id)]
+        if int(book_id) != ALL_RECIPIENTS:
+            raise NotFound(f"Campaign Master has no list {book_id}: its API has no lists.")
+        return []
+
     def _recipient_rows(self, *criteria):
-        criteria = [dict(criterion, order=index) for index, criterion in enumerate(criteria)]
+        criteria = [dict(criterion, order=index) for index, criterion in enumerate(criteria, start=1)]
         yield from self._paged("GetRecipients", "recipients", criteria={"cmCriterion": criteria})
 
     def _recipients(self, *criteria):
@@ -346,58 +481,72 @@ class CampaignMasterProvider(EspProvider):
                 yield contact
 
     def iter_book_contacts_modified_since(self, book_id, since, with_full_data=True):
-        yield from self._recipients(assumed.list_criterion(book_id), _since_criterion(since))
+        yield from self._recipients(*self._book_criteria(book_id), self._since_criterion(since))
 
     def iter_book_unsubscribed_since(self, book_id, since):
         """Recipients of the list made inactive since ``since`` (Campaign Master has no unsubscribe feed: an
-        inactive recipient changed since then is the evidence, dated by its ``lastModified``)."""
-        for row in self._recipient_rows(assumed.list_criterion(book_id), _since_criterion(since),
-                                        _criterion("isActive", "Equals", "false")):
-            email = (row.get("emailAddress") or "").strip()
+        inactive recipient changed since then is the evidence, dated by its ``LastModified``)."""
+        for row in self._recipient_rows(*self._book_criteria(book_id), self._since_criterion(since),
+                                        self._criterion(ACTIVE_FIELD, "Equals", "false")):
+            email = (row.get("emailaddress") or "").strip()
             if email:
                 yield records.Suppression(contact_id=row.get("id"), email=email, reason=INACTIVE_REASON,
-                                          removed_at=_aware(row.get("lastModified")))
+                                          removed_at=_aware(row.get("lastmodified")))
 
     def book_contacts_page(self, book_id, skip=0):
         page = int(skip) // self.page_size + 1
         answer = self._call("GetRecipients", page=page,
-                            criteria={"cmCriterion": [assumed.list_criterion(book_id)]}) or {}
+                            criteria={"cmCriterion": self._book_criteria(book_id)}) or {}
         contacts = [contact for contact in map(_contact, _items(answer.get("recipients"))) if contact]
-        last = answer.get("isLastPage", True) or not contacts
+        last = answer.get("islastpage", True) or not contacts
         return contacts, (None if last else page * self.page_size)
 
-    def get_contact(self, email):
-        found = list(self._recipients(_criterion(EMAIL_FIELD, "Equals", email.strip())))
+    def _recipient_row(self, email):
+        found = list(self._recipient_rows(self._criterion(EMAIL_FIELD, "Equals", email.strip())))
         return found[0] if found else None
 
+    def get_contact(self, email):
+        row = self._recipient_row(email)
+        return _contact(row) if row else None
+
     def upsert_contact(self, email):
-        self._add_recipient({EMAIL_FIELD: email.strip()}, "InsertOrUpdate")
+        """Add the recipient, or leave it as it is: its current IsActive and IsVerified are sent back, as the
+        only real client did (a missing boolean reads as false: it would deactivate or unverify)."""
+        current = self._recipient_row(email)
+        recipient = {"emailAddress": email.strip(), "emailContentType": "HTML", "isActive": True,
+                     "isVerified": False}
+        if current is not None:
+            recipient.update(isActive=bool(current.get("isactive")), isVerified=bool(current.get("isverified")),
+                             emailContentType=current.get("emailcontenttype") or "HTML")
+        self._add_recipient(recipient, "InsertOrUpdate")
         return self.get_contact(email)
 
     def unsubscribe_from_book(self, book_id, email):
         """Make the recipient inactive: Campaign Master has no per-list unsubscribe."""
-        self._add_recipient({EMAIL_FIELD: email.strip(), "isActive": False}, "Update", missing_ok=True)
+        current = self._recipient_row(email)
+        if current is not None:
+            self._add_recipient({"emailAddress": email.strip(), "isActive": False,
+                                 "isVerified": bool(current.get("isverified")),
+                                 "emailContentType": current.get("emailcontenttype") or "HTML"}, "Update")
         return records.Suppression(contact_id=None, email=email, reason="Unsubscribed in Odoo", removed_at=None)
 
-    def _add_recipient(self, recipient, operation_type, missing_ok=False):
+    def _add_recipient(self, recipient, operation_type):
         answer = self._call("AddRecipient", recipientInfo=recipient, operationType=operation_type,
-                            primaryKeyName=EMAIL_FIELD) or {}
-        if answer.get("callStatus") != "Success":
-            message = answer.get("message") or ""
-            if missing_ok and "No recipient" in message:
-                return answer
+                            primaryKeyName=self._field(EMAIL_FIELD)) or {}
+        if answer.get("callstatus") != "Success":
             raise ValidationError(_refusal("AddRecipient", answer))
         return answer
 
     # ------------------------------------------------------------------------------------------------------
-    # Bulk import: a job id, no status call
+    # Bulk import: a job, confirmed by its result
     # ------------------------------------------------------------------------------------------------------
 
     def start_import(self, book_id, csv_fileobj, filename="contacts.csv"):
-        """Submit a CSV of the list's contacts as an import job (the Job service); the ``Email`` column is sent
-        as Campaign Master's ``emailAddress``.
+        """Submit a CSV of the list's contacts as an import job of the Job service: ``JobDefinition`` and
+        ``SecurityToken`` in SOAP headers, ``FileToImport`` in the body; the ``Email`` column is sent as the
+        account's ``EmailAddress`` field.
 
-        :return: :class:`~.records.ImportJob` whose id carries what the checks need (job, list, time, rows)
+        :return: :class:`~.records.ImportJob` whose id is the job's
         """
         data = csv_fileobj.read()
         if isinstance(data, bytes):
@@ -405,58 +554,60 @@ class CampaignMasterProvider(EspProvider):
         rows = list(csv.reader(io.StringIO(data)))
         if not rows:
             raise ValidationError("An import needs a header row.")
-        header = [EMAIL_FIELD if cell.strip().lower() == "email" else cell for cell in rows[0]]
+        email_field = self._field(EMAIL_FIELD)
+        header = [email_field if cell.strip().lower() == "email" else cell for cell in rows[0]]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(header)
         writer.writerows(rows[1:])
-        submitted = self.server_time()
         definition = {
-            "Delimiter": ",", "Filename": filename, "PrimaryKey": EMAIL_FIELD,
+            "Delimiter": ",", "Filename": filename,
             "InsertSettings": {"AllowImport": True, "MakeActive": True, "MakeVerified": True},
-            "UpdateSettings": {"AllowUpdate": True, "MakeActive": False, "MakeVerified": False},
-            "UseFirstDuplicate": False, assumed.JOB_LIST_FIELD: int(book_id),
+            "PrimaryKey": email_field,
+            # As the recorded client sent it: AllowImport allows the update of an existing recipient.
+            "UpdateSettings": {"AllowImport": True, "MakeActive": False, "MakeVerified": False},
+            "UseFirstDuplicate": False,
         }
-        job_id = self._submit_job(definition, out.getvalue().encode("utf-8"))
-        ticket = f"{job_id}:{int(book_id)}:{int(submitted.timestamp())}:{len(rows) - 1}"
-        return records.ImportJob(id=ticket, status="Submitted", state=records.IMPORT_PENDING)
+        definition.update(self._book_criteria_job(book_id))
+        answer = self._job_call("SubmitImportJob", headers={"JobDefinition": definition},
+                                FileToImport=out.getvalue().encode("utf-8")) or {}
+        job_id = answer.get("jobid") if isinstance(answer, dict) else answer
+        if not job_id:
+            raise InvalidResponse("Campaign Master accepted the import job but gave no job id.")
+        return records.ImportJob(id=str(job_id), status="Submitted", state=records.IMPORT_PENDING)
 
-    def _submit_job(self, definition, payload):
-        for attempt in (1, 2):
-            try:
-                return self._invoke(JOB_SERVICE, "SubmitImportJob", headers={"SecurityToken": self._valid_token()},
-                                    JobDefinition=definition, FileToImport=payload)
-            except AuthenticationError as error:
-                if error.code != INVALID_TOKEN or attempt == 2:
-                    raise
-                self._token = None
-        return None
+    def _book_criteria_job(self, book_id):
+        if self.extended:
+            return {assumed.JOB_LIST_FIELD: int(book_id)}
+        self._book_criteria(book_id)
+        return {}
+
+    def _job_result(self, import_id):
+        try:
+            job_id = int(str(import_id))
+        except ValueError:
+            raise NotFound(f"{import_id!r} is not a Campaign Master import job.") from None
+        return assumed.job_result(self._job_call, job_id)
 
     def get_import(self, import_id):
-        """Done once the list holds at least as many recipients changed since the submission as the job had
-        rows (a bounded number of checks: :attr:`limits`.max_import_polls)."""
-        try:
-            _job, list_id, submitted, rows = (int(part) for part in str(import_id).split(":"))
-        except ValueError:
-            raise NotFound(f"{import_id!r} is not a Campaign Master import ticket.") from None
-        since = datetime.fromtimestamp(submitted, timezone.utc) - timedelta(seconds=self.limits.feed_overlap_seconds)
-        seen = sum(1 for _contact in self._recipients(assumed.list_criterion(list_id), _since_criterion(since)))
-        if seen >= rows:
-            return records.ImportJob(id=import_id, status="Imported", state=records.IMPORT_DONE)
-        return records.ImportJob(id=import_id, status=f"{seen} of {rows} rows seen", state=records.IMPORT_PENDING)
+        """The job's own result (``GetJobResult``): done when the service says it is completed."""
+        result = self._job_result(import_id)
+        return records.ImportJob(id=str(import_id), status=result["status"], state=result["state"])
 
     def iter_import_faults(self, import_id):
-        # Campaign Master reports no faults of a job; inactive recipients come back through the change feed.
-        return iter(())
+        """The rows the service refused, each with its reason."""
+        for row in self._job_result(import_id)["failed_rows"]:
+            yield records.ImportFault(reason=row["reason"] or "Refused by Campaign Master", email=row["key"] or None,
+                                      row={"row": row["row"]})
 
     # ------------------------------------------------------------------------------------------------------
-    # Campaigns
+    # Campaigns: created and sent in Campaign Master; the assumed operations when the account offers them
     # ------------------------------------------------------------------------------------------------------
 
     def _campaign_answer(self, operation, answer):
-        if answer.get("callStatus") != "Success":
-            raise ValidationError(_refusal(operation, answer), code="ERROR_CAMPAIGN_INVALID")
-        return self.get_campaign(answer.get("campaignId"))
+        if answer.get("callstatus") != "Success":
+            raise InvalidContent(_refusal(operation, answer))
+        return self.get_campaign(answer.get("campaignid"))
 
     def create_campaign(self, content):
         body = assumed.campaign_body(content, self._from_email(content.get("from_address_id")))
@@ -465,26 +616,41 @@ class CampaignMasterProvider(EspProvider):
     def update_campaign(self, campaign_id, content):
         body = assumed.campaign_body(content, self._from_email(content.get("from_address_id")))
         answer = assumed.update_campaign(self._call, campaign_id, body)
-        if answer.get("callStatus") == "Success" and not answer.get("campaignId"):
-            answer = dict(answer, campaignId=int(campaign_id))
+        if answer.get("callstatus") == "Success" and not answer.get("campaignid"):
+            answer = dict(answer, campaignid=int(campaign_id))
         return self._campaign_answer("UpdateEmailCampaign", answer)
 
     def get_campaign(self, campaign_id):
+        if not self.offers("GetEmailCampaign"):
+            for campaign in self.iter_campaigns():
+                if campaign.id == int(campaign_id):
+                    return campaign
+            raise NotFound(f"Campaign Master has no sent campaign {campaign_id}.")
         return assumed.campaign(assumed.get_campaign(self._call, campaign_id))
 
     def find_campaign(self, marker):
+        if not self.offers("GetEmailCampaignByExternalId"):
+            return None
         row = assumed.get_campaign_by_external_id(self._call, marker)
         return assumed.campaign(row) if row else None
 
     def iter_campaigns(self):
+        """Email campaigns sent (GetSentCampaigns also lists fax and SMS campaigns)."""
         for row in self._call("GetSentCampaigns", **{"from": datetime(2000, 1, 1, tzinfo=timezone.utc),
                                                       "to": self.server_time()}) or ():
-            yield _sent_campaign(row)
+            if (row.get("campaigntype") or "Email") == "Email":
+                yield _sent_campaign(row)
+
+    def iter_book_campaigns(self, book_id):
+        """Email campaigns sent in Campaign Master to the account's one list, all its recipients (the list is
+        chosen at send time in Campaign Master)."""
+        self._book_criteria(book_id)
+        yield from self.iter_campaigns()
 
     def test_send_campaign(self, campaign_id, addresses):
         answer = assumed.send_test(self._call, campaign_id, addresses) or {}
-        if answer.get("callStatus") != "Success":
-            raise ValidationError(_refusal("SendTestEmailCampaign", answer), code="ERROR_CAMPAIGN_INVALID")
+        if answer.get("callstatus") != "Success":
+            raise InvalidContent(_refusal("SendTestEmailCampaign", answer))
 
     def send_campaign(self, campaign_id, book_ids=(), contact_ids=(), send_date=None):
         """Send to each list (Campaign Master takes the list at send time, one list per send)."""
@@ -494,8 +660,8 @@ class CampaignMasterProvider(EspProvider):
             raise ValidationError("A campaign send needs at least one list.")
         for book_id in book_ids:
             answer = assumed.send(self._call, campaign_id, book_id, send_date) or {}
-            if answer.get("callStatus") != "Success":
-                raise ValidationError(_refusal("SendEmailCampaign", answer), code="ERROR_CAMPAIGN_SEND_INVALID")
+            if answer.get("callstatus") != "Success":
+                raise InvalidContent(_refusal("SendEmailCampaign", answer))
         return self.get_send(f"cm-{int(campaign_id)}")
 
     def get_send(self, send_id):
@@ -505,7 +671,7 @@ class CampaignMasterProvider(EspProvider):
         return records.CampaignSend(
             id=f"cm-{campaign_id}", campaign_id=campaign_id, status=status,
             state=assumed.SEND_STATES.get(status, records.SEND_FAILED if status == "Draft" else records.SEND_SENDING),
-            send_date=_aware(row.get("sendDate") or row.get("sentDate")),
+            send_date=_aware(row.get("senddate") or row.get("sentdate")),
         )
 
     def find_send(self, campaign_id, send_date=None):
@@ -522,36 +688,38 @@ class CampaignMasterProvider(EspProvider):
     # ------------------------------------------------------------------------------------------------------
 
     def iter_campaigns_with_activity_since(self, since):
-        """Campaigns sent in the last :attr:`stats_window_days` days: Campaign Master has no feed of campaigns
-        with new activity, and results keep coming for weeks after a send."""
+        """Email campaigns sent in the last :attr:`stats_window_days` days: Campaign Master has no feed of
+        campaigns with new activity, and results keep coming for weeks after a send."""
         now = self.server_time()
         for row in self._call("GetSentCampaigns", **{"from": now - timedelta(days=self.stats_window_days),
                                                       "to": now}) or ():
-            campaign = _sent_campaign(row)
-            if campaign.status == "Email":
-                yield campaign
+            if (row.get("campaigntype") or "Email") == "Email":
+                yield _sent_campaign(row)
 
     def get_campaign_summary(self, campaign_id):
+        """The summary's figures; its one ``bounces`` figure is split into hard and soft by the bounces
+        listing's weights."""
         row = self._call("GetEmailCampaignSummary", campaignId=int(campaign_id)) or {}
-        bounces = row.get("bounces") or {}
         reads, clicks, forwards = (row.get(key) or {} for key in ("reads", "clicks", "forwards"))
-        sent = _int(row.get("totalSelectedRecipients"))
-        hard, soft = _int(bounces.get("hard")), _int(bounces.get("soft"))
+        sent = _int(row.get("totalselectedrecipients"))
+        bounces = _int(row.get("bounces"))
+        soft = sum(1 for weight in self._bounce_weights(campaign_id).values() if _is_soft(weight)) if bounces else 0
+        soft = min(soft, bounces)
+        hard = bounces - soft
         unique_reads = _int(reads.get("unique"))
-        delivered = max(sent - hard - soft, 0)
+        delivered = max(sent - bounces, 0)
         return records.CampaignSummary(
             campaign_id=int(campaign_id), sent=sent, delivered=delivered, hard_bounces=hard, soft_bounces=soft,
-            unsubscribes=_int(row.get("totalUnsubscribes")), complaints=0,
+            unsubscribes=_int(row.get("totalunsubscribes")), complaints=0,
             opens=_int(reads.get("total")), unique_opens=unique_reads, clicks=_int(clicks.get("total")),
             unique_clicks=_int(clicks.get("unique")), forwards=_int(forwards.get("total")),
             open_rate=round(100.0 * unique_reads / delivered, 2) if delivered else None,
             date_sent=_aware(row.get("started")), unique_forwards=_int(forwards.get("unique")),
-            views=_int(row.get(assumed.SUMMARY_VIEWS)), no_activity=_int(row.get(assumed.SUMMARY_NO_ACTIVITY)),
         )
 
     def iter_campaign_activities_since(self, campaign_id, since):
         """Per-recipient results updated after ``since`` (Campaign Master's ``resultsUpdatedAfter``); bounce
-        kinds come from the bounces listing, read once when a result says bounced."""
+        kinds come from the bounces listing and open dates from the opens listing."""
         skip = 0
         while skip is not None:
             rows, skip, _anchor = self.campaign_activities_page(campaign_id, since, skip)
@@ -563,38 +731,64 @@ class CampaignMasterProvider(EspProvider):
         page = int(skip) // self.page_size + 1
         answer = self._call("GetEmailCampaignResults", page=page, campaignId=int(campaign_id),
                             resultsUpdatedAfter=_aware(since)) or {}
-        rows = list(_items(answer.get("results")))
+        rows = list(_items(answer.get("resultrows")))
         weights = self._bounce_weights(campaign_id) if any(row.get("bounced") for row in rows) else {}
+        opens = self._open_dates(campaign_id) if any(row.get("reads") for row in rows) else {}
+        sent_at = self._sent_date(campaign_id) if rows else None
         activities = []
         for row in rows:
+            email = (row.get("emailaddress") or "").strip()
             bounced = bool(row.get("bounced"))
-            weight = weights.get((row.get("emailAddress") or "").lower()) if bounced else None
+            soft = bounced and _is_soft(weights.get(email.lower()))
+            first_open, last_open = opens.get(email.lower(), (None, None))
             activities.append(records.CampaignActivity(
-                contact_id=row.get("recipientId"), email=(row.get("emailAddress") or "").strip(),
+                contact_id=row.get("recipientid"), email=email,
                 opens=_int(row.get("reads")), clicks=_int(row.get("clicks")), forwards=_int(row.get("forwards")),
-                sent_at=_aware(row.get(assumed.RESULT_SENT)),
-                first_open_at=_aware(row.get(assumed.RESULT_FIRST_READ)),
-                last_open_at=_aware(row.get(assumed.RESULT_LAST_READ)),
+                # Each row was sent with the campaign: its start is the send date, unless the row has its own.
+                sent_at=_aware(row.get(assumed.RESULT_SENT)) or sent_at,
+                first_open_at=first_open or _aware(row.get(assumed.RESULT_FIRST_READ)),
+                last_open_at=last_open or _aware(row.get(assumed.RESULT_LAST_READ)),
                 unsubscribed=bool(row.get(assumed.RESULT_UNSUBSCRIBED)),
-                hard_bounced=bounced and weight != "Soft", soft_bounced=bounced and weight == "Soft",
+                hard_bounced=bounced and not soft, soft_bounced=soft,
+                # No evidenced source of click dates: only an extended account's results carry them.
                 first_click_at=_aware(row.get(assumed.RESULT_FIRST_CLICK)),
                 last_click_at=_aware(row.get(assumed.RESULT_LAST_CLICK)),
             ))
-        last = answer.get("isLastPage", True) or not rows
+        last = answer.get("islastpage", True) or not rows
         return activities, (None if last else page * self.page_size), None
+
+    def _sent_date(self, campaign_id):
+        """When the campaign started sending (its summary's ``started``), read once per client and campaign."""
+        cache = self._sent_dates
+        if int(campaign_id) not in cache:
+            row = self._call("GetEmailCampaignSummary", campaignId=int(campaign_id)) or {}
+            started = _aware(row.get("started"))
+            cache[int(campaign_id)] = started if started and started.year > 1 else None
+        return cache[int(campaign_id)]
 
     def _bounce_weights(self, campaign_id):
         # Read once per client and campaign: a resumed read of a big campaign meets bounces on many pages.
         cache, campaign_id = self._bounce_weights_cache, int(campaign_id)
         if campaign_id not in cache:
             cache[campaign_id] = {
-                (bounce.get("emailAddress") or "").lower(): bounce.get("bounceWeight")
-                for bounce in self._paged("GetEmailCampaignBounces", "bounces", campaignId=int(campaign_id))
+                (bounce.get("emailaddress") or "").lower(): bounce.get("bounceweight")
+                for bounce in self._paged("GetEmailCampaignBounces", "resultrows", campaignId=campaign_id)
             }
         return cache[campaign_id]
 
+    def _open_dates(self, campaign_id):
+        """{email: (first open, last open)} from the opens listing (the only evidenced source of open dates)."""
+        dates = {}
+        for row in self._paged("GetEmailCampaignOpens", "resultrows", campaignId=int(campaign_id)):
+            email, moment = (row.get("emailaddress") or "").lower(), _aware(row.get("opendate"))
+            if not email or moment is None:
+                continue
+            first, last = dates.get(email, (moment, moment))
+            dates[email] = (min(first, moment), max(last, moment))
+        return dates
+
     def iter_campaign_clicks_since(self, campaign_id, since):
-        # Click dates come with the results (click_dates_in_activity).
+        # No evidenced source of click dates.
         return iter(())
 
 
@@ -602,6 +796,11 @@ class CampaignMasterProvider(EspProvider):
 
 _FIELD_TYPES = {"Text": "String", "Password": "String", "Integer": "Numeric", "Number": "Numeric",
                 "Date": "Date", "Boolean": "Boolean"}
+
+
+def _is_soft(weight):
+    # bounceWeight is a string whose values no evidence shows: "Soft" is assumed; anything else counts hard.
+    return (weight or "").strip().casefold() == "soft"
 
 
 def _int(value):
@@ -614,38 +813,28 @@ def _aware(value):
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def _criterion(field, operator, operand):
-    return {"fieldName": field, "operator": operator, "operand": operand, "logicalOperator": "And", "order": 0,
-            "leftParentheses": 0, "rightParentheses": 0}
-
-
-def _since_criterion(since):
-    moment = since if isinstance(since, datetime) else datetime(since.year, since.month, since.day)
-    moment = _aware(moment)
-    return _criterion("lastModified", "GreaterThanEquals", moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
 def _contact(row):
-    email = (row.get("emailAddress") or "").strip()
+    email = (row.get("emailaddress") or "").strip()
     if not email:
         return None
-    data = {value.get("fieldName"): value.get("value") for value in _items(row.get("values")) if value.get("fieldName")}
-    active = bool(row.get("isActive", True))
+    data = {value.get("fieldname"): value.get("value") for value in _items(row.get("values"))
+            if value.get("fieldname")}
+    active = bool(row.get("isactive", True))
     return records.Contact(id=row.get("id"), email=email, status="Active" if active else "Inactive",
                            data_fields=data, sendable=active)
 
 
 def _sent_campaign(row):
     return records.Campaign(id=int(row["id"]), name=row.get("name") or "", subject=row.get("name"),
-                            status=row.get("campaignType") or "Email", state=records.CAMPAIGN_SENT)
+                            status=row.get("campaigntype") or "Email", state=records.CAMPAIGN_SENT)
 
 
 def _refusal(operation, answer):
-    return f"Campaign Master refused {operation}: {answer.get('message') or answer.get('callStatus') or '?'}"
+    return f"Campaign Master refused {operation}: {answer.get('message') or answer.get('callstatus') or '?'}"
 
 
 def _items(value):
-    """The rows of a WCF array as zeep answers it (``{"cmRecipient": [...]}``), or of a plain list."""
+    """The rows of a WCF array as zeep answers it (``{"cmrecipient": [...]}``), or of a plain list."""
     if value is None:
         return []
     if isinstance(value, dict) and len(value) == 1:
@@ -661,30 +850,29 @@ def _unwrap(answer):
     return answer
 
 
+# faultcode (local name) -> error class. InvalidLogin is the one fault the evidence shows (a wrong password:
+# HTTP 500, no detail); the others are assumed.
+_FAULTS = {
+    "InvalidLogin": AuthenticationError,
+    "InvalidToken": AuthenticationError,
+    "NotFound": NotFound,
+    "InvalidArgument": ValidationError,
+    "Client": ValidationError,
+}
+
+
 def _fault_error(operation, fault):
-    if not hasattr(fault.detail, "iter"):
+    code = (fault.code or "").rsplit(":", 1)[-1].rsplit("}", 1)[-1].strip()
+    if not code:
         # Not a SOAP fault: an error page that happened to be well-formed markup (a proxy's HTML 502).
-        text = fault.detail.decode("utf-8", "replace") if isinstance(fault.detail, bytes) else str(fault.detail or "")
-        kind = "an HTML page" if "<html" in (text or str(fault.message or "")).lower() else "an error page"
+        text = fault.detail.decode("utf-8", "replace") if isinstance(fault.detail, bytes) else str(fault.message or "")
+        kind = "an HTML page" if "<html" in (text or "").lower() else "an error page"
         return ServerError(f"Campaign Master answered {operation} with {kind} instead of its SOAP answer.",
                            status=500, excerpt=text[:200])
-    detail = {}
-    if fault.detail is not None:
-        for element in fault.detail.iter():
-            tag = element.tag.rsplit("}", 1)[-1]
-            if tag in ("code", "errorType", "message") and element.text:
-                detail[tag] = element.text.strip()
-    code = detail.get("code")
-    message = f"Campaign Master: {operation} failed: {detail.get('message') or fault.message}"
-    if code in ("InvalidLogin", INVALID_TOKEN):
-        return AuthenticationError(message, status=500, code=code)
-    if code == "NotFound":
-        return NotFound(message, status=500, code=code)
+    message = f"Campaign Master: {operation} failed: {fault.message or code}"
     if code == "TooManyRequests":
         return RateLimited(message, status=500, code=code, retry_after=None)
-    if code == "InvalidArgument" or (fault.code or "").endswith("Client"):
-        return ValidationError(message, status=500, code=code)
-    return ServerError(message, status=500, code=code)
+    return _FAULTS.get(code, ServerError)(message, status=500, code=code)
 
 
 def _transport_error(operation, status, content):
