@@ -283,7 +283,8 @@ def _count_bounces(cr, binding, emails):
 def _write_clicks(cr, binding, clicks):
     """Widen the first and last click dates of one page of clicks, and their traces' click dates; clicks that
     name their link also reach the mailing's link trackers (``link_clicks``)."""
-    link_clicks.write_link_clicks(cr, binding, clicks)
+    if binding.account_id.support_click_urls:
+        link_clicks.write_link_clicks(cr, binding, clicks)
     dates = {}
     for click in clicks:
         if click.email and click.clicked_at:

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import requests
+from zeep.cache import InMemoryCache
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -200,6 +201,8 @@ class TestCampaignMasterAbTesting(EspListSyncCommon):
         )
 
     def test_campaign_master_refuses_ab_testing_at_once(self):
+        self.sandbox.configure(cm_extended=True)  # a service with lists and campaigns (the assumed extension)
+        InMemoryCache._cache.clear()  # zeep keeps service descriptions an hour, for every client of the process
         self.cm_account.action_test_connection()
         mailing_list = self.env["mailing.list"].create({
             "name": "CM readers", "contact_ids": [(0, 0, {"name": "Reader", "email": "cm@example.com"})]})

@@ -274,7 +274,6 @@ class TestEspContent(EspListSyncCommon):
             api_user=self.sandbox.api_user, api_password=self.sandbox.api_password,
         )
         account.action_test_connection()
-        self.assertTrue(account.field_mapping_ids.filtered(lambda mapping: mapping.source == "first_name"))
         mailing = self._mailing('<p>Dear <t t-out="object.first_name"/></p>', esp_account_id=account.id)
         with self.assertRaises(UserError) as refused:
             EspContent(mailing).check()
