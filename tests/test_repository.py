@@ -47,3 +47,18 @@ def test_every_test_module_is_imported_for_odoo_bin(addon):
             imported |= {alias.name for alias in node.names}
     modules = {path.stem for path in tests.glob("test_*.py")}
     assert modules - imported == set()
+
+
+@pytest.mark.parametrize("addon", ADDONS, ids=lambda path: path.name)
+def test_every_translatable_text_can_be_extracted(addon):
+    """Odoo's .pot export reads ``_()`` calls with Babel, which gives up on a whole file when an argument is
+    something it cannot read (an f-string among the keyword arguments): its texts would never be translated."""
+    extract = pytest.importorskip("babel.messages.extract")
+    unreadable = {}
+    for path in addon.rglob("*.py"):
+        try:
+            with path.open("rb") as source:
+                list(extract.extract_python(source, ["_", "_lt"], [], {}))
+        except Exception as error:  # noqa: BLE001 (any failure is the finding)
+            unreadable[str(path.relative_to(ROOT))] = repr(error)
+    assert not unreadable

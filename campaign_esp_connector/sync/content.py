@@ -255,10 +255,12 @@ class EspContent:
         for match in _QWEB_ATTRIBUTE.finditer(html):
             if match["name"] in ("t-out", "t-esc") and _OUT_ELEMENT.match(html, match.start()):
                 continue  # already refused by _tag
+            # Named apart from the message: Babel's extractor cannot read an f-string among its arguments.
+            placeholder = f'{match["name"]}="{html_lib.unescape(match["value"])}"'
             self.problems.append(_(
                 "“%(placeholder)s”: the ESP only shows a contact's value (object.<field>, optionally with "
                 "or 'default'), without any markup inside; remove it or write it that way.",
-                placeholder=f'{match["name"]}="{html_lib.unescape(match["value"])}"'))
+                placeholder=placeholder))
         return html
 
     def _tag(self, placeholder, expression, default=""):
