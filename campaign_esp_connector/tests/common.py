@@ -1,6 +1,8 @@
 import sys
 from pathlib import Path
 
+import requests
+
 from odoo import fields
 from odoo.tests import TransactionCase
 
@@ -84,12 +86,32 @@ class EspSandboxCommon(EspCommon):
             api_password=cls.sandbox.api_password,
         )
 
+    @classmethod
+    def _create_campaign_master_account(cls, name="Campaign Master sandbox"):
+        """An account on the sandbox's Campaign Master service (not connected yet)."""
+        return cls._create_esp_account(
+            name=name, provider="campaign_master", api_endpoint=f"{cls.sandbox.url}/campaignmaster",
+            api_client_id="1000", api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
+        )
+
     def setUp(self):
         super().setUp()
         self.sandbox.reset()
 
     def _sandbox_api_calls(self):
         return [entry for entry in self.sandbox.requests_log() if entry["path"].startswith("/v2/")]
+
+    def _sandbox_get_all(self, path):
+        """Every row of a v2 listing of the sandbox, page by page, as a third-party client reads it."""
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        rows, skip = [], 0
+        while True:
+            page = requests.get(f"{self.sandbox.url}/v2/{path}", params={"select": 1000, "skip": skip}, auth=auth,
+                                timeout=10).json()
+            rows += page
+            if len(page) < 1000:
+                return rows
+            skip += 1000
 
     def _seed_sandbox_books(self, count, prefix="Book"):
         store = self.sandbox.app.store
@@ -188,3 +210,22 @@ class EspListSyncCommon(EspSandboxCommon):
             [contacts.ids],
         )
         contacts.invalidate_recordset(["write_date"])
+
+
+class CampaignMasterCommon(EspSandboxCommon):
+    """A Campaign Master account on the sandbox (``cm_account``); Campaign Master confirms an import once its
+    job ran, on the sandbox clock."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cm_account = cls._create_campaign_master_account()
+
+    def _sync_until_idle(self, mailing_list, runs=4):
+        for _run in range(runs):
+            mailing_list._esp_sync(trigger="manual")
+            self.env.flush_all()
+            if not self.env["esp.list.member"].search_count(
+                    [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]):
+                return
+            self.sandbox.advance_clock(60)

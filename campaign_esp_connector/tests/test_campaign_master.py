@@ -12,20 +12,11 @@ from odoo.tests import Form, tagged
 
 from ..sync import statistics
 from ..sync.campaigns import CampaignRunner
-from .common import EspSandboxCommon
+from .common import CampaignMasterCommon
 
 
 @tagged("campaign_esp_connector", "campaign_master")
-class TestCampaignMaster(EspSandboxCommon):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.cm_account = cls._create_esp_account(
-            name="Campaign Master sandbox", provider="campaign_master",
-            api_endpoint=f"{cls.sandbox.url}/campaignmaster", api_client_id="1000",
-            api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
-        )
-
+class TestCampaignMaster(CampaignMasterCommon):
     def setUp(self):
         super().setUp()
         self.sandbox.configure(cm_extended=True)
@@ -42,15 +33,6 @@ class TestCampaignMaster(EspSandboxCommon):
         mailing_list._esp_connect(self.cm_account._esp_create_address_book(name))
         self._sync_until_idle(mailing_list)
         return mailing_list
-
-    def _sync_until_idle(self, mailing_list, runs=4):
-        for _run in range(runs):
-            mailing_list._esp_sync(trigger="manual")
-            self.env.flush_all()
-            if not self.env["esp.list.member"].search_count(
-                    [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]):
-                return
-            self.sandbox.advance_clock(60)
 
     def _book_emails(self, mailing_list):
         book_id = int(mailing_list.esp_address_book_id.remote_id)

@@ -13,23 +13,14 @@ from odoo.tests import tagged
 
 from ..sync import campaigns as campaign_sync
 from ..sync import statistics
-from .common import EspSandboxCommon
+from .common import CampaignMasterCommon
 
 MAIN = "/campaignmaster/v1.1/CampaignMasterService.svc"
 HTML = '<html><body><p>Hi</p><a href="https://example.com/a">A</a> <a href="http://$UNSUB$">U</a></body></html>'
 
 
 @tagged("campaign_esp_connector", "campaign_master")
-class TestCampaignMasterEvidenced(EspSandboxCommon):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.cm_account = cls._create_esp_account(
-            name="Campaign Master v1.1", provider="campaign_master",
-            api_endpoint=f"{cls.sandbox.url}/campaignmaster", api_client_id="1000",
-            api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
-        )
-
+class TestCampaignMasterEvidenced(CampaignMasterCommon):
     def setUp(self):
         super().setUp()
         InMemoryCache._cache.clear()  # zeep keeps service descriptions an hour, for every client of the process
@@ -47,15 +38,6 @@ class TestCampaignMasterEvidenced(EspSandboxCommon):
         mailing_list._esp_connect(book)
         self._sync_until_idle(mailing_list)
         return mailing_list
-
-    def _sync_until_idle(self, mailing_list, runs=4):
-        for _run in range(runs):
-            mailing_list._esp_sync(trigger="manual")
-            self.env.flush_all()
-            if not self.env["esp.list.member"].search_count(
-                    [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]):
-                return
-            self.sandbox.advance_clock(60)
 
     def _sandbox_contacts(self):
         return {contact["email"]: contact for contact in self.sandbox.state(contacts_limit=100000)["contacts"]}

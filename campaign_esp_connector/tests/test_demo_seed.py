@@ -25,11 +25,7 @@ class TestDemoSeed(EspSandboxCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.seed = _load_seed_module()
-        cls.cm_account = cls._create_esp_account(
-            name="Campaign Master sandbox", provider="campaign_master",
-            api_endpoint=f"{cls.sandbox.url}/campaignmaster", api_client_id="1000",
-            api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
-        )
+        cls.cm_account = cls._create_campaign_master_account()
 
     def _seeder(self):
         return self.seed.DemoSeed(self.env, self.sandbox.url, commit=lambda: None,

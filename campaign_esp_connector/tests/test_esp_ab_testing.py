@@ -194,11 +194,7 @@ class TestCampaignMasterAbTesting(EspListSyncCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.cm_account = cls._create_esp_account(
-            name="Campaign Master sandbox", provider="campaign_master",
-            api_endpoint=f"{cls.sandbox.url}/campaignmaster", api_client_id="1000",
-            api_user=cls.sandbox.api_user, api_password=cls.sandbox.api_password,
-        )
+        cls.cm_account = cls._create_campaign_master_account()
 
     def test_campaign_master_refuses_ab_testing_at_once(self):
         self.sandbox.configure(cm_extended=True)  # a service with lists and campaigns (the assumed extension)

@@ -28,7 +28,6 @@ class TestEspActivityResume(EspListSyncCommon):
 
     _sent_mailing = _Statistics._sent_mailing
     _summary = _Statistics._summary
-    _get = _Statistics._get
     _check_activity_equals_the_esps = _Statistics._check_activity_equals_the_esps
 
     def _activity_rows(self, mailing):
@@ -131,7 +130,7 @@ class TestEspActivityResume(EspListSyncCommon):
     # later rows up, and the read steps back to where it was instead of skipping them.
 
     def _feed(self, mailing, feed):
-        return self._get(f"campaigns/{mailing.esp_campaign_remote_id}/{feed}")
+        return self._sandbox_get_all(f"campaigns/{mailing.esp_campaign_remote_id}/{feed}")
 
     def _delete_at_the_esp(self, contact_ids):
         auth = (self.sandbox.api_user, self.sandbox.api_password)

@@ -4,8 +4,6 @@ moment, and a Create List from Engagement that counts what it leaves out."""
 
 from collections import Counter
 
-import requests
-
 from odoo import fields
 from odoo.tests import tagged
 
@@ -33,22 +31,11 @@ class TestEspClicksBouncesFigures(EspListSyncCommon):
         self.assertEqual(mailing.state, "done")
         return mailing
 
-    def _get(self, path):
-        auth = (self.sandbox.api_user, self.sandbox.api_password)
-        rows, skip = [], 0
-        while True:
-            page = requests.get(f"{self.sandbox.url}/v2/{path}", params={"select": 1000, "skip": skip}, auth=auth,
-                                timeout=10).json()
-            rows += page
-            if len(page) < 1000:
-                return rows
-            skip += 1000
-
     def _trackers(self, mailing):
         return self.env["link.tracker"].search([("mass_mailing_id", "=", mailing.id)])
 
     def _esp_clicks(self, mailing):
-        return self._get(f"campaigns/{mailing.esp_campaign_remote_id}/clicks")
+        return self._sandbox_get_all(f"campaigns/{mailing.esp_campaign_remote_id}/clicks")
 
     def _read_again_from_the_start(self, mailing):
         """A whole new read of both feeds, as a first read would (the overlap at its widest)."""

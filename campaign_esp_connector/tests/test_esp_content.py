@@ -268,11 +268,7 @@ class TestEspContent(EspListSyncCommon):
         self.assertIn("Dear @FIRSTNAME@", campaign["htmlContent"])
 
     def test_campaign_master_placeholders_are_refused_without_a_guess(self):
-        account = self._create_esp_account(
-            name="Campaign Master sandbox", provider="campaign_master",
-            api_endpoint=f"{self.sandbox.url}/campaignmaster", api_client_id="1000",
-            api_user=self.sandbox.api_user, api_password=self.sandbox.api_password,
-        )
+        account = self._create_campaign_master_account()
         account.action_test_connection()
         mailing = self._mailing('<p>Dear <t t-out="object.first_name"/></p>', esp_account_id=account.id)
         with self.assertRaises(UserError) as refused:

@@ -94,22 +94,11 @@ class TestEspStatistics(EspListSyncCommon):
 
     # -- per-contact activity and Odoo's own figures ---------------------------------------------------------
 
-    def _get(self, path):
-        auth = (self.sandbox.api_user, self.sandbox.api_password)
-        rows, skip = [], 0
-        while True:
-            page = requests.get(f"{self.sandbox.url}/v2/{path}", params={"select": 1000, "skip": skip}, auth=auth,
-                                timeout=10).json()
-            rows += page
-            if len(page) < 1000:
-                return rows
-            skip += 1000
-
     def _check_activity_equals_the_esps(self, mailing):
         campaign = mailing.esp_campaign_remote_id
-        remote = {row["email"].lower(): row for row in self._get(f"campaigns/{campaign}/activities")}
+        remote = {row["email"].lower(): row for row in self._sandbox_get_all(f"campaigns/{campaign}/activities")}
         clicks = {}
-        for click in self._get(f"campaigns/{campaign}/clicks"):
+        for click in self._sandbox_get_all(f"campaigns/{campaign}/clicks"):
             clicks.setdefault(click["email"].lower(), []).append(click["dateClicked"][:19].replace("T", " "))
         rows = {row.email: row for row in mailing.esp_activity_ids}
         self.assertEqual(set(rows), set(remote))
@@ -212,7 +201,7 @@ class TestEspStatistics(EspListSyncCommon):
         mailing = self._sent_mailing()
         self.sandbox.advance_clock(7200)
         mailing.action_esp_import_activity()
-        remote = self._get(f"campaigns/{mailing.esp_campaign_remote_id}/activities")
+        remote = self._sandbox_get_all(f"campaigns/{mailing.esp_campaign_remote_id}/activities")
         expected = (
             sum(1 for row in remote if row["numForwards"]),
             sum(1 for row in remote if row["numOpens"] or row["numClicks"]),

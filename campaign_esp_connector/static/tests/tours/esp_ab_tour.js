@@ -6,21 +6,12 @@
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espOpenEmailMarketing } from "./esp_tour_utils";
+import { espNewMailing } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_ab_send_tour", {
     url: "/odoo",
     steps: () => [
-        ...espOpenEmailMarketing(),
-        {
-            content: "Create a mailing",
-            trigger: ".o_list_button_add, .o-kanban-button-new",
-            run: "click",
-        },
-        {
-            trigger: '.o_field_widget[name="subject"] input',
-            run: "edit Tour A/B",
-        },
+        ...espNewMailing("Tour A/B"),
         {
             content: "Send it to the connected list",
             trigger: '.o_field_widget[name="contact_list_ids"] input',

@@ -4,21 +4,12 @@
 // reason (tests/test_tours.py checks that nothing was sent).
 
 import { registry } from "@web/core/registry";
-import { espOpenEmailMarketing } from "./esp_tour_utils";
+import { espNewMailing } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_recipients_tour", {
     url: "/odoo",
     steps: () => [
-        ...espOpenEmailMarketing(),
-        {
-            content: "Create a mailing",
-            trigger: ".o_list_button_add, .o-kanban-button-new",
-            run: "click",
-        },
-        {
-            trigger: '.o_field_widget[name="subject"] input',
-            run: "edit Tour Mixed Lists",
-        },
+        ...espNewMailing("Tour Mixed Lists"),
         {
             content: "Send it to the connected list",
             trigger: '.o_field_widget[name="contact_list_ids"] input',

@@ -66,3 +66,20 @@ export function espOpenEmailMarketing() {
         },
     ];
 }
+
+/** Steps opening Email Marketing and starting a new mailing with this subject. */
+export function espNewMailing(subject) {
+    return [
+        ...espOpenEmailMarketing(),
+        {
+            content: "Create a mailing",
+            trigger: ".o_list_button_add, .o-kanban-button-new",
+            run: "click",
+        },
+        {
+            content: "Give its subject",
+            trigger: '.o_field_widget[name="subject"] input',
+            run: `edit ${subject}`,
+        },
+    ];
+}
