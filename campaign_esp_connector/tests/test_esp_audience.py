@@ -1,5 +1,5 @@
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
 from ..sync import audience
@@ -178,3 +178,30 @@ class TestEspAudience(EspListSyncCommon):
         self._sync_until_idle(mailing_list)
         self.assertFalse(mailing_list.contact_ids)
         self.assertFalse(self._book_state(mailing_list))
+
+    def test_connect_a_filter_dialog(self):
+        self._partners([("A", "a@example.com"), ("B", "b@example.com")])
+        Wizard = self.env["esp.connect.filter.wizard"].with_user(self.user_marketing)
+        form = Form(Wizard)
+        form.list_name = "Belgian customers"
+        form.model_id = self.partner_model
+        form.domain = self._domain()
+        form.kind = "on_demand"
+        form.account_id = self.sandbox_account
+        form.new_address_book_name = "Belgian customers"
+        self.assertEqual(form.match_count, 2)
+        action = form.save().action_connect()
+        mailing_list = self.env["mailing.list"].browse(action["params"]["next"]["res_id"])
+        self.assertRecordValues(mailing_list, [{"esp_source_kind": "on_demand", "esp_source_model_name": "res.partner",
+                                                "esp_source_count": 2, "esp_sync_state": "queued"}])
+        self.assertEqual(mailing_list.esp_address_book_id.name, "Belgian customers")
+
+        form = Form(Wizard)
+        form.list_name = "Nobody"
+        form.domain = repr([("id", "=", 0)])
+        form.account_id = self.sandbox_account
+        form.new_address_book_name = "Nobody"
+        wizard = form.save()
+        with self.assertRaisesRegex(UserError, "matches nobody"):
+            wizard.action_connect()
+        self.assertNotIn("Nobody", self.sandbox_account.address_book_ids.mapped("name"))
