@@ -18,6 +18,7 @@
         "data/ir_cron_data.xml",
         "data/mailing_subscription_optout_data.xml",
         "wizard/esp_connect_wizard_views.xml",
+        "wizard/esp_connect_filter_wizard_views.xml",
         "wizard/esp_engagement_list_wizard_views.xml",
         "wizard/mailing_mailing_test_views.xml",
         "views/esp_account_views.xml",

@@ -21,6 +21,21 @@ class MailingContact(models.Model):
         groups="campaign_esp_connector.campaign_esp_connector_group_user",
     )
     esp_activity_count = fields.Integer(string="ESP Campaigns Received", compute="_compute_esp_activity_count")
+    # A contact of a list connected to a filter stands for one record of the filter's model (the lowest id among
+    # the records sharing its email): written in bulk by sync/audience.py, one contact per email and list.
+    esp_source_list_id = fields.Many2one(
+        "mailing.list", string="Filled by the Filter of", readonly=True, ondelete="cascade", index="btree_not_null",
+        help="This contact is managed by the filter of this mailing list: it follows the record it stands for.")
+    esp_source_model = fields.Char(string="Source Model", readonly=True)
+    esp_source_res_id = fields.Integer(string="Source Record ID", readonly=True)
+
+    def init(self):
+        super().init()
+        # The key of the audience's upsert (INSERT ... ON CONFLICT): one contact per email in each filter's list.
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS mailing_contact_esp_source_email_uniq "
+            "ON mailing_contact (esp_source_list_id, email_normalized) WHERE esp_source_list_id IS NOT NULL"
+        )
 
     def _compute_esp_activity_count(self):
         counts = dict(self.env["esp.mailing.activity"]._read_group(

@@ -326,6 +326,8 @@ class MailingList(models.Model):
     def write(self, vals):
         archived = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
         unarchived = self.filtered(lambda mailing_list: not mailing_list.active) if vals.get("active") else self.browse()
+        if "contact_ids" in vals or "subscription_ids" in vals:
+            self.env["mailing.subscription"]._esp_check_not_filtered(self)
         res = super().write(vals)
         if "contact_ids" in vals or "subscription_ids" in vals:
             # Memberships written through contact_ids bypass mailing.subscription's own methods.
@@ -593,3 +595,98 @@ class MailingList(models.Model):
         self.ensure_one()
         runner = ListSyncRunner(self.env, trigger=trigger, **({"steps": steps} if steps else {}))
         return runner.run(self.esp_address_book_id).sudo(False)
+
+    # ------------------------------------------------------------
+    # FILTER: a list whose members are the records of a model + domain (sync/audience.py)
+    # ------------------------------------------------------------
+
+    esp_source_kind = fields.Selection(
+        [("dynamic", "Dynamic"), ("on_demand", "On Demand")], string="Filter Refresh", copy=False,
+        help="Dynamic: every synchronization follows the filter (records that entered are added, those that left "
+             "are removed from the address book). On Demand: the list follows the filter when a person presses "
+             "Refresh from Filter. Empty: an ordinary list whose members are edited by hand (synced both ways).")
+    esp_source_model_id = fields.Many2one(
+        "ir.model", string="Filter On", copy=False, ondelete="set null", domain=[("is_mailing_enabled", "=", True)],
+        help="The records the list is made of (Contacts, Leads, Event registrations, ...).")
+    # The model's technical name, kept when its module is uninstalled (the many2one empties): the list then fails
+    # with a reason instead of turning into an ordinary list.
+    esp_source_model_name = fields.Char(
+        string="Filter Model", compute="_compute_esp_source_model_name", store=True, readonly=True, copy=False)
+    esp_source_domain = fields.Char(string="Filter", copy=False, default="[]")
+    esp_source_filter_id = fields.Many2one(
+        "mailing.filter", string="Saved Filter", copy=False, ondelete="set null",
+        domain="[('mailing_model_id', '=', esp_source_model_id)]",
+        help="A saved recipient filter of Email Marketing: choosing one copies its domain.")
+    esp_source_refresh_datetime = fields.Datetime(string="Filter Last Refreshed", readonly=True, copy=False)
+    esp_source_count = fields.Integer(
+        string="Emails Matching", readonly=True, copy=False,
+        help="Emails the filter gave at its last refresh: one per address, blacklisted and invalid ones left out.")
+    # count + highest id + latest write of the matching records and of the blacklist: a refresh that finds it
+    # unchanged reads nothing more.
+    esp_source_fingerprint = fields.Char(readonly=True, copy=False)
+
+    @api.depends("esp_source_model_id")
+    def _compute_esp_source_model_name(self):
+        for mailing_list in self:
+            mailing_list.esp_source_model_name = (mailing_list.esp_source_model_id.model
+                                                  or mailing_list.esp_source_model_name)
+
+    @api.onchange("esp_source_filter_id")
+    def _onchange_esp_source_filter_id(self):
+        if self.esp_source_filter_id:
+            self.esp_source_domain = self.esp_source_filter_id.mailing_domain
+
+    def action_esp_refresh_source(self):
+        """Make the list's members the filter's records as of now, then queue a sync (On Demand lists, and a
+        dynamic list between two runs)."""
+        self.check_access("write")
+        from ..sync import audience  # noqa: PLC0415 - the engine is loaded with the models
+
+        results = []
+        for mailing_list in self.filtered("esp_source_kind"):
+            result = audience.refresh(mailing_list, force=True)
+            results.append(_("%(list)s: %(matched)s emails match the filter, %(entered)s entered, %(left)s left, "
+                             "%(updated)s changed.", list=mailing_list.name, **{
+                                 key: result[key] for key in ("matched", "entered", "left", "updated")}))
+        if not results:
+            raise UserError(_("Only a mailing list connected to a filter can be refreshed from it."))
+        connected = self.filtered(lambda mailing_list: mailing_list.esp_source_kind and mailing_list.esp_address_book_id
+                                  and mailing_list.active)
+        connected.sudo().esp_address_book_id._esp_queue(requested_by=self.env.user)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Refreshed from the filter"),
+                "message": "\n".join(results),
+                "type": "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def _esp_connect_source(self, model, domain, kind, address_book):
+        """Make this list the filter ``model`` + ``domain`` and connect it to ``address_book`` (one way: Odoo
+        to the ESP; the ESP's unsubscribes still come back as opt-outs). Its members are filled at once.
+
+        :param model: an ``ir.model`` that is mailing enabled
+        :param domain: the filter, as a string (Odoo's domain editor's value)
+        :param kind: ``dynamic`` or ``on_demand``
+        :raise UserError: the model is not mailing enabled, the domain does not work, or it matches nobody
+        """
+        self.ensure_one()
+        from ..sync import audience  # noqa: PLC0415 - the engine is loaded with the models
+
+        if not model.is_mailing_enabled:
+            raise UserError(_("Records of “%(model)s” cannot be mailed: choose a mailing-enabled model.",
+                              model=model.name))
+        if kind not in ("dynamic", "on_demand"):
+            raise UserError(_("Choose whether the filter is Dynamic or On Demand."))
+        # The filter is evaluated by the engine as superuser: the person must be able to read those records.
+        self.env[model.model].check_access("read")
+        self.sudo().write({"esp_source_model_id": model.id, "esp_source_domain": domain or "[]",
+                           "esp_source_kind": kind, "esp_source_fingerprint": False})
+        if not audience.count_matches(self.sudo()):
+            raise UserError(_("The filter matches nobody Odoo would mail (no record with a valid email that is "
+                              "not blacklisted): nothing was connected. Widen the filter."))
+        audience.refresh(self.sudo(), force=True)
+        self._esp_connect(address_book, create_contacts=False)

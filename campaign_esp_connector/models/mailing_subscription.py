@@ -89,6 +89,8 @@ class MailingSubscription(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        self._esp_check_not_filtered(self.env["mailing.list"].browse(
+            [vals["list_id"] for vals in vals_list if vals.get("list_id")]))
         subscriptions = super().create(vals_list)
         subscriptions.filtered(lambda subscription: not subscription.opt_out)._esp_record_optin()
         subscriptions._esp_mark_changed()
@@ -105,6 +107,7 @@ class MailingSubscription(models.Model):
 
     def unlink(self):
         lists = self.list_id
+        self._esp_check_not_filtered(lists)
         res = super().unlink()
         self.env["esp.address.book"]._esp_mark_changed(lists.ids)
         return res
@@ -127,6 +130,16 @@ class MailingSubscription(models.Model):
 
     def _esp_mark_changed(self):
         self.env["esp.address.book"]._esp_mark_changed(self.list_id.ids)
+
+    @api.model
+    def _esp_check_not_filtered(self, mailing_lists):
+        """Members of a list connected to a filter are the filter's records: only its refresh adds or removes
+        them (opting out stays open to everyone)."""
+        filtered = mailing_lists.sudo().filtered("esp_source_kind")
+        if filtered and not self.env.su:
+            raise UserError(_(
+                "The members of the mailing list “%(list)s” are the records of its filter: change the filter, then "
+                "Refresh from Filter, instead of adding or removing contacts by hand.", list=filtered[0].name))
 
     def _esp_record_optin(self):
         """Date these subscriptions' opt-in now, on the ESP's clock of each list's account (Odoo's clock plus

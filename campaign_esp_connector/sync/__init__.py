@@ -19,4 +19,4 @@ call, so a crash never forgets a remote side effect.
 
 from .common import ListRun, RunAborted
 from .runner import ListSyncRunner
-from . import job, list_job, campaign_jobs, statistics_job, activity_job, catalogue_job
+from . import audience, job, list_job, campaign_jobs, statistics_job, activity_job, catalogue_job

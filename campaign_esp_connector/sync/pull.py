@@ -27,6 +27,9 @@ class ContactPullJob(Job):
         self.two_way = self.mappings.filtered("two_way")
 
     def needed(self):
+        # A list filled by a filter syncs one way: its members are the filter's records, never the ESP's.
+        if self.run.mailing_list.esp_source_kind:
+            return False
         return bool(self.binding.create_contacts or self.two_way)
 
     def execute(self):

@@ -12,6 +12,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 
 from .. import providers
+from .audience import AudienceJob
 from .book_check import BookCheckJob
 from .common import CommitPoints, ListRun, RunAborted, utc_naive
 from .export import ExportJob
@@ -253,7 +254,9 @@ class ListSyncRunner:
         run = ListRun(binding, client, log, server_now, points, self.deadline, feeds)
         state, message, stop_account, retry_at, transient = "done", False, False, None, False
         try:
-            for name in self.steps:
+            steps = self.steps if self._audience(run) != "guard" else ()
+            state = state if steps else "guard"
+            for name in steps:
                 if not self.poll_only:
                     binding.sync_progress = self.env._("Step %(step)s of %(count)s: %(name)s",
                                                        step=self.steps.index(name) + 1, count=len(self.steps),
@@ -308,6 +311,15 @@ class ListSyncRunner:
         points.commit("run:finished")
         self._tell_requester(binding, log, requester, points)
         return log, stop_account
+
+    def _audience(self, run):
+        """A dynamic filter's members follow it first: the run then syncs what the filter selects now."""
+        if self.poll_only or run.mailing_list.esp_source_kind != "dynamic":
+            return None
+        run.binding.sync_progress = self.env._("Refreshing the members from the filter")
+        outcome = AudienceJob(run).execute()
+        run.commit("step:audience")
+        return outcome
 
     def _report(self, binding, log, requester):
         """A manual run records how the whole list stands; the person who pressed Synchronize is told once the

@@ -1,0 +1,301 @@
+"""Audience: a mailing list whose members are the records of a filter (any mailing-enabled model + a domain).
+
+A connected filter *is* a connected ``mailing.list`` with a source (``esp_source_*`` fields): the list sync engine
+(guard, health, history, crash safety) syncs it like any list. This module only keeps the list's members equal to
+the filter, in SQL:
+
+- the filter is Odoo's own query of the domain (``Model._search``), never an ORM loop over the records;
+- each record's email is the one Odoo itself mails (see :func:`recipient_columns`); blacklisted, invalid and
+  duplicate emails are left out, as ``mass_mailing`` leaves them out of a send;
+- **several records sharing one email: the lowest record id wins** (its name is the contact's name), so the book
+  holds one contact per email, always the same one;
+- the list holds one ``mailing.contact`` per email, owned by the list (``esp_source_list_id``); records entering
+  the filter insert a contact and its subscription, records leaving delete them (the removal triggers of
+  ``esp.list.member`` then have the runner remove them from the book), changed names update the contact;
+- an opted-out subscription is kept when its record leaves the filter: the opt-out is remembered if it returns.
+
+:func:`refresh` is what a run of the list sync job (``AudienceJob``, its first step) and the list's "Refresh from
+Filter" button call; a mailing that needs a list of its own from a model and domain can call it too.
+"""
+
+import hashlib
+from ast import literal_eval
+from datetime import datetime, timezone
+
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from .common import Job, RunAborted
+
+# Mass-change guard: an audience dropping to nobody is never applied without a person, however small the list.
+EMPTY = "empty"
+
+# Names of the record, first stored (untranslated) text column found; partners' records use the partner's name.
+NAME_COLUMNS = ("contact_name", "name")
+# An address Odoo would mail at all: one @, a dot in the domain, no spaces or separators (the SQL side of
+# tools.email_normalize for models that store no normalized email).
+EMAIL_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+
+
+class AudienceEmpty(UserError):
+    """The filter matches nobody while the list has members: applying it would empty the book."""
+
+
+def _stored_text(Model, name):
+    field = Model._fields.get(name)
+    return bool(field and field.store and field.type == "char" and not field.translate)
+
+
+def source_model(mailing_list):
+    """The source model of ``mailing_list`` (superuser), or a translated UserError when it is gone."""
+    env = mailing_list.env
+    name = mailing_list.esp_source_model_name
+    if not name or name not in env:
+        raise UserError(env._(
+            "The filter of the mailing list “%(list)s” reads the model “%(model)s”, which is no longer installed: "
+            "nothing was changed in the address book. Connect the list to another filter or disconnect it.",
+            list=mailing_list.name, model=name or "?"))
+    return env[name].sudo()
+
+
+def source_domain(mailing_list):
+    """The domain of ``mailing_list``'s filter as a list, or a translated UserError when it does not parse."""
+    env = mailing_list.env
+    try:
+        domain = literal_eval(mailing_list.esp_source_domain or "[]")
+    except (ValueError, SyntaxError, TypeError) as error:
+        raise UserError(env._(
+            "The filter of the mailing list “%(list)s” is not a valid domain (%(error)s): nothing was changed in the "
+            "address book.", list=mailing_list.name, error=error)) from error
+    if not isinstance(domain, list | tuple):
+        raise UserError(env._("The filter of the mailing list “%(list)s” is not a valid domain: nothing was changed "
+                              "in the address book.", list=mailing_list.name))
+    return list(domain)
+
+
+def recipient_columns(Model, query):
+    """SQL of the email, name and version (write date) of each record of ``query``, as Odoo mails it.
+
+    The email, first match:
+
+    1. a stored ``email_normalized`` (``mail.thread.blacklist`` models: contacts, leads, ...): NULL when invalid;
+    2. the model's ``_primary_email``, else ``email_from``, else ``email`` (stored text), normalized here: lower
+       case, the address inside ``Name <address>``, NULL when it is not an address;
+    3. the record's ``partner_id`` (sales orders, invoices, ...): the partner's normalized email and name.
+
+    :return: ``(email, name, write_date)`` SQL expressions; the query gains a join when the partner's are used
+    :raise UserError: the model has no email Odoo could mail
+    """
+    alias = query.table
+    env = Model.env
+    if _stored_text(Model, "email_normalized"):
+        email = SQL.identifier(alias, "email_normalized")
+    else:
+        column = next((name for name in (getattr(Model, "_primary_email", None), "email_from", "email")
+                       if name and _stored_text(Model, name)), None)
+        if column:
+            raw = SQL("lower(trim(COALESCE(substring(%s FROM '<([^<>]+)>'), %s)))",
+                      SQL.identifier(alias, column), SQL.identifier(alias, column))
+            email = SQL("(CASE WHEN %s ~ %s THEN %s END)", raw, EMAIL_PATTERN, raw)
+        elif "partner_id" in Model._fields and Model._fields["partner_id"].comodel_name == "res.partner" \
+                and Model._fields["partner_id"].store:
+            partner = query.left_join(alias, "partner_id", "res_partner", "id", "partner_id")
+            return (SQL.identifier(partner, "email_normalized"), SQL.identifier(partner, "name"),
+                    SQL("GREATEST(%s, %s)", SQL.identifier(alias, "write_date"),
+                        SQL.identifier(partner, "write_date")))
+        else:
+            raise UserError(env._("Records of “%(model)s” have no email address Odoo could mail.",
+                                  model=Model._description))
+    name_column = next((name for name in NAME_COLUMNS if _stored_text(Model, name)), None)
+    name = SQL.identifier(alias, name_column) if name_column else SQL("NULL::varchar")
+    return email, name, SQL.identifier(alias, "write_date")
+
+
+def _source_query(mailing_list):
+    """``(query, email, name, version)`` of the list's filter (see :func:`recipient_columns`)."""
+    env = mailing_list.env
+    Model, domain = source_model(mailing_list), source_domain(mailing_list)
+    try:
+        query = Model._search(domain)
+        columns = recipient_columns(Model, query)
+    except UserError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UserError(env._(
+            "The filter of the mailing list “%(list)s” no longer works on “%(model)s” (%(error)s): nothing was "
+            "changed in the address book. Fix the filter (a field it uses may have been removed).",
+            list=mailing_list.name, model=Model._description, error=error)) from error
+    return (query, *columns)
+
+
+def fingerprint(mailing_list):
+    """A cheap digest of what the filter selects: the domain, the matching records' count, highest id and latest
+    write, and the blacklist's. Equal digests: the audience did not change (records leaving or entering through a
+    change of a *related* record only are seen by the next forced refresh)."""
+    env = mailing_list.env
+    env.flush_all()
+    query, email, _name, version = _source_query(mailing_list)
+    env.cr.execute(SQL("SELECT count(*), max(%s), sum(%s) FROM (%s) AS src", SQL.identifier("v"),
+                       SQL.identifier("id"), query.select(SQL("%s AS v", version), SQL.identifier(query.table, "id"))))
+    count, latest, ids = env.cr.fetchone()
+    env.cr.execute("SELECT count(*), max(COALESCE(write_date, create_date)) FROM mail_blacklist")
+    blacklist = env.cr.fetchone()
+    digest = hashlib.sha1(repr((mailing_list.esp_source_model_name, mailing_list.esp_source_domain, count, latest,
+                                ids, blacklist)).encode()).hexdigest()
+    return digest
+
+
+def count_matches(mailing_list):
+    """Emails the filter gives (one per address, blacklisted and invalid left out), without changing anything."""
+    env = mailing_list.env
+    env.flush_all()
+    query, email, _name, _version = _source_query(mailing_list)
+    env.cr.execute(SQL(
+        "SELECT count(DISTINCT e) FROM (%s) AS src WHERE e IS NOT NULL AND e != '' AND NOT EXISTS "
+        "(SELECT 1 FROM mail_blacklist b WHERE b.email = src.e AND b.active)",
+        query.select(SQL("%s AS e", email))))
+    return env.cr.fetchone()[0]
+
+
+def refresh(mailing_list, force=False, allow_empty=False):
+    """Make the members of ``mailing_list`` (a list with a source) the filter's records, as of now.
+
+    Statements in bulk whatever the size: the audience into a temporary table, then one upsert of contacts, one
+    insert of subscriptions, one delete of the subscriptions (and contacts) that left.
+
+    :param force: refresh even when the fingerprint says nothing changed
+    :param allow_empty: apply a filter matching nobody (a person confirmed it) even if the list has members
+    :return: ``{"matched", "entered", "left", "updated", "skipped"}`` (counts of emails; ``skipped``: nothing
+        changed since the last refresh, so nothing was read)
+    :raise UserError: the model or the domain no longer works (nothing changed)
+    :raise AudienceEmpty: the filter matches nobody while the list has members, and not ``allow_empty``
+    """
+    mailing_list.ensure_one()
+    env = mailing_list.env(su=True)
+    mailing_list = mailing_list.with_env(env)
+    digest = fingerprint(mailing_list)
+    result = {"matched": mailing_list.esp_source_count, "entered": 0, "left": 0, "updated": 0, "skipped": True}
+    if not force and digest == mailing_list.esp_source_fingerprint:
+        return result
+    result["skipped"] = False
+    query, email, name, _version = _source_query(mailing_list)
+    cr = env.cr
+    list_id = mailing_list.id
+    table = SQL.identifier(f"esp_audience_{list_id}")
+    cr.execute(SQL("DROP TABLE IF EXISTS %s", table))
+    # The lowest id of each email wins (the rule the README states): DISTINCT ON keeps the first of each email.
+    cr.execute(SQL(
+        """
+        CREATE TEMPORARY TABLE %(table)s ON COMMIT DROP AS
+        SELECT DISTINCT ON (src.email) src.email, src.res_id, COALESCE(NULLIF(trim(src.name), ''), src.email) AS name
+          FROM (%(source)s) AS src
+         WHERE src.email IS NOT NULL AND src.email != ''
+           AND NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = src.email AND b.active)
+      ORDER BY src.email, src.res_id
+        """,
+        table=table,
+        source=query.select(SQL("%s AS email", email), SQL("%s AS res_id", SQL.identifier(query.table, "id")),
+                            SQL("%s AS name", name)),
+    ))
+    matched = cr.rowcount
+    cr.execute(SQL("ANALYZE %s", table))
+    cr.execute(
+        "SELECT count(*) FROM mailing_subscription WHERE list_id = %s AND opt_out IS NOT TRUE", [list_id])
+    members = cr.fetchone()[0]
+    if not matched and members and not allow_empty:
+        cr.execute(SQL("DROP TABLE %s", table))
+        raise AudienceEmpty(env._(
+            "The filter of the mailing list “%(list)s” matches nobody now: applying it would remove its %(count)s "
+            "members from the address book. Nothing was changed; check the filter, or confirm the change on the "
+            "list.", list=mailing_list.name, count=members))
+    # Odoo's clock to the microsecond, moved by the account's measured offset for the opt-in dates (as
+    # mailing.subscription._esp_record_optin dates them). clock_timestamp(), not now(): a change made in the
+    # transaction that last exported the contact must still look newer to the export.
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    offset = mailing_list.esp_account_id.clock_offset or 0
+    params = {"list": list_id, "model": mailing_list.esp_source_model_name, "uid": env.uid, "now": now,
+              "offset": offset}
+    cr.execute(SQL(
+        """
+        WITH up AS (
+            INSERT INTO mailing_contact (name, email, email_normalized, esp_source_list_id, esp_source_model,
+                                         esp_source_res_id, create_uid, write_uid, create_date, write_date)
+            SELECT a.name, a.email, a.email, %(list)s, %(model)s, a.res_id, %(uid)s, %(uid)s,
+                   clock_timestamp() AT TIME ZONE 'UTC', clock_timestamp() AT TIME ZONE 'UTC'
+              FROM %(table)s a
+            ON CONFLICT (esp_source_list_id, email_normalized) WHERE esp_source_list_id IS NOT NULL
+            DO UPDATE SET name = EXCLUDED.name, esp_source_model = EXCLUDED.esp_source_model,
+                          esp_source_res_id = EXCLUDED.esp_source_res_id, write_uid = EXCLUDED.write_uid,
+                          write_date = EXCLUDED.write_date
+             WHERE (mailing_contact.name, mailing_contact.esp_source_model, mailing_contact.esp_source_res_id)
+                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.esp_source_model, EXCLUDED.esp_source_res_id)
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+        """,
+        table=table, **params,
+    ))
+    _inserted, result["updated"] = cr.fetchone()
+    cr.execute(SQL(
+        """
+        INSERT INTO mailing_subscription (contact_id, list_id, opt_out, esp_optin_datetime, create_uid, write_uid,
+                                          create_date, write_date)
+        SELECT c.id, %(list)s, FALSE, %(now)s + make_interval(secs => %(offset)s), %(uid)s, %(uid)s,
+               %(now)s, %(now)s
+          FROM mailing_contact c
+         WHERE c.esp_source_list_id = %(list)s
+           AND NOT EXISTS (SELECT 1 FROM mailing_subscription s WHERE s.contact_id = c.id AND s.list_id = %(list)s)
+        """, **params))
+    result["entered"] = cr.rowcount
+    # Subscriptions first, in their own statement: the removal trigger reads the contact's email, which must
+    # still exist. Opted-out ones stay, so a record coming back is not subscribed again over its opt-out.
+    cr.execute(SQL(
+        """
+        DELETE FROM mailing_subscription s USING mailing_contact c
+         WHERE c.id = s.contact_id AND s.list_id = %(list)s AND c.esp_source_list_id = %(list)s
+           AND s.opt_out IS NOT TRUE
+           AND NOT EXISTS (SELECT 1 FROM %(table)s a WHERE a.email = c.email_normalized)
+     RETURNING s.contact_id
+        """, table=table, **params))
+    gone = [row[0] for row in cr.fetchall()]
+    if gone:
+        cr.execute("DELETE FROM mailing_contact WHERE id = ANY(%s)", [gone])
+    result["left"] = len(gone)
+    cr.execute(SQL("DROP TABLE %s", table))
+    result["matched"] = matched
+    if result["entered"] or result["left"] or result["updated"]:
+        env["esp.address.book"]._esp_mark_changed([list_id])
+    env.invalidate_all()
+    mailing_list.write({
+        "esp_source_fingerprint": digest,
+        "esp_source_count": matched,
+        "esp_source_refresh_datetime": now,
+    })
+    return result
+
+
+class AudienceJob(Job):
+    """First step of a run of a dynamic list: its members follow the filter before anything goes to the ESP. A
+    filter that no longer works fails the run (nothing else runs, nothing leaves the book); one matching nobody
+    waits for a person (the mass-change guard)."""
+
+    name = "audience"
+
+    def execute(self):
+        run, mailing_list = self.run, self.run.mailing_list
+        if mailing_list.esp_source_kind != "dynamic":
+            return None
+        try:
+            result = refresh(mailing_list, allow_empty=self.binding.guard_confirmed)
+        except AudienceEmpty as error:
+            run.log.message = str(error)
+            run.log._add_step(run.log.message)
+            return "guard"
+        except UserError as error:
+            raise RunAborted("failed", str(error)) from error
+        if not result["skipped"]:
+            run.log.added += result["entered"]
+            run.log._add_step(self.env._(
+                "Filter refreshed: %(matched)s emails match, %(entered)s entered, %(left)s left, %(updated)s changed.",
+                **{key: result[key] for key in ("matched", "entered", "left", "updated")}))
+        return None
