@@ -66,8 +66,14 @@ DRAFT_SUBJECT = "Summer newsletter"
 MAPPINGS = (("company_name", "COMPANY"), ("country", "COUNTRY"), ("mobile", "MOBILE"))
 CRONS_RUN = ("ir_cron_esp_sync_catalogue", "ir_cron_esp_sync_statistics", "ir_cron_esp_sync_activity")
 
-STEPS = ("sandbox", "accounts", "lists", "connect", "esp_optouts", "sent_mailing", "esp_campaign", "wall_time",
-         "crons", "draft")
+# Issue 23: Contacts (res.partner) tagged as customers; those in the United Kingdom are a dynamic filter connected to
+# a dotdigital book, and a mailing to every customer (a model and a domain) is sent through the ESP.
+CUSTOMER_TAG = "Customers"
+UK_CUSTOMERS = "UK customers"
+CONTACTS_SUBJECT = "Customer preview: the autumn range"
+
+STEPS = ("sandbox", "accounts", "lists", "connect", "esp_optouts", "sent_mailing", "esp_campaign",
+         "customer_filter", "contacts_mailing", "wall_time", "crons", "draft")
 
 # -- deterministic fake people ---------------------------------------------------------------------------------
 
@@ -174,6 +180,12 @@ SENT_BODY = body(
     ["Hello,", "Light jackets, linen shirts and the new garden range are in the shop, and subscribers get 20% "
      "off everything until Sunday.", "See you soon!"],
     [("See the collection", "https://shop.example.com/spring"), ("Garden range", "https://shop.example.com/garden")],
+)
+CONTACTS_BODY = body(
+    "The autumn range, a week early",
+    ["Hello,", "As one of our customers, you see the autumn range a week before everyone else: wool coats, warm "
+     "colours and the new boots.", "See you soon!"],
+    [("See the autumn range", "https://shop.example.com/autumn")],
 )
 ESP_CAMPAIGN_HTML = body(
     "Flash sale: 48 hours only",
@@ -467,6 +479,61 @@ class DemoSeed:
                 "campaignId": campaign["id"], "addressBookIds": [int(newsletter.esp_address_book_id.remote_id)]})
         self._engagement(newsletter)
 
+    def _customer_tag(self):
+        Tag = self.env["res.partner.category"]
+        return Tag.search([("name", "=", CUSTOMER_TAG)], limit=1) or Tag.create({"name": CUSTOMER_TAG})
+
+    def _step_customer_filter(self, story):
+        """Contacts tagged Customers, a few dozen of them; those in the United Kingdom are a Dynamic filter
+        connected to a new dotdigital book (Email Marketing > Mailing Lists > Connect a Filter to the ESP), synced."""
+        tag = self._customer_tag()
+        countries = {country.code: country.id for country in self.env["res.country"].search([])}
+        Partner = self.env["res.partner"].with_context(tracking_disable=True, mail_create_nolog=True)
+        known = set(Partner.search([("category_id", "in", tag.ids)]).mapped("email"))
+        Partner.create([{
+            "name": f"{person['first_name']} {person['last_name']}", "email": person["email"],
+            "company_name": person["company_name"], "mobile": person["mobile"],
+            "country_id": countries.get(person["country"]), "category_id": [(4, tag.id)],
+        } for person in fake_people(max(self.sizes[1], 20), 31, "customer") if person["email"] not in known])
+        uk = self._list(UK_CUSTOMERS) or self.env["mailing.list"].create({"name": UK_CUSTOMERS})
+        if not uk.esp_address_book_id:
+            domain = repr([("category_id", "in", tag.ids), ("country_id.code", "=", "GB")])
+            book = self.dotdigital.address_book_ids.filtered(lambda book: book.name == UK_CUSTOMERS
+                                                             and not book.mailing_list_id)[:1]
+            uk._esp_connect_source(self.env["ir.model"]._get("res.partner"), domain, "dynamic",
+                                   book or self.dotdigital._esp_create_address_book(UK_CUSTOMERS))
+        self._sync(uk)
+
+    def _step_contacts_mailing(self, story):
+        """A mailing to every customer (Recipients: Contact, filtered by the tag), sent through the ESP: no
+        connected filter has that domain, so the send makes a list of its own with exactly the contacts Odoo would
+        mail; then its engagement."""
+        self._advance(3 * 3600)
+        tag = self._customer_tag()
+        mailing = self._mailing(CONTACTS_SUBJECT) or self.env["mailing.mailing"].create({
+            "subject": CONTACTS_SUBJECT,
+            "preview": "Wool coats, warm colours and early access for our customers",
+            "body_arch": CONTACTS_BODY,
+            "body_html": CONTACTS_BODY,
+            "mailing_model_id": self.env["ir.model"]._get_id("res.partner"),
+            "mailing_domain": repr([("category_id", "in", tag.ids)]),
+            "email_from": self._email_from(),
+            "esp_account_id": self.dotdigital.id,
+        })
+        if mailing.esp_campaign_state not in ("queued", "sending", "sent"):
+            mailing.action_launch()
+        for _attempt in range(6):
+            # The send job makes the list, syncs it, waits for the ESP's import, then sends.
+            self.env["esp.sync.job.campaign.send"]._esp_job_run()
+            self.env["esp.sync.job.campaign.follow"]._esp_job_run()
+            self.env.invalidate_all()
+            if mailing.esp_campaign_state == "sent":
+                break
+            self._advance(60)
+        if mailing.esp_campaign_state != "sent":
+            raise SeedError(f"the mailing to Contacts was not sent: {mailing.esp_last_error or mailing.esp_campaign_state}")
+        self._engagement(mailing.esp_audience_list_id)
+
     def _step_wall_time(self, story):
         """Back to wall time: from here the sandbox's clock runs with the wall clock."""
         offset = self.control.now()["offset"]
@@ -489,8 +556,9 @@ class DemoSeed:
         Mailing._cron_esp_sync_activity()
         # The poll that saw the send finish stamped Odoo's own clock; in the story the send was days ago.
         sent = self._mailing(SENT_SUBJECT)
-        if sent.esp_campaign_id.send_date:
-            sent.sent_date = sent.esp_campaign_id.send_date
+        for mailing in sent | self._mailing(CONTACTS_SUBJECT):
+            if mailing.esp_campaign_id.send_date:
+                mailing.sent_date = mailing.esp_campaign_id.send_date
         # These crons have just done their work: their next runs are one interval away, not at the server's
         # start, where they would all run at once.
         for xmlid in CRONS_RUN:

@@ -4,7 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize, float_round, formatLang
 
-from ..sync import split_test, statistics
+from ..sync import mailing_audience, split_test, statistics
 from ..sync.campaigns import (
     MAX_TEST_ADDRESSES,
     CampaignSync,
@@ -20,7 +20,7 @@ from .esp_campaign import CAMPAIGN_STATES
 ESP_LOCKED_FIELDS = (
     "subject", "preview", "body_arch", "body_html", "email_from", "reply_to", "mailing_model_id",
     "contact_list_ids", "schedule_type", "schedule_date", "esp_account_id", "esp_from_name",
-    "esp_from_address_id", "esp_reply_to", "esp_description", "esp_template_id",
+    "esp_from_address_id", "esp_reply_to", "esp_description", "esp_template_id", "mailing_domain",
 )
 # Campaign states in which the ESP holds the send (or may: ``posting`` is looked up before anything else).
 ESP_HANDED_OVER_STATES = ("posting", "scheduled", "sending")
@@ -92,6 +92,18 @@ class MailingMailing(models.Model):
              "sends it to every contact of its lists, including the ESP's. The ESP's unsubscribes, bounces and "
              "suppressions are not applied, and its tracking does not see the send.")
     esp_recipients_warning = fields.Text(string="Recipients Warning", compute="_compute_esp_recipients_warning")
+
+    # A mailing to a model and domain (Contacts, Leads, ...): the ESP sends to the book of a list with a source
+    # (``sync/mailing_audience.py``).
+    esp_audience_list_id = fields.Many2one(
+        "mailing.list", string="ESP Recipients List", readonly=True, copy=False, ondelete="set null",
+        help="The list whose address book the ESP sent this mailing to: the connected filter of its recipients, "
+             "or the list made from its recipients when it was sent, kept for the statistics.")
+    esp_audience_own = fields.Boolean(string="List of Its Own", readonly=True, copy=False)
+    esp_audience_filter_id = fields.Many2one(
+        "mailing.list", string="Connected Filter", compute="_compute_esp_audience_filter_id",
+        help="A filter connected to an address book of this account, with the mailing's model and filter: the ESP "
+             "sends the mailing to that book.")
 
     # Campaign summary, as the ESP reports it (refreshed every 30 minutes for campaigns with new activity).
     esp_stat_sent = fields.Integer(string="Sent (ESP)", readonly=True, copy=False, aggregator="sum")
@@ -207,6 +219,11 @@ class MailingMailing(models.Model):
                 # A person chose Odoo's mail server for lists the ESP cannot send together.
                 account = False
             mailing.esp_account_id = account
+
+    @api.depends("esp_account_id", "mailing_model_id", "mailing_domain")
+    def _compute_esp_audience_filter_id(self):
+        for mailing in self:
+            mailing.esp_audience_filter_id = mailing_audience.connected_filter(mailing)
 
     @api.depends("email_from")
     def _compute_esp_from_name(self):

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from odoo import fields
 
-from . import link_clicks
+from . import link_clicks, mailing_audience
 from .common import utc_naive
 from .job import LOCK_NAMESPACES, time_budget
 
@@ -167,21 +167,32 @@ def _write_activities(cr, binding, rows):
         ),
         m AS (
             -- The contact of each email: in the mailing's lists (the lowest id when several), else any. One
-            -- index look-up per email, whatever the size of the contacts table.
-            SELECT v.email, (
+            -- index look-up per email, whatever the size of the contacts table. A mailing to a model and domain:
+            -- the contact of its recipients list, which names the record the trace is about.
+            SELECT v.email, CASE WHEN %(audience)s::int IS NOT NULL THEN (
+                SELECT c.id FROM mailing_contact c
+                 WHERE c.esp_source_list_id = %(audience)s::int AND c.email_normalized = v.email)
+            ELSE (
                 SELECT c.id FROM mailing_contact c
                  WHERE c.email_normalized = v.email
               ORDER BY NOT EXISTS (
                            SELECT 1 FROM mailing_subscription s
                              JOIN mail_mass_mailing_list_rel r ON r.mailing_list_id = s.list_id
                             WHERE s.contact_id = c.id AND r.mailing_mailing_id = v.mailing_id), c.id
-                 LIMIT 1) AS contact_id
+                 LIMIT 1) END AS contact_id
               FROM v
         ),
+        m2 AS (
+            SELECT m.email, m.contact_id,
+                   CASE WHEN %(audience)s::int IS NULL THEN m.contact_id
+                        ELSE (SELECT c.esp_source_res_id FROM mailing_contact c WHERE c.id = m.contact_id)
+                   END AS trace_res_id
+              FROM m
+        ),
         n AS (
-            SELECT v.*, m.contact_id,
-                   CASE WHEN m.contact_id IS NOT NULL THEN nextval('mailing_trace_id_seq') END AS new_trace_id
-              FROM v LEFT JOIN m ON m.email = v.email
+            SELECT v.*, m2.contact_id, m2.trace_res_id,
+                   CASE WHEN m2.trace_res_id IS NOT NULL THEN nextval('mailing_trace_id_seq') END AS new_trace_id
+              FROM v LEFT JOIN m2 ON m2.email = v.email
         ),
         a AS (
             INSERT INTO esp_mailing_activity AS cur (
@@ -216,7 +227,7 @@ def _write_activities(cr, binding, rows):
             INSERT INTO mailing_trace (id, trace_type, mass_mailing_id, campaign_id, model, res_id, email,
                                        trace_status, sent_datetime, open_datetime, links_click_datetime,
                                        failure_type, message_id, create_date, write_date, create_uid, write_uid)
-            SELECT a.trace_id, 'mail', a.mailing_id, mm.campaign_id, 'mailing.contact', a.contact_id, a.email,
+            SELECT a.trace_id, 'mail', a.mailing_id, mm.campaign_id, %(trace_model)s, n.trace_res_id, a.email,
                    {_TRACE_STATUS}, a.sent_datetime, a.first_open_datetime, a.first_click_datetime,
                    CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,
                    'esp-' || a.mailing_id || '-' || a.id, now() at time zone 'UTC', now() at time zone 'UTC',
@@ -247,7 +258,11 @@ def _write_activities(cr, binding, rows):
         last_open.append(_naive(row.last_open_at))
         first_click.append(_naive(row.first_click_at))
         last_click.append(_naive(row.last_click_at))
-    cr.execute(query, {"mailing": binding.mailing_id.id, "account": binding.account_id.id, **columns})
+    mailing = binding.mailing_id
+    # A mailing to a model and domain: its traces name the records (model, res_id), as Odoo's own send does.
+    audience = mailing.esp_audience_list_id.id if mailing_audience.is_model_mailing(mailing) else None
+    cr.execute(query, {"mailing": mailing.id, "account": binding.account_id.id, "audience": audience,
+                       "trace_model": mailing.mailing_model_real if audience else "mailing.contact", **columns})
     updated = [row_id for (row_id,) in cr.fetchall()]
     if updated:
         _update_traces(cr, updated)
@@ -322,7 +337,9 @@ def _update_traces(cr, ids):
     """The traces of the activity rows ``ids`` follow them."""
     cr.execute(f"""
         UPDATE mailing_trace t
-           SET trace_status = {_TRACE_STATUS}, res_id = COALESCE(a.contact_id, t.res_id),
+           SET trace_status = {_TRACE_STATUS},
+               -- A model's record stays the one the trace was made for (its contact is the audience's).
+               res_id = CASE WHEN t.model = 'mailing.contact' THEN COALESCE(a.contact_id, t.res_id) ELSE t.res_id END,
                sent_datetime = a.sent_datetime, open_datetime = a.first_open_datetime,
                links_click_datetime = a.first_click_datetime,
                failure_type = CASE WHEN a.hard_bounced OR a.soft_bounced THEN 'mail_bounce' END,

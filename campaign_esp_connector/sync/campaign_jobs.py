@@ -12,10 +12,11 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from .. import providers
-from . import split_test, statistics
-from .campaigns import CampaignSync, handover_datetime
+from . import mailing_audience, split_test, statistics
+from .campaigns import CampaignSync, esp_lists, handover_datetime
 from .common import crash_point
 from .runner import ListSyncRunner
 
@@ -86,13 +87,21 @@ class EspSyncJobCampaignSend(models.AbstractModel):
         """Export what is pending and read opt-outs first: the send must reach today's lists."""
         if binding.state == "posting":
             return None  # refreshed before the first request
-        books = binding.mailing_id.contact_list_ids.esp_address_book_id
+        mailing = binding.mailing_id
+        audience_list = None
+        if mailing_audience.is_model_mailing(mailing):
+            # A model + domain: the connected filter's list, or one of the mailing's own filled from its
+            # recipients now. Committed before its sync: its book exists at the ESP.
+            audience_list = mailing_audience.prepare(mailing)
+            run.commit("campaign:audience")
+        books = esp_lists(mailing).esp_address_book_id
         runner = ListSyncRunner(self.env, trigger="cron")
         runner.run(books)
         books.invalidate_recordset()
-        if runner.held:
-            # Another worker is syncing one of the lists right now: come back once it is done, rather than
-            # send to a list half-way through its sync or refuse the send.
+        if runner.held or (audience_list and mailing_audience.waiting(audience_list)):
+            # Another worker is syncing one of the lists right now, or the ESP is still importing the
+            # recipients just exported: come back once it is done, rather than send to a list half-way through
+            # its sync or refuse the send.
             self._esp_job_come_back(fields.Datetime.now() + timedelta(seconds=FOLLOW_UP_SECONDS))
             return "stop"
         return None
@@ -116,7 +125,10 @@ class EspSyncJobCampaignSend(models.AbstractModel):
         send_date = mailing.schedule_date if mailing.schedule_type == "scheduled" else None
         if send_date and send_date <= fields.Datetime.now():
             send_date = None
-        book_ids = [int(book.remote_id) for book in mailing.contact_list_ids.esp_address_book_id]
+        book_ids = [int(book.remote_id) for book in esp_lists(mailing).esp_address_book_id]
+        if not book_ids:
+            # dotdigital mails All Contacts when a send names no book: never.
+            raise UserError(self.env._("The mailing has no address book to be sent to at the ESP."))
         options = None
         if binding.split_test:
             # The A/B test's versions: one send of the split test, with its options (``split_test.py``).

@@ -19,7 +19,7 @@ from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
 
 from .. import providers
-from . import split_test
+from . import mailing_audience, split_test
 from .common import crash_point
 from .content import UNSUBSCRIBE_TOKEN, UNSUBSCRIBE_URL, EspContent
 from .content import plain_text as content_plain_text
@@ -76,6 +76,14 @@ def recipient_problems(mailing, account=None):
             problems.append(_("%(list)s: connected to the ESP account “%(other)s”",
                               list=mailing_list.name, other=other.name))
     return problems
+
+
+def esp_lists(mailing):
+    """The mailing lists whose address books the ESP sends ``mailing`` to (superuser): its lists, or for a mailing
+    to a model and domain the list ``mailing_audience`` chose (empty until its send job prepares it)."""
+    if mailing_audience.is_model_mailing(mailing):
+        return mailing.sudo().esp_audience_list_id
+    return mailing.contact_list_ids.sudo()
 
 
 def recipient_warning(mailing, account=None):
@@ -165,7 +173,9 @@ class CampaignSync:
             raise UserError(_("Unable to create the external campaign for the following reason : Campaign "
                               "description is required and has not been provided (fill in Campaign Description "
                               "in the mailing's ESP tab)"))
-        if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
+        if mailing_audience.is_model_mailing(mailing):
+            mailing_audience.check(mailing)
+        elif mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
             raise UserError(_("An ESP mailing is sent to mailing lists: select at least one mailing list."))
         warning = recipient_warning(mailing, self.account)
         if warning:
@@ -185,7 +195,7 @@ class CampaignSync:
         _ = self.env._
         problems = []
         Member = self.env["esp.list.member"].sudo()
-        for mailing_list in self.mailing.contact_list_ids.sudo():
+        for mailing_list in esp_lists(self.mailing):
             book = mailing_list.esp_address_book_id
             if book.sync_state == "guard":
                 problems.append(_("%(list)s: a mass change waits for confirmation (Confirm Changes on the list)",

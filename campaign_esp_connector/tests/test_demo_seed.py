@@ -86,6 +86,21 @@ class TestDemoSeed(EspSandboxCommon):
         self.assertEqual((draft.state, draft.esp_account_id, draft.esp_campaign_state),
                          ("draft", self.sandbox_account, "draft"))
         self.assertTrue(draft.esp_from_address_id)
+        # Issue 23: a dynamic filter on Contacts connected to a dotdigital book, and a mailing to Contacts sent
+        # through the ESP to a list of its own, with its statistics on the partners' traces.
+        uk = self.env["mailing.list"].search([("name", "=", seed.UK_CUSTOMERS)])
+        self.assertEqual((uk.esp_source_kind, uk.esp_source_model_name, uk.esp_account_id),
+                         ("dynamic", "res.partner", self.sandbox_account))
+        self.assertEqual(uk.esp_sync_state, "done")
+        self.assertTrue(uk.contact_ids)
+        to_contacts = self.env["mailing.mailing"].search([("subject", "=", seed.CONTACTS_SUBJECT)])
+        self.assertEqual((to_contacts.state, to_contacts.esp_campaign_state), ("done", "sent"))
+        self.assertTrue(to_contacts.esp_audience_own)
+        self.assertGreater(to_contacts.esp_stat_sent, len(uk.contact_ids))
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", to_contacts.id)])
+        self.assertEqual(set(traces.mapped("model")), {"res.partner"})
+        self.assertEqual(len(traces), to_contacts.esp_stat_sent)
+        self.assertEqual(to_contacts.opened, to_contacts.esp_stat_unique_opens)
         # The sandbox's clock is back at wall time.
         self.assertLess(abs(self.sandbox.now()["offset"]), 60)
 

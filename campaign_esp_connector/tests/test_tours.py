@@ -271,6 +271,45 @@ class TestEspTours(EspTourCase):
         self._start_tour("campaign_esp_connector_ab_results_tour", login=self.user_marketing.login,
                          url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{versions[0].id}")
 
+    def test_connect_a_filter_on_contacts_and_send_to_it(self):
+        """Issue 23: connect a filter on Contacts to a new book, synchronize it (the cron), then send a mailing to
+        the same filtered Contacts through the ESP: it goes to that book, its traces on the partners."""
+        self._connected_account()
+        tag = self.env["res.partner.category"].create({"name": "Tour customer"})
+        uk, france = self.env.ref("base.uk"), self.env.ref("base.fr")
+        partners = self.env["res.partner"].create([
+            {"name": f"Tour Customer {i}", "email": f"customer{i}@example.com", "country_id": uk.id,
+             "category_id": [(4, tag.id)]} for i in range(3)])
+        self.env["res.partner"].create({"name": "Tour Client", "email": "client@example.com",
+                                        "country_id": france.id, "category_id": [(4, tag.id)]})
+        self.env["mailing.filter"].create({
+            "name": "Tour customers", "mailing_model_id": self.env["ir.model"]._get_id("res.partner"),
+            "mailing_domain": repr([("category_id", "in", tag.ids), ("country_id", "=", uk.id)]),
+        })
+        self._start_tour("campaign_esp_connector_audience_connect_tour", login=self.user_esp_manager.login)
+        connected = self.env["mailing.list"].search([("name", "=", "Tour UK customers")])
+        self.assertEqual((connected.esp_source_model_name, connected.esp_address_book_id.name),
+                         ("res.partner", "Tour Customers Book"))
+        self._run_list_sync_cron(connected)
+        self.assertEqual(set(self._book_state(connected)), set(partners.mapped("email")))
+
+        self._start_tour("campaign_esp_connector_audience_send_tour", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Contacts Campaign")])
+        self.assertEqual((mailing.state, mailing.mailing_model_real), ("in_queue", "res.partner"))
+        for _run in range(4):
+            self.env["mailing.mailing"]._cron_esp_send_campaigns()
+            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
+            self.env.invalidate_all()
+            if mailing.esp_campaign_state == "sent":
+                break
+            self.sandbox.advance_clock(60)
+        self.assertEqual(mailing.esp_campaign_state, "sent", mailing.esp_last_error)
+        self.assertEqual(mailing.esp_audience_list_id, connected)
+        sends = self.sandbox.state()["sends"]
+        self.assertEqual(len(sends), 1)
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
+        self.assertEqual((set(traces.mapped("model")), set(traces.mapped("res_id"))), ({"res.partner"}, set(partners.ids)))
+
 
 class TestTourPrerequisites(TransactionCase):
 
