@@ -1,3 +1,4 @@
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import EspListSyncCommon
@@ -87,6 +88,100 @@ class TestEspAudienceOptOuts(EspListSyncCommon):
         paths = [call["path"] for call in self._sandbox_api_calls()]
         self.assertEqual(paths.count("/v2/contacts/retrieve-collection"), 1)
         self.assertFalse([path for path in paths if path.startswith("/v2/contacts/") and "@" in path])
+
+    def _touch(self, partners):
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE res_partner SET write_date = write_date + interval '1 second' WHERE id = ANY(%s)",
+                            [partners.ids])
+        partners.invalidate_recordset(["write_date"])
+
+
+@tagged("campaign_esp_connector", "esp_audience")
+class TestEspAudienceFields(EspListSyncCommon):
+    """Mappings of fields of a connected filter's records, related fields included, read in SQL by the refresh."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.belgium = cls.env.ref("base.be")
+        cls.france = cls.env.ref("base.fr")
+        cls.tag = cls.env["res.partner.category"].create({"name": "Mapped audience"})
+        cls.vip = cls.env["res.partner.category"].create({"name": "A VIP"})
+        cls.partner_model = cls.env["ir.model"]._get("res.partner")
+        cls.company = cls.env["res.partner"].create({"name": "Analytical Engines Ltd", "is_company": True})
+        account = cls.sandbox_account
+        DataField = cls.env["esp.data.field"].with_context(default_account_id=account.id)
+        cls.mappings = cls.env["esp.field.mapping"]
+        for name, path in (("COUNTRY", "country_id.name"), ("COMPANY", "parent_id.name"), ("TAGS", "category_id"),
+                           ("PHONE", "phone"), ("CITY", "city")):
+            field_id, _name = DataField.name_create(name)
+            cls.mappings |= cls.env["esp.field.mapping"].create({
+                "account_id": account.id, "data_field_id": field_id, "source": "record",
+                "source_model_id": cls.partner_model.id, "source_path": path})
+
+    def _partner(self, name, email, **values):
+        return self.env["res.partner"].create({"name": name, "email": email, "country_id": self.belgium.id,
+                                               "category_id": [(4, self.tag.id)], **values})
+
+    def _connect_filter(self, name="Mapped customers"):
+        mailing_list = self.env["mailing.list"].create({"name": name})
+        book = self.sandbox_account._esp_create_address_book(name)
+        mailing_list._esp_connect_source(self.partner_model, repr([("category_id", "in", [self.tag.id])]),
+                                         "dynamic", book)
+        return mailing_list
+
+    def test_related_fields_go_out_and_follow_the_record(self):
+        ada = self._partner("Ada", "ada@example.com", parent_id=self.company.id, phone="0470 12 34 56",
+                            city="Brussels", category_id=[(4, self.tag.id), (4, self.vip.id)])
+        # Several records, one email: the lowest id's values win, mapped fields included.
+        self._partner("Ada again", "ADA@example.com", city="Ghent", country_id=self.france.id)
+        self._partner("Bad phone", "bad@example.com", phone="12")
+        mailing_list = self._connect_filter()
+        self._sync_until_idle(mailing_list)
+        data = self._sandbox_contact_data("ada@example.com")
+        self.assertEqual((data["COUNTRY"], data["COMPANY"], data["TAGS"], data["PHONE"], data["CITY"]),
+                         ("Belgium", "Analytical Engines Ltd", "A VIP, Mapped audience", "+32470123456", "Brussels"))
+        self.assertFalse(self._sandbox_contact_data("bad@example.com").get("PHONE"))
+        log = self.env["esp.sync.log"].search([("list_id", "=", mailing_list.id)], limit=1, order="id")
+        self.assertIn("invalid phone number 12", " ".join(log.line_ids.mapped("message")))
+
+        # A change of a mapped field of the record goes out at the next dynamic refresh.
+        ada.write({"country_id": self.france.id, "city": "Paris"})
+        self._touch(ada)
+        self._sync_until_idle(mailing_list)
+        data = self._sandbox_contact_data("ada@example.com")
+        self.assertEqual((data["COUNTRY"], data["CITY"]), ("France", "Paris"))
+
+    def test_lists_of_other_records_do_not_carry_the_columns(self):
+        mailing_list = self._create_connected_list([{"name": "Eve", "email": "eve@example.com"}])
+        self._sync_until_idle(mailing_list)
+        self.assertFalse(self.mappings._esp_for_list(mailing_list))
+        self.assertFalse(self._sandbox_contact_data("eve@example.com").get("COUNTRY"))
+
+    def test_two_way_only_for_fields_people_may_write(self):
+        country, company, _tags, phone, city = self.mappings
+        self.assertIn("One-way", country.source_note)
+        self.assertIn("Two-way allowed", city.source_note)
+        city.two_way = True
+        for mapping in (country, company, phone):
+            with self.assertRaisesRegex(ValidationError, "cannot be updated from the ESP"):
+                mapping.two_way = True
+        with self.assertRaisesRegex(ValidationError, "is not a stored field"):
+            country.source_path = "country_id.nowhere"
+
+    def test_create_records_only_when_two_way_covers_required_fields(self):
+        mailing_list = self._connect_filter()
+        self._partner("Zed", "zed@example.com")
+        # res.partner requires nothing beyond its email and defaults: allowed.
+        self.assertFalse(mailing_list.esp_source_create_reason)
+        mailing_list.esp_source_create_records = True
+        # Mailing lists require a name no two-way mapping gives: the option is refused, with the reason.
+        other = self.env["mailing.list"].create({
+            "name": "Lists of lists", "esp_source_kind": "on_demand",
+            "esp_source_model_id": self.env["ir.model"]._get("mailing.list").id, "esp_source_domain": "[]"})
+        self.assertIn("missing", other.esp_source_create_reason)
+        with self.assertRaisesRegex(ValidationError, "missing"):
+            other.esp_source_create_records = True
 
     def _touch(self, partners):
         self.env.flush_all()
