@@ -94,7 +94,7 @@ class EspFieldMapping(models.Model):
         ("data_field_uniq", "unique(account_id, data_field_id)", "An ESP data field can be mapped only once."),
     ]
 
-    @api.constrains("data_field_id", "account_id", "two_way", "source")
+    @api.constrains("data_field_id", "account_id", "two_way", "source", "source_model_id", "source_path")
     def _check_data_field(self):
         for mapping in self:
             if mapping.data_field_id.account_id != mapping.account_id:
