@@ -14,6 +14,8 @@ Odoo-side = wall - HTTP wait, peak RSS of the phase). It prints figures and the 
 """
 
 import argparse
+import cProfile
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -25,9 +27,11 @@ from list_sync import (  # noqa: E402
     RUN_LEGEND,
     Bench,
     HttpCalls,
+    SqlStatements,
     book_counts,
     install_probe,
     phase,
+    print_breakdown,
     reset_rss_peak,
     rss_now_mb,
     rss_peak_mb,
@@ -73,6 +77,10 @@ def parse_args(argv=None):
                         help="partners that enter (45 %%), change their name (45 %%) or leave (10 %%) the filter")
     parser.add_argument("--compare", type=int, default=10_000, help="partners of the OCA-approach sample")
     parser.add_argument("--max-runs", type=int, default=40)
+    parser.add_argument("--sql-profile", action="store_true",
+                        help="time every SQL statement and show the slowest per run (adds Odoo-side time)")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="profile the connect and every timed run with cProfile (slower; relative weights)")
     return parser.parse_args(argv)
 
 
@@ -80,13 +88,14 @@ def main(argv=None):
     args = parse_args(argv)
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.database, "--log-level=warn"])
     http = install_probe(HttpCalls(), TRANSPORT_LOGGER)
+    sql = install_probe(SqlStatements(), "odoo.sql_db") if args.sql_profile else None
     sandbox = SandboxControl(args.sandbox_url)
     sandbox.reset()
     with Registry(args.database).cursor() as cr:
         from odoo.addons.campaign_esp_connector.sync import audience
 
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        bench = Bench(cr, env, sandbox, http, None, max_runs=args.max_runs)
+        bench = Bench(cr, env, sandbox, http, sql, cprofile=args.cprofile, max_runs=args.max_runs)
         account = env["esp.account"].create({
             "name": "Bench sandbox", "provider": "dotdigital", "api_endpoint": args.sandbox_url,
             "api_user": args.api_user, "api_password": args.api_password,
@@ -110,10 +119,19 @@ def main(argv=None):
         mailing_list = env["mailing.list"].create({"name": "Belgian partners"})
         book = account._esp_create_address_book("Belgian partners")
         cr.commit()
+        profile = cProfile.Profile() if args.cprofile else None
         started = time.perf_counter()
+        if profile:
+            profile.enable()
         mailing_list._esp_connect_source(partner_model, domain, "dynamic", book)
         cr.commit()
+        if profile:
+            profile.disable()
+            pstats.Stats(profile, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
         connect_seconds = time.perf_counter() - started
+        if sql:
+            for ms, text in sorted(sql.take(), key=lambda statement: -statement[0])[:8]:
+                print(f"  connect SQL {ms / 1000:8.2f} s  {' '.join(text.split())[:160]}")
         print(f"connect (filter counted, {mailing_list.esp_source_count:,} contacts materialized): "
               f"{connect_seconds:.2f} s, RSS peak {rss_peak_mb():.0f} MB", flush=True)
         export = bench.run_until_settled(mailing_list, args.partners)
@@ -162,6 +180,9 @@ def main(argv=None):
         cr.commit()
         engine_seconds = time.perf_counter() - started
 
+    if sql or args.cprofile:
+        for run in (*export, noop, *changed):
+            print_breakdown(run)
     export_totals, changed_totals = totals(export), totals(changed)
     export_odoo = connect_seconds + export_totals["odoo"]
     print("\n== summary")

@@ -17,7 +17,7 @@ _INTERVAL_UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1),
 MEMBER_ROWS_QUERY = """
     SELECT c.id AS contact_id, c.email_normalized IS NOT NULL AS valid,
            COALESCE(c.email_normalized, lower(trim(c.email))) AS email, c.email AS raw_email,
-           c.name, c.first_name, c.last_name, c.company_name, c.mobile, c.write_date,
+           c.name, c.first_name, c.last_name, c.company_name, c.mobile, c.write_date, c.esp_source_values,
            co.code AS country_code, co.name->>'en_US' AS country_name,
            m.id AS member_id, m.confirmed_hash
       FROM mailing_subscription s

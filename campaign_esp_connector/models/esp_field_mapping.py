@@ -15,7 +15,13 @@ ODOO_SOURCES = [
     ("company_name", "Company"),
     ("country", "Country"),
     ("mobile", "Mobile (E.164)"),
+    ("record", "Field of the Filtered Records"),
 ]
+# Fields a path through the source model may end on, as text (phones in E.164: sync/audience.py PHONE_FIELDS).
+PATH_FIELD_TYPES = {"char", "text", "selection", "integer", "float", "monetary", "boolean", "date", "datetime",
+                    "many2one", "many2many", "one2many", "html"}
+# Fields a person can type at the ESP and Odoo can write back as they are.
+WRITABLE_TYPES = {"char", "text"}
 # Sources an ESP value can be written back to (country and mobile are derived, so one-way only).
 TWO_WAY_SOURCES = {"name", "first_name", "last_name", "company_name"}
 # Data fields every dotdigital account has, mapped by default.
@@ -64,12 +70,31 @@ class EspFieldMapping(models.Model):
     two_way = fields.Boolean(
         string="Two-way", help="Changes made at the ESP update the Odoo contact (text values only)."
     )
+    source_model_id = fields.Many2one(
+        "ir.model", string="Records", ondelete="cascade", domain=[("is_mailing_enabled", "=", True)],
+        help="For lists filled by a filter on these records (Connect a Filter to the ESP).")
+    source_model_name = fields.Char(related="source_model_id.model", store=True, string="Records Model")
+    source_path = fields.Char(
+        string="Field", help="A field of the records, related fields included: country_id.name, parent_id.name, "
+                             "category_id (tags' names, joined), stage_id.name, event_id.name. Phones go out in "
+                             "E.164.")
+    source_note = fields.Char(compute="_compute_source_note", string="Direction")
+
+    @api.depends("source", "source_model_id", "source_path")
+    def _compute_source_note(self):
+        for mapping in self:
+            mapping.source_note = False
+            if mapping.source != "record" or not mapping.source_model_name or not mapping.source_path:
+                continue
+            writable = mapping._esp_path_writable()
+            mapping.source_note = _("Two-way allowed: a field people may edit") if writable else _(
+                "One-way (Odoo → ESP): %(path)s is computed or belongs to another record", path=mapping.source_path)
 
     _sql_constraints = [
         ("data_field_uniq", "unique(account_id, data_field_id)", "An ESP data field can be mapped only once."),
     ]
 
-    @api.constrains("data_field_id", "account_id", "two_way", "source")
+    @api.constrains("data_field_id", "account_id", "two_way", "source", "source_model_id", "source_path")
     def _check_data_field(self):
         for mapping in self:
             if mapping.data_field_id.account_id != mapping.account_id:
@@ -82,10 +107,56 @@ class EspFieldMapping(models.Model):
                         field=mapping.data_field_id.name,
                     )
                 )
-            if mapping.two_way and mapping.source not in TWO_WAY_SOURCES:
+            if mapping.source == "record":
+                mapping._esp_check_path()
+                if mapping.two_way and not mapping._esp_path_writable():
+                    raise ValidationError(_(
+                        "%(path)s is computed by Odoo or belongs to another record (a related field): it cannot be "
+                        "updated from the ESP. Leave the mapping one-way.", path=mapping.source_path))
+            elif mapping.two_way and mapping.source not in TWO_WAY_SOURCES:
                 raise ValidationError(
                     _("%(value)s is computed by Odoo and cannot be updated from the ESP.", value=mapping.source)
                 )
+
+    def _esp_path_fields(self):
+        """The fields of ``source_path``, hop by hop, from the source model; ``[]`` when it does not resolve."""
+        self.ensure_one()
+        if not self.source_model_name or self.source_model_name not in self.env or not self.source_path:
+            return []
+        model, chain = self.env[self.source_model_name], []
+        for name in self.source_path.strip().split("."):
+            field = model._fields.get(name) if model is not None else None
+            if field is None or field.type not in PATH_FIELD_TYPES \
+                    or not (field.store or field.type in ("one2many", "many2many")):
+                return []
+            chain.append(field)
+            model = self.env[field.comodel_name] if field.relational else None
+        return chain
+
+    def _esp_check_path(self):
+        if not self.source_model_id or not self.source_path:
+            raise ValidationError(_("A mapping of a field of the filtered records needs the records' model and the "
+                                    "field (for example country_id.name)."))
+        if not self._esp_path_fields():
+            raise ValidationError(_(
+                "“%(path)s” is not a stored field of %(model)s (write field names joined by dots, for example "
+                "country_id.name).", path=self.source_path, model=self.source_model_id.name))
+
+    def _esp_path_writable(self):
+        """A field of the record itself that a person may write: one hop, stored, text, neither computed nor
+        related nor read-only (a related field through another model is one-way)."""
+        chain = self._esp_path_fields()
+        if len(chain) != 1:
+            return False
+        field = chain[0]
+        return (field.type in WRITABLE_TYPES and field.store and not field.compute and not field.related
+                and not field.readonly and field.name not in ("phone", "mobile"))
+
+    def _esp_for_list(self, mailing_list):
+        """The mappings that apply to ``mailing_list``: a field of filtered records only for a list filled by a
+        filter on that model (other lists' files do not carry its column, so they never blank it at the ESP)."""
+        model = mailing_list.esp_source_model_name if mailing_list.esp_source_kind else False
+        return self.filtered(lambda mapping: mapping.source != "record" or mapping.source_model_name == model)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -109,6 +180,8 @@ class EspFieldMapping(models.Model):
         """A mapping change changes what every list of the account sends: each sends all its members again."""
         accounts = (accounts or self.env["esp.account"]) | self.account_id
         lists = self.env["mailing.list"].sudo().search([("esp_account_id", "in", accounts.ids)])
+        # Lists filled by a filter read their mapped values again at their next refresh.
+        lists.filtered("esp_source_kind").write({"esp_source_fingerprint": False})
         if lists:
             self.env["esp.list.member"].sudo()._esp_resend_all(lists.ids)
             self.env["esp.address.book"]._esp_mark_changed(lists.ids)
@@ -133,11 +206,17 @@ class EspFieldMapping(models.Model):
 
         The mappings are read once here: the returned function runs per contact and touches no record.
         """
-        specs = [(mapping.source, mapping.data_field_name) for mapping in self]
+        specs = [(mapping.source, mapping.data_field_name, mapping.source_path) for mapping in self]
 
         def export(row):
             values, problems = {}, []
-            for source, field_name in specs:
+            for source, field_name, path in specs:
+                if source == "record":
+                    value, problem = record_value(path, row.get("esp_source_values"))
+                    if problem:
+                        problems.append(problem)
+                    values[field_name] = value[:MAX_TEXT_LENGTH]
+                    continue
                 value = source_value(source, row)
                 if value is None:
                     problems.append(_("invalid mobile number %(number)s", number=row["mobile"]))
@@ -146,6 +225,21 @@ class EspFieldMapping(models.Model):
             return values, problems
 
         return export
+
+
+def record_value(path, source_values):
+    """``(text, problem or None)`` of a mapped field path from the values the filter's refresh stored on the
+    contact; phones in E.164 with the record's country, an invalid one left out with the reason."""
+    from ..sync.audience import COUNTRY_KEY, PHONE_FIELDS
+
+    source_values = source_values or {}
+    value = source_values.get(path) or ""
+    if value and path.rsplit(".", 1)[-1] in PHONE_FIELDS:
+        number = format_e164(value, source_values.get(COUNTRY_KEY))
+        if number is None:
+            return "", _("invalid phone number %(number)s", number=value)
+        return number, None
+    return value, None
 
 
 def source_value(source, row):

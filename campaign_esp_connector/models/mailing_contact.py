@@ -28,6 +28,9 @@ class MailingContact(models.Model):
         help="This contact is managed by the filter of this mailing list: it follows the record it stands for.")
     esp_source_model = fields.Char(string="Source Model", readonly=True)
     esp_source_res_id = fields.Integer(string="Source Record ID", readonly=True)
+    # The record's mapped values (``{field path: text}``), read in SQL by the filter's refresh: what the export
+    # sends for mappings of source "Field of the Filtered Records".
+    esp_source_values = fields.Json(string="Source Values", readonly=True, copy=False)
 
     def init(self):
         super().init()

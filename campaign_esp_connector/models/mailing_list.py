@@ -1,7 +1,7 @@
 import operator as py_operator
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_datetime
 
 from ..sync import ListSyncRunner
@@ -624,6 +624,49 @@ class MailingList(models.Model):
     # count + highest id + latest write of the matching records and of the blacklist: a refresh that finds it
     # unchanged reads nothing more.
     esp_source_fingerprint = fields.Char(readonly=True, copy=False)
+    # Oro's rule: records are created from contacts added at the ESP only when two-way mappings give every
+    # field the model requires; otherwise the option stays off, with the reason.
+    esp_source_create_records = fields.Boolean(
+        string="Create New Records", copy=False,
+        help="Contacts added to the address book at the ESP create records of the filter's model. Only possible "
+             "when two-way mappings of the account cover every field the model requires.")
+    esp_source_create_reason = fields.Char(
+        string="Why Records Cannot Be Created", compute="_compute_esp_source_create_reason")
+
+    @api.depends("esp_source_kind", "esp_source_model_name", "esp_account_id.field_mapping_ids.two_way",
+                 "esp_account_id.field_mapping_ids.source_path", "esp_account_id.field_mapping_ids.source")
+    def _compute_esp_source_create_reason(self):
+        for mailing_list in self:
+            mailing_list.esp_source_create_reason = mailing_list._esp_source_create_blocker()
+
+    def _esp_source_create_blocker(self):
+        """The reason records of the filter's model cannot be created from ESP contacts, or False."""
+        self.ensure_one()
+        name = self.esp_source_model_name
+        if not self.esp_source_kind or not name or name not in self.env:
+            return False
+        Model = self.env[name]
+        covered = {mapping.source_path.strip() for mapping in self.esp_account_id.field_mapping_ids
+                   if mapping.source == "record" and mapping.two_way and mapping.source_model_name == name}
+        # The email comes with every ESP contact.
+        covered |= {field for field in ("email", "email_from", getattr(Model, "_primary_email", None)) if field}
+        required = [field for field_name, field in sorted(Model._fields.items())
+                    if field.required and field.store and not field.compute and not field.related
+                    and field_name not in covered and field_name not in models.MAGIC_COLUMNS]
+        defaults = Model.default_get([field.name for field in required])
+        missing = [field for field in required if defaults.get(field.name) in (None, False)]
+        if not missing:
+            return False
+        return self.env._(
+            "Two-way mappings of the ESP account must give every field %(model)s requires; missing: %(fields)s.",
+            model=Model._description, fields=", ".join(field.string for field in missing))
+
+    @api.constrains("esp_source_create_records")
+    def _check_esp_source_create_records(self):
+        for mailing_list in self.filtered("esp_source_create_records"):
+            reason = mailing_list._esp_source_create_blocker()
+            if reason:
+                raise ValidationError(reason)
 
     @api.depends("esp_source_model_id")
     def _compute_esp_source_model_name(self):

@@ -28,6 +28,7 @@ class Capability:
     RESUBSCRIBE = "resubscribe"
     REGION_DETECTION = "region_detection"  # the API endpoint is discovered from the account
     BOOK_REMOVAL = "book_removal"  # contacts can be removed from a list through the API
+    CONTACT_BATCH = "contact_batch"  # many contacts read by email in one call (their ESP ids, for removals)
     DATA_FIELD_CREATION = "data_field_creation"  # contact fields can be created (and deleted) through the API
     CAMPAIGN_IMPORT = "campaign_import"  # campaigns sent to a list can be listed per list
     CLICK_URLS = "click_urls"  # each click names the link clicked (per-link figures, Odoo's link trackers)
@@ -51,6 +52,7 @@ class Capability:
         RESUBSCRIBE,
         REGION_DETECTION,
         BOOK_REMOVAL,
+        CONTACT_BATCH,
         DATA_FIELD_CREATION,
         CAMPAIGN_IMPORT,
         CLICK_URLS,
@@ -243,6 +245,11 @@ class EspProvider:
         raise NotImplementedError
 
     def get_contact(self, email):
+        raise NotImplementedError
+
+    def get_contacts(self, emails):
+        """``{email (lower case): Contact}`` of the account's contacts among ``emails`` (capability
+        ``CONTACT_BATCH``); emails the ESP does not hold are left out."""
         raise NotImplementedError
 
     def unsubscribe_from_book(self, book_id, email):

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 from odoo.exceptions import UserError
 from odoo.tools import SQL
+from odoo.tools.query import Query
 
 from .common import Job, RunAborted
 
@@ -35,6 +36,69 @@ NAME_COLUMNS = ("contact_name", "name")
 # An address Odoo would mail at all: one @, a dot in the domain, no spaces or separators (the SQL side of
 # tools.email_normalize for models that store no normalized email).
 EMAIL_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+
+
+# Mapped fields of these names go out in E.164, read with the record's country (its code under COUNTRY_KEY).
+PHONE_FIELDS = ("phone", "mobile")
+COUNTRY_KEY = "__country"
+# Names of several related records (tags) are joined with this, in name order.
+MANY_SEPARATOR = ", "
+
+
+def path_sql(Model, query, path, alias=None):
+    """SQL (text) of the value of the field path ``path`` (``country_id.name``, ``category_id``) on the rows of
+    ``query``: many2one hops are LEFT JOINs of the query, a many2many or one2many hop is a sub-select of the
+    related records' names joined with ", " in name order; a path ending on a relation gives its records' names.
+
+    :raise ValueError: a name of the path is not a stored field (or a relation) of its model
+    """
+    alias = alias or query.table
+    name, _dot, rest = path.partition(".")
+    field = Model._fields.get(name)
+    if field is None or not (field.store or field.type in ("one2many", "many2many")):
+        raise ValueError(f"{name!r} is not a stored field of {Model._name}")
+    if field.type == "many2one":
+        comodel = Model.env[field.comodel_name]
+        joined = query.left_join(alias, name, comodel._table, "id", name)
+        return path_sql(comodel, query, rest or comodel._rec_name, joined)
+    if field.type in ("one2many", "many2many"):
+        comodel = Model.env[field.comodel_name].with_context(active_test=False)
+        sub_alias = f"{comodel._table}__{name}"[:60]
+        sub = Query(comodel.env, sub_alias, SQL.identifier(comodel._table))
+        if field.type == "many2many":
+            sub.add_where(SQL("%s IN (SELECT %s FROM %s WHERE %s = %s)", SQL.identifier(sub_alias, "id"),
+                              SQL.identifier(field.column2), SQL.identifier(field.relation),
+                              SQL.identifier(field.column1), SQL.identifier(alias, "id")))
+        else:
+            sub.add_where(SQL("%s = %s", SQL.identifier(sub_alias, field.inverse_name), SQL.identifier(alias, "id")))
+        value = path_sql(comodel, sub, rest or comodel._rec_name)
+        return SQL("(SELECT string_agg(v, %s ORDER BY v) FROM (%s) AS many(v))", MANY_SEPARATOR, sub.select(value))
+    if rest:
+        raise ValueError(f"{name!r} of {Model._name} is not a relation")
+    return SQL("(%s)::text", Model._field_to_sql(alias, name, query))
+
+
+def source_paths(mailing_list):
+    """Field paths of the source model the list's account maps (``esp.field.mapping`` of source "record")."""
+    mappings = mailing_list.esp_account_id.field_mapping_ids.filtered(
+        lambda mapping: mapping.source == "record" and mapping.source_model_name == mailing_list.esp_source_model_name)
+    return sorted(set(mappings.mapped("source_path")))
+
+
+def values_sql(mailing_list, Model, query):
+    """SQL of the jsonb of mapped values of each record of ``query`` (``{path: text}``), NULL without mappings;
+    a phone path adds the record's country code for E.164."""
+    paths = source_paths(mailing_list)
+    if not paths:
+        return SQL("NULL::jsonb")
+    pairs = []
+    for path in paths:
+        pairs.extend((SQL("%s", path), path_sql(Model, query, path)))
+    country = Model._fields.get("country_id")
+    if any(path.rsplit(".", 1)[-1] in PHONE_FIELDS for path in paths) and country \
+            and country.comodel_name == "res.country":
+        pairs.extend((SQL("%s", COUNTRY_KEY), path_sql(Model, query, "country_id.code")))
+    return SQL("jsonb_build_object(%s)", SQL(", ").join(pairs))
 
 
 class AudienceEmpty(UserError):
@@ -111,13 +175,16 @@ def recipient_columns(Model, query):
     return email, name, SQL.identifier(alias, "write_date")
 
 
-def _source_query(mailing_list):
-    """``(query, email, name, version)`` of the list's filter (see :func:`recipient_columns`)."""
+def _source_query(mailing_list, with_values=False):
+    """``(query, email, name, version)`` of the list's filter (see :func:`recipient_columns`), and with
+    ``with_values`` the SQL of the mapped values (see :func:`values_sql`)."""
     env = mailing_list.env
     Model, domain = source_model(mailing_list), source_domain(mailing_list)
     try:
         query = Model._search(domain)
         columns = recipient_columns(Model, query)
+        if with_values:
+            columns = (*columns, values_sql(mailing_list, Model, query))
     except UserError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -141,7 +208,7 @@ def fingerprint(mailing_list):
     env.cr.execute("SELECT count(*), max(COALESCE(write_date, create_date)) FROM mail_blacklist")
     blacklist = env.cr.fetchone()
     digest = hashlib.sha1(repr((mailing_list.esp_source_model_name, mailing_list.esp_source_domain, count, latest,
-                                ids, blacklist)).encode()).hexdigest()
+                                ids, blacklist, source_paths(mailing_list))).encode()).hexdigest()
     return digest
 
 
@@ -178,7 +245,7 @@ def refresh(mailing_list, force=False, allow_empty=False):
     if not force and digest == mailing_list.esp_source_fingerprint:
         return result
     result["skipped"] = False
-    query, email, name, _version = _source_query(mailing_list)
+    query, email, name, _version, values = _source_query(mailing_list, with_values=True)
     cr = env.cr
     list_id = mailing_list.id
     table = SQL.identifier(f"esp_audience_{list_id}")
@@ -187,7 +254,8 @@ def refresh(mailing_list, force=False, allow_empty=False):
     cr.execute(SQL(
         """
         CREATE TEMPORARY TABLE %(table)s ON COMMIT DROP AS
-        SELECT DISTINCT ON (src.email) src.email, src.res_id, COALESCE(NULLIF(trim(src.name), ''), src.email) AS name
+        SELECT DISTINCT ON (src.email) src.email, src.res_id, COALESCE(NULLIF(trim(src.name), ''), src.email) AS name,
+               src.vals
           FROM (%(source)s) AS src
          WHERE src.email IS NOT NULL AND src.email != ''
            AND NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = src.email AND b.active)
@@ -195,7 +263,7 @@ def refresh(mailing_list, force=False, allow_empty=False):
         """,
         table=table,
         source=query.select(SQL("%s AS email", email), SQL("%s AS res_id", SQL.identifier(query.table, "id")),
-                            SQL("%s AS name", name)),
+                            SQL("%s AS name", name), SQL("%s AS vals", values)),
     ))
     matched = cr.rowcount
     cr.execute(SQL("ANALYZE %s", table))
@@ -215,38 +283,40 @@ def refresh(mailing_list, force=False, allow_empty=False):
     offset = mailing_list.esp_account_id.clock_offset or 0
     params = {"list": list_id, "model": mailing_list.esp_source_model_name, "uid": env.uid, "now": now,
               "offset": offset}
+    # One statement: the contacts upserted, and the subscriptions of those it inserted (a contact the list owns
+    # is inserted with its subscription; a separate anti-join over the whole list cost as much as the insert).
     cr.execute(SQL(
         """
         WITH up AS (
             INSERT INTO mailing_contact (name, email, email_normalized, esp_source_list_id, esp_source_model,
-                                         esp_source_res_id, create_uid, write_uid, create_date, write_date)
-            SELECT a.name, a.email, a.email, %(list)s, %(model)s, a.res_id, %(uid)s, %(uid)s,
+                                         esp_source_res_id, esp_source_values, create_uid, write_uid, create_date,
+                                         write_date)
+            SELECT a.name, a.email, a.email, %(list)s, %(model)s, a.res_id, a.vals, %(uid)s, %(uid)s,
                    clock_timestamp() AT TIME ZONE 'UTC', clock_timestamp() AT TIME ZONE 'UTC'
               FROM %(table)s a
             ON CONFLICT (esp_source_list_id, email_normalized) WHERE esp_source_list_id IS NOT NULL
             DO UPDATE SET name = EXCLUDED.name, esp_source_model = EXCLUDED.esp_source_model,
-                          esp_source_res_id = EXCLUDED.esp_source_res_id, write_uid = EXCLUDED.write_uid,
+                          esp_source_res_id = EXCLUDED.esp_source_res_id,
+                          esp_source_values = EXCLUDED.esp_source_values, write_uid = EXCLUDED.write_uid,
                           write_date = EXCLUDED.write_date
-             WHERE (mailing_contact.name, mailing_contact.esp_source_model, mailing_contact.esp_source_res_id)
-                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.esp_source_model, EXCLUDED.esp_source_res_id)
-            RETURNING (xmax = 0) AS inserted
+             WHERE (mailing_contact.name, mailing_contact.esp_source_model, mailing_contact.esp_source_res_id,
+                    mailing_contact.esp_source_values)
+                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.esp_source_model, EXCLUDED.esp_source_res_id,
+                                     EXCLUDED.esp_source_values)
+            RETURNING id, (xmax = 0) AS inserted
+        ), sub AS (
+            INSERT INTO mailing_subscription (contact_id, list_id, opt_out, esp_optin_datetime, create_uid,
+                                              write_uid, create_date, write_date)
+            SELECT up.id, %(list)s, FALSE, %(now)s + make_interval(secs => %(offset)s), %(uid)s, %(uid)s,
+                   %(now)s, %(now)s
+              FROM up WHERE up.inserted
+            RETURNING 1
         )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+        SELECT (SELECT count(*) FROM sub), (SELECT count(*) FROM up WHERE NOT inserted)
         """,
         table=table, **params,
     ))
-    _inserted, result["updated"] = cr.fetchone()
-    cr.execute(SQL(
-        """
-        INSERT INTO mailing_subscription (contact_id, list_id, opt_out, esp_optin_datetime, create_uid, write_uid,
-                                          create_date, write_date)
-        SELECT c.id, %(list)s, FALSE, %(now)s + make_interval(secs => %(offset)s), %(uid)s, %(uid)s,
-               %(now)s, %(now)s
-          FROM mailing_contact c
-         WHERE c.esp_source_list_id = %(list)s
-           AND NOT EXISTS (SELECT 1 FROM mailing_subscription s WHERE s.contact_id = c.id AND s.list_id = %(list)s)
-        """, **params))
-    result["entered"] = cr.rowcount
+    result["entered"], result["updated"] = cr.fetchone()
     # Subscriptions first, in their own statement: the removal trigger reads the contact's email, which must
     # still exist. Opted-out ones stay, so a record coming back is not subscribed again over its opt-out.
     cr.execute(SQL(

@@ -33,7 +33,7 @@ class ExportJob(Job):
         )
         rows_per_file = max(1, min(int(run.param("rows_per_file", run.limits.rows_per_import)),
                                    run.limits.rows_per_import))
-        mappings = run.account.field_mapping_ids
+        mappings = run.account.field_mapping_ids._esp_for_list(run.mailing_list)
         header = ["Email", *mappings.mapped("data_field_name")]
         export = mappings._esp_exporter()
         self.env.flush_all()

@@ -4,8 +4,11 @@ from markupsafe import Markup
 from psycopg2.extras import execute_values
 
 from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from .. import providers
+from .audience import _source_query
 from .common import Job, utc_naive
 
 # Odoo opt-outs are pushed one call each (the ESP has no bulk unsubscribe): bound them per run.
@@ -202,6 +205,15 @@ class OptOutJob(Job):
             run.commit("optouts:removed")
             return False
         remote_ids, forget, lookups, truncated = [], [], 0, False
+        unknown = [email for _member_id, email, remote_id in removals if not remote_id]
+        if unknown and run.client.supports(providers.Capability.CONTACT_BATCH):
+            # A list synced one way (a connected filter) never reads the book back, so its members' ESP ids are
+            # unknown: read them a thousand per call rather than one call each.
+            found = run.client.get_contacts(unknown)
+            removals = [(member_id, email, remote_id or (found[email].id if email in found else False))
+                        for member_id, email, remote_id in removals]
+            forget.extend(member_id for member_id, _email, remote_id in removals if not remote_id)
+            removals = [removal for removal in removals if removal[2]]
         for member_id, email, remote_id in removals:
             if not remote_id:
                 if lookups >= MAX_LOOKUPS_PER_RUN:
@@ -300,6 +312,8 @@ def apply_esp_opt_outs(run, incoming):
                 env["mail.blacklist"].sudo()._add(
                     email, message=env._("Suppressed at the ESP: %(reason)s", reason=why)
                 )
+    if run.mailing_list.esp_source_kind:
+        blacklist_source_opt_outs(run, {email: latest[email][0] for email in latest if email not in kept})
     log.opted_out += len(updates)
     if conflicts:
         log._add_lines(conflicts)
@@ -307,15 +321,65 @@ def apply_esp_opt_outs(run, incoming):
                     count=len(updates), conflicts=len(conflicts)))
 
 
-def _post_notes(env, notes):
-    """One chatter note per contact, created in one batch (no followers notified: it is evidence)."""
+def blacklist_source_opt_outs(run, reasons):
+    """A connected filter's records are outside any mailing list: an unsubscribe, hard bounce or complaint at
+    the ESP blacklists the address in Odoo (``mail.blacklist``, as Odoo opts such records out of mailings), with
+    the reason and the ESP account, and the records' chatter says so.
+
+    In bulk: one search of the blacklist, one create of the new entries, one write of the archived ones, one
+    batch of chatter notes (on the blacklist entries and on every record of the filter with the address).
+    The subscription stays opted out, so the address never comes back subscribed, even if unblacklisted.
+
+    :param reasons: ``{email: the ESP's reason}``
+    """
+    if not reasons:
+        return
+    env = run.env(su=True)
+    account_name = run.account.name
+    provider = run.account._get_provider_label()
+    message = {email: env._(
+        "Blacklisted: %(reason)s at %(provider)s (ESP account “%(account)s”, address book of the mailing list "
+        "“%(list)s”).", reason=why, provider=provider, account=account_name, list=run.mailing_list.name)
+        for email, why in reasons.items()}
+    Blacklist = env["mail.blacklist"].with_context(active_test=False, tracking_disable=True,
+                                                    mail_create_nolog=True, mail_create_nosubscribe=True)
+    existing = Blacklist.search([("email", "in", list(reasons))])
+    known = {entry.email: entry for entry in existing}
+    existing.filtered(lambda entry: not entry.active).write({"active": True})
+    created = Blacklist.create([{"email": email} for email in reasons if email not in known])
+    entries = existing | created
+    _post_notes(env, [(entry.id, Markup("<p>%s</p>") % message[entry.email])
+                      for entry in entries if entry.email in message], model="mail.blacklist")
+    _note_source_records(run, message)
+
+
+def _note_source_records(run, message):
+    """A note on every record of the list's filter holding one of the addresses (one batch), when the source
+    model has a chatter; the records that left the filter are not looked for."""
+    env = run.env(su=True)
+    mailing_list = run.mailing_list
+    model_name = mailing_list.esp_source_model_name
+    if not model_name or model_name not in env or not hasattr(env[model_name], "message_post"):
+        return
+    try:
+        query, email, _name, _version = _source_query(mailing_list)
+    except UserError:
+        return  # a filter that no longer works: the blacklist entries carry the evidence
+    query.add_where(SQL("%s = ANY(%s)", email, list(message)))
+    env.cr.execute(query.select(SQL.identifier(query.table, "id"), SQL("%s", email)))
+    notes = [(res_id, Markup("<p>%s</p>") % message[address]) for res_id, address in env.cr.fetchall()]
+    _post_notes(env, notes, model=model_name)
+
+
+def _post_notes(env, notes, model="mailing.contact"):
+    """One chatter note per record, created in one batch (no followers notified: it is evidence)."""
     if not notes:
         return
     subtype_id = env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
     author_id = env.ref("base.partner_root").id
     env["mail.message"].sudo().create([
         {
-            "model": "mailing.contact",
+            "model": model,
             "res_id": contact_id,
             "body": body,
             "message_type": "notification",

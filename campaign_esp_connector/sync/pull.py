@@ -23,7 +23,7 @@ class ContactPullJob(Job):
 
     def __init__(self, run):
         super().__init__(run)
-        self.mappings = run.account.field_mapping_ids
+        self.mappings = run.account.field_mapping_ids._esp_for_list(run.mailing_list)
         self.two_way = self.mappings.filtered("two_way")
 
     def needed(self):

@@ -17,3 +17,4 @@ from . import test_campaign_master_evidenced
 from . import test_tours
 from . import test_esp_audience
 from . import test_esp_mailing_audience
+from . import test_esp_audience_fields

@@ -255,6 +255,18 @@ def test_get_contact_by_email(sandbox, api):
     assert contact.id
 
 
+def test_get_contacts_reads_a_thousand_per_call(sandbox, api):
+    client = DotdigitalProvider(sandbox.api_user, sandbox.api_password, sandbox.url)
+    book = client.create_address_book("Batch book")
+    import_csv(client, book.id, "Email\n" + "".join(f"batch{i}@example.com\n" for i in range(1500)))
+    sandbox.clear_log()
+    wanted = [f"Batch{i}@Example.com" for i in range(1500)] + ["nobody@example.com"]
+    found = client.get_contacts(iter(wanted))
+    assert len(found) == 1500 and "nobody@example.com" not in found
+    assert found["batch7@example.com"].id
+    assert [entry["path"] for entry in sandbox.requests_log()] == ["/v2/contacts/retrieve-collection"] * 2
+
+
 def test_campaign_create_update_send_and_poll(sandbox, provider):
     book = provider.create_address_book("Campaign book")
     import_csv(provider, book.id, "Email\nann@example.com\nbob@example.com\n")

@@ -119,6 +119,10 @@ def run_contacts_scenario(check):
     check("GET", "contacts/count")
     check("GET", f"contacts/{created['id']}")
     check("GET", "contacts/ONE@example.com")
+    batch = check("GET", "contacts/retrieve-collection", json={
+        "contacts": [{"email": "ONE@example.com"}, {"email": "nobody@example.com"}], "withFullData": True}).json()
+    assert [row["email"] for row in batch["contacts"]] == ["one@example.com"]
+    assert [row["email"] for row in batch["notFound"]] == ["nobody@example.com"]
     check("PUT", f"contacts/{created['id']}", json={"email": "one@example.com", "emailType": "PlainText"})
     check("GET", f"contacts/modified-since/{SINCE}?withFullData=true")
     check("GET", f"contacts/created-since/{SINCE}")
