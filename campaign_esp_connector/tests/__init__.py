@@ -14,7 +14,7 @@ from . import test_esp_content
 from . import test_esp_recipients
 from . import test_esp_ab_testing
 from . import test_campaign_master_evidenced
-from . import test_tours
 from . import test_esp_audience
 from . import test_esp_mailing_audience
 from . import test_esp_audience_fields
+from . import test_tours
