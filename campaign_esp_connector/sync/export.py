@@ -35,6 +35,10 @@ class ExportJob(Job):
                                    run.limits.rows_per_import))
         mappings = run.account.field_mapping_ids
         header = ["Email", *mappings.mapped("data_field_name")]
+        # A provider matching contacts by the Odoo id gets it in a column of its own, last.
+        identity = run.client.record_identity_column
+        if identity:
+            header.append(identity)
         export = mappings._esp_exporter()
         self.env.flush_all()
         invalid_email = self.env._("invalid email address")
@@ -60,7 +64,8 @@ class ExportJob(Job):
                     break
                 if pending_file is None:
                     pending_file = ExportFile(header)
-                pending_file.add(email, [email, *values.values()], digest, row["write_date"])
+                cells = [email, *values.values(), *([str(row["contact_id"])] if identity else ())]
+                pending_file.add(email, cells, digest, row["write_date"])
                 if len(pending_file) >= rows_per_file:
                     in_flight += self._post(pending_file)
                     pending_file = None

@@ -40,6 +40,7 @@ class V3Checker:
 
 @pytest.fixture
 def check(api, sandbox):
+    sandbox.configure(v3_contacts=True)  # an API user with v3 access (the sandbox's default user has none)
     return V3Checker(api, sandbox)
 
 
