@@ -52,7 +52,34 @@ class TestListSyncExportV3(V3AccountMixin, test_list_sync.TestListSyncExport):
 
 @tagged("campaign_esp_connector", "esp_v3")
 class TestListSyncFaultsV3(V3AccountMixin, test_list_sync.TestListSyncFaults):
-    pass
+    # The two tests that name the v2 import call, with the v3 one.
+
+    def test_throttled_mid_run_then_resumes(self):
+        mailing_list = self._create_connected_list([{"name": "A", "email": "a@example.com"}])
+        self.sandbox.inject_fault("/contacts/v3/import", "rate_limited", count=5, method="PUT", reset=3600)
+        log = self._sync(mailing_list.with_context(campaign_esp_connector_transport={"max_wait": 0}))
+        self.assertEqual(log.state, "throttled")
+        self.assertIsNone(self._members(mailing_list).get("a@example.com"))
+        self.sandbox.clear_faults()
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(self._members(mailing_list)["a@example.com"].state, "synced")
+
+    def test_crash_between_import_post_and_commit(self):
+        mailing_list = self._create_connected_list([
+            {"name": f"P{index}", "email": f"p{index}@example.com"} for index in range(5)
+        ])
+        self.sandbox.clear_log()
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            self._sync(mailing_list)
+            self.assertEqual(len([entry for entry in self.sandbox.requests_log()
+                                  if (entry["method"], entry["path"]) == ("PUT", "/contacts/v3/import")]), 1)
+            raise RuntimeError("worker killed before commit")
+        self.env.invalidate_all()
+        self.assertFalse(self._members(mailing_list))
+        self._sync_until_idle(mailing_list)
+        self.assertEqual(len(self._book_state(mailing_list)), 5)
+        self.assertEqual(len(self.sandbox.state()["contacts"]), 5)
+        self.assertEqual({m.state for m in self._members(mailing_list).values()}, {"synced"})
 
 
 @tagged("campaign_esp_connector", "esp_v3")
