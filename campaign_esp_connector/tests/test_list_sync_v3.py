@@ -44,6 +44,14 @@ class TestSyncPropertiesV3(V3AccountMixin, test_sync_properties.TestSyncProperti
 class TestSyncCrashV3(test_sync_crash.TestSyncCrash):
     sandbox_settings = V3
 
+    def _prepare(self, label):
+        prepared = super()._prepare(label)
+        with self._committed() as env:
+            self.assertEqual(env["esp.account"].browse(self.account_id).contacts_api, "v3")
+        self.assertIn(("PUT", "/contacts/v3/import"),
+                      {(entry["method"], entry["path"]) for entry in self.sandbox.requests_log()})
+        return prepared
+
 
 @tagged("campaign_esp_connector", "esp_v3")
 class TestListSyncExportV3(V3AccountMixin, test_list_sync.TestListSyncExport):
