@@ -406,6 +406,11 @@ class EspAccount(models.Model):
         except (providers.RateLimited, providers.EspConnectionError, providers.ServerError,
                 providers.InvalidResponse):
             return
+        if api and self.contacts_api and api != self.contacts_api:
+            # A book check in progress resumes from a position only the API it started on understands.
+            self.env["esp.address.book"].sudo().search(
+                [("account_id", "=", self.id), ("book_check_started", "!=", False)]
+            ).write({"book_check_started": False, "book_check_skip": 0, "book_check_position": False})
         self.write({"contacts_api": api or False, "contact_identifier": (api == "v3" and identifier) or False})
 
     def _esp_same_remote_accounts(self, key=None):

@@ -190,6 +190,7 @@ class DotdigitalProvider(EspProvider):
         self.transport.code_classes = ERROR_CLASSES
         self.contacts_api = contacts_api or "v2"
         self.v3 = dotdigital_v3.ContactsV3(self, contact_identifier, v3_page_size) if contacts_api == "v3" else None
+        self._v2_imports = set()
 
     def __repr__(self):
         return f"<{type(self).__name__} base={self.base_url} endpoint={self._endpoint}>"
@@ -462,8 +463,12 @@ class DotdigitalProvider(EspProvider):
 
         :raise NotFound: unknown import id
         """
-        if self.v3:
-            return self.v3.get_import(import_id)
+        if self.v3 and str(import_id) not in self._v2_imports:
+            try:
+                return self.v3.get_import(import_id)
+            except NotFound:
+                # Posted through v2 before the account moved to v3: followed to its end on v2.
+                self._v2_imports.add(str(import_id))
         path = f"/v2/contacts/import/{quote(str(import_id), safe='')}"
         return self._parse(_import_job, self._get_json(path), path)
 
@@ -474,7 +479,7 @@ class DotdigitalProvider(EspProvider):
 
         :raise NotFound: report expired or unknown import (raised on first iteration)
         """
-        if self.v3:
+        if self.v3 and str(import_id) not in self._v2_imports:
             yield from self.v3.iter_import_faults(import_id)
             return
         path = f"/v2/contacts/import/{quote(str(import_id), safe='')}/report-faults"

@@ -152,3 +152,15 @@ def test_identity_attached_to_a_contact_known_by_email_only(v3_sandbox):
     _job, faults = imported(client, book_id, f"Email,{column}\r\nrenamed@example.com,7\r\n")
     assert faults == []
     assert client.get_contact("renamed@example.com").id == known.id
+
+
+def test_import_posted_on_v2_is_followed_on_v2_after_the_move(v3_sandbox):
+    """An account that moves to v3 with v2 imports in flight: their ids are unknown to v3, so they are polled and
+    their fault reports read on v2."""
+    v2 = make_provider(v3_sandbox)
+    book_id = book(v2)
+    job = v2.start_import(book_id, io.BytesIO(b"Email\r\nok@example.com\r\nbad\r\n"))
+    client = make_provider(v3_sandbox, contacts_api="v3")
+    assert client.get_import(job.id).state == records.IMPORT_DONE
+    assert [(fault.email, fault.kind) for fault in client.iter_import_faults(job.id)] == [
+        ("bad", records.FAULT_INVALID)]
