@@ -164,10 +164,17 @@ class ContactsV3:
             yield records.ImportFault(reason=reason, email=email, row=dict(identifiers), kind=kind)
 
     def _attach_identity(self, email, value):
-        """Give the contact holding ``email`` the Odoo id ``value``; False when another contact holds it."""
+        """Give the contact holding ``email`` the Odoo id ``value``; False when that contact is matched to
+        another Odoo id already (never taken from it), or another contact holds ``value``."""
         if not value:
             return False
         path = f"{CONTACTS}/email/{quote(email, safe='@')}"
+        try:
+            holder = self.provider._get_json(path) or {}
+        except NotFound:
+            return False
+        if (holder.get("identifiers") or {}).get(self.identity) not in (None, "", str(value)):
+            return False
         try:
             self.provider._request("PATCH", path, json_body={"identifiers": {self.identity: str(value)}},
                                    idempotent=True)

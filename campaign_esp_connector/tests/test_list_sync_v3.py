@@ -149,6 +149,17 @@ class TestListSyncIdentityV3(V3AccountMixin, EmailChangeMixin, EspListSyncCommon
         self.assertEqual(self._members(mailing_list)["ada.lovelace@example.com"].state, "synced")
 
 
+    def test_one_email_held_by_two_odoo_contacts_is_one_esp_contact(self):
+        first = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}], book_name="First")
+        second = self._create_connected_list([{"name": "Ada again", "email": "ada@example.com"}],
+                                             book_name="Second")
+        self._sync_until_idle(first)
+        self._sync_until_idle(second)
+        self.assertEqual(self._book_state(first)["ada@example.com"]["id"],
+                         self._book_state(second)["ada@example.com"]["id"])
+        self.assertEqual(self._members(second)["ada@example.com"].state, "synced")
+
+
 @tagged("campaign_esp_connector", "esp_v3")
 class TestListSyncEmailChangeByEmail(V3AccountMixin, EmailChangeMixin, EspListSyncCommon):
     """Without a custom identifier contacts are matched by email, on v3 as on v2: what the README says of an
