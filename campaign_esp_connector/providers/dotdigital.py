@@ -517,7 +517,7 @@ class DotdigitalProvider(EspProvider):
         cursor (text), 5,000 contacts a page, and nothing is read twice.
         """
         if self.v3:
-            return self.v3.contacts_page(book_id, marker=None if str(skip or 0) == "0" else str(skip))
+            return self.v3.contacts_page(book_id, marker=None if str(skip or 0) == "0" else str(skip), statuses=False)
         path = f"/v2/address-books/{int(book_id)}/contacts"
         rows = self._get_json(path, params={"withFullData": "false", "select": self.page_size, "skip": int(skip)})
         if not isinstance(rows, list):

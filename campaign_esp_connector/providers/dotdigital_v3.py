@@ -184,9 +184,14 @@ class ContactsV3:
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
-    def contacts_page(self, book_id, marker=None, since=None, with_full_data=False):
-        """One page of the list's contacts: ``(records, next marker or None)``."""
-        params = {"~listId": int(book_id), "limit": self.page_size, "include": "channelProperties|lists"}
+    def contacts_page(self, book_id, marker=None, since=None, with_full_data=False, statuses=True):
+        """One page of the list's contacts: ``(records, next marker or None)``.
+
+        :param statuses: include the channel and list statuses (the book check needs ids and emails only)
+        """
+        params = {"~listId": int(book_id), "limit": self.page_size}
+        if statuses:
+            params["include"] = "channelProperties|lists"
         if since is not None:
             params["~modified"] = f"gte::{_format(since)}"
         if with_full_data:
