@@ -43,6 +43,10 @@ def parse_args(argv=None):
     parser.add_argument("--cm-extended", action="store_true",
                         help="also serve Campaign Master's assumed operations (lists, templates, from addresses, "
                              "campaign create/update/test/send), which no public evidence shows")
+    parser.add_argument("--v3-contacts", action="store_true",
+                        help="let the API user call the v3 Contacts and Configuration APIs (403 otherwise)")
+    parser.add_argument("--custom-identifier", action="append", default=[], metavar="NAME",
+                        help="a custom contact identifier of the account, e.g. odooId (repeatable)")
     return parser.parse_args(argv)
 
 
@@ -51,7 +55,8 @@ def main(argv=None):
     config = SandboxConfig(host=args.host, port=args.port, api_user=args.api_user, api_password=args.api_password,
                            seed=args.seed, state_dir=args.state_dir, cm_client_id=args.cm_client_id,
                            cm_token_minutes=args.cm_token_minutes,
-                           cm_member_case=args.cm_member_case, cm_extended=args.cm_extended)
+                           cm_member_case=args.cm_member_case, cm_extended=args.cm_extended,
+                           v3_contacts=args.v3_contacts, custom_identifiers=list(args.custom_identifier))
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
     url = f"http://{args.host}:{server.server_port}"

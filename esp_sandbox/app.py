@@ -17,7 +17,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, RequestRedirect
 from werkzeug.wrappers import Request
 
-from . import api_account, api_campaigns, api_contacts, campaigns, control, errors, faults, home, imports
+from . import (
+    api_account,
+    api_campaigns,
+    api_contacts,
+    api_contacts_v3,
+    campaigns,
+    control,
+    errors,
+    faults,
+    home,
+    imports,
+)
 from .campaign_master import CampaignMaster, endpoint, jobs
 from .config import SandboxConfig
 from .ratelimit import RateLimiter, apply_headers, tier_of
@@ -28,7 +39,8 @@ class DropConnection(ConnectionAbortedError):
     """Leaves a request without any answer; werkzeug's server treats it as a client that went away."""
 
 
-class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns.CampaignsApi, control.ControlApi):
+class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_contacts_v3.ContactsV3Api,
+                 api_campaigns.CampaignsApi, control.ControlApi):
     """One sandbox ESP account. ``create_app(config)`` builds it; it is a plain WSGI callable."""
 
     def __init__(self, config):
@@ -41,7 +53,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         self.request_log = []
         self.campaign_master = CampaignMaster(self)
         # Rules are copied because a werkzeug Rule binds to one Map and tests build several applications.
-        rules = api_account.RULES + api_contacts.RULES + api_campaigns.RULES + control.RULES
+        rules = api_account.RULES + api_contacts.RULES + api_contacts_v3.RULES + api_campaigns.RULES + control.RULES
         self.url_map = Map([rule.empty() for rule in rules], converters={"email": EmailConverter},
                            merge_slashes=False, strict_slashes=False)
         # Literal path segments of the v2 routes: matched in any casing, like ASP.NET's routing.
@@ -138,7 +150,8 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         """Rate limit, then catch up on work that became due; returns headers for the answer."""
         if endpoint.startswith("control_"):
             return {}
-        headers = self.rate_limiter.check(self.config.rate_limit, tier_of(request.method, endpoint), self.store.now())
+        headers = self.rate_limiter.check(self.config.rate_limit, tier_of(request.method, endpoint), self.store.now(),
+                                          per_minute=endpoint.startswith("v3_"))
         self.tick()
         return headers
 
@@ -146,6 +159,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_campaigns
         """Finish due imports (v2 and Campaign Master jobs), run due sends and apply simulated status changes
         the clock has reached."""
         imports.process_due(self.store)
+        api_contacts_v3.process_due(self.store, self.config)
         jobs.process_due(self.store)
         campaigns.process_due(self.store, self.config)
 

@@ -70,6 +70,11 @@ class SandboxConfig:
     :param cm_extended: serve the operations and members no public evidence shows (lists, templates, from
         addresses, campaign create/update/test/send, list membership: ``campaign_master/assumed.py``); off, the
         services offer only what the evidence shows.
+    :param v3_contacts: the API user may call the v3 Contacts and Configuration APIs; off (the default, so the
+        suites, the demo and the benchmarks keep the v2 contact calls they measure unless they ask for v3), they
+        answer 403, as for an API user or account without v3 access.
+    :param custom_identifiers: the account's custom contact identifiers (Configuration v3), e.g. ``["odooId"]``;
+        a new account has none.
     """
 
     host: str = "127.0.0.1"
@@ -86,6 +91,8 @@ class SandboxConfig:
     extra_api_users: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_EXTRA_API_USERS))
     cm_member_case: str = "wire-inferred"
     cm_extended: bool = False
+    v3_contacts: bool = False
+    custom_identifiers: list = dataclasses.field(default_factory=list)
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}

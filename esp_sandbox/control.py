@@ -84,6 +84,8 @@ class ControlApi:
         self.config.extra_api_users = dict(self.initial_settings["extra_api_users"])
         self.config.cm_member_case = self.initial_settings["cm_member_case"]
         self.config.cm_extended = self.initial_settings["cm_extended"]
+        self.config.v3_contacts = self.initial_settings["v3_contacts"]
+        self.config.custom_identifiers = list(self.initial_settings["custom_identifiers"])
         self.config.seed = int(body.get("seed", self.initial_settings["seed"]))
         return json_response({"reset": True, "now": to_iso(self.store.now())})
 
@@ -139,7 +141,7 @@ class ControlApi:
 
     def _configure(self, body):
         unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed", "extra_api_users", "cm_member_case",
-                               "cm_extended"}
+                               "cm_extended", "v3_contacts", "custom_identifiers"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         for key, value in (body.get("engagement") or {}).items():
@@ -168,6 +170,13 @@ class ControlApi:
             self.config.cm_member_case = body["cm_member_case"]
         if "cm_extended" in body:
             self.config.cm_extended = bool(body["cm_extended"])
+        if "v3_contacts" in body:
+            self.config.v3_contacts = bool(body["v3_contacts"])
+        if "custom_identifiers" in body:
+            names = body["custom_identifiers"]
+            if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+                raise ValueError("custom_identifiers must be a list of names")
+            self.config.custom_identifiers = list(names)
 
     def on_control_state(self, request):
         self.tick()

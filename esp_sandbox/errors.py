@@ -8,6 +8,8 @@ import json
 
 from werkzeug.exceptions import HTTPException
 
+V3_PREFIXES = ("/contacts/v3", "/configuration/v3")
+
 
 class ApiError(HTTPException):
     """A v2 error answer: JSON body with the ESP's message, any status code."""
@@ -19,6 +21,10 @@ class ApiError(HTTPException):
         self.extra_headers = headers or {}
 
     def get_body(self, environ=None, scope=None):
+        if environ is not None and environ.get("PATH_INFO", "").startswith(V3_PREFIXES):
+            # The v3 services' envelope (research: dotdigital.md §1.4); the code is the v2 token when there is one.
+            code = self.message.rsplit(" ", 1)[-1] if " ERROR_" in self.message else f"http{self.code}"
+            return json.dumps({"errorCode": code, "description": self.message})
         return json.dumps({"message": self.message})
 
     def get_headers(self, environ=None, scope=None):
@@ -43,3 +49,14 @@ def unauthorized():
 
 def invalid_parameter(name):
     return ApiError(400, f"The parameter '{name}' is invalid. ERROR_PARAMETER_INVALID")
+
+
+class V3Error(ApiError):
+    """A v3 error answer: ``{"errorCode": "contacts:…", "description": …}`` (the spec's ``errorResponse``)."""
+
+    def __init__(self, status, code, description, headers=None):
+        super().__init__(status, description, headers)
+        self.error_code = code
+
+    def get_body(self, environ=None, scope=None):
+        return json.dumps({"errorCode": self.error_code, "description": self.message})

@@ -15,6 +15,9 @@ WINDOW = 60  # seconds of a tiered budget
 
 def tier_of(method, endpoint):
     """Tier of a call: imports and sends are bulk, paged reads are lists, the rest are single records."""
+    if endpoint.startswith("v3_"):
+        # v3 names its operations by what they do: the JSON import is bulk, the contacts feed a list.
+        return "low" if endpoint == "v3_import" else "medium" if endpoint == "v3_list_contacts" else "high"
     if method == "POST" and ("import" in endpoint or endpoint == "send_campaign"):
         return "low"
     if endpoint.startswith("list_"):
@@ -33,12 +36,16 @@ class RateLimiter:
         self.hourly.clear()
         self.windows.clear()
 
-    def check(self, settings, tier, now):
-        """Count one call; return the headers to add, or raise/return a refusal when over budget."""
+    def check(self, settings, tier, now, per_minute=False):
+        """Count one call; return the headers to add, or raise/return a refusal when over budget.
+
+        :param per_minute: a v3 call, which has only the tiered scheme: counted per minute in its tier whenever
+            the account is throttled at all.
+        """
         mode = settings.get("mode", "off")
-        if mode == "flat":
+        if mode == "flat" and not per_minute:
             return self._flat(int(settings["calls_per_hour"]), now)
-        if mode == "tiered":
+        if mode in ("tiered", "flat"):
             return self._tiered(int(settings["tiers"][tier]), tier, now)
         return {}
 

@@ -70,6 +70,17 @@ CREATE TABLE IF NOT EXISTS split_recipients (
 CREATE TABLE IF NOT EXISTS status_changes (
     id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS status_changes_at ON status_changes (at);
+-- v3 identifiers other than the email (mobileNumber, the account's custom identifiers), unique per name.
+CREATE TABLE IF NOT EXISTS identifiers (
+    name TEXT NOT NULL, value_key TEXT NOT NULL, value TEXT NOT NULL, contact_id INTEGER NOT NULL,
+    PRIMARY KEY (name, value_key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifiers_contact ON identifiers (contact_id);
+CREATE TABLE IF NOT EXISTS consents (
+    id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, body TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS consents_contact ON consents (contact_id);
+CREATE TABLE IF NOT EXISTS v3_imports (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, outcome TEXT NOT NULL, created REAL NOT NULL, due REAL NOT NULL,
+    body TEXT, result TEXT);
 """
 
 ALL_CONTACTS = "All Contacts"

@@ -99,12 +99,13 @@ class SandboxControl:
         return self._call("POST", "import-faults", {"kind": kind, "count": count})
 
     def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, extra_api_users=None,
-                  cm_member_case=None, cm_extended=None):
+                  cm_member_case=None, cm_extended=None, v3_contacts=None, custom_identifiers=None):
         """Change settings at run time (until the next reset); see README.md for the keys of ``engagement`` and
         ``rate_limit``; ``extra_api_users`` (``{user: password}``) replaces the account's other API users;
-        ``cm_member_case`` and ``cm_extended`` as in ``SandboxConfig``."""
+        ``cm_member_case``, ``cm_extended``, ``v3_contacts`` and ``custom_identifiers`` as in ``SandboxConfig``."""
         body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed,
-                "extra_api_users": extra_api_users, "cm_member_case": cm_member_case, "cm_extended": cm_extended}
+                "extra_api_users": extra_api_users, "cm_member_case": cm_member_case, "cm_extended": cm_extended,
+                "v3_contacts": v3_contacts, "custom_identifiers": custom_identifiers}
         return self._call("PUT", "config", {k: v for k, v in body.items() if v is not None})
 
     def config(self):

@@ -91,6 +91,16 @@ class EspAccount(models.Model):
     # account, whatever API user each would log in with (see _esp_same_remote_accounts).
     remote_account_key = fields.Char(string="ESP Account Key", readonly=True, copy=False, index="btree_not_null")
     main_email = fields.Char(string="ESP Main Email", readonly=True, copy=False)
+    # dotdigital: the contacts API the API user may use, found out by Test Connection (v3 where allowed), and the
+    # custom identifier that matches contacts by their Odoo id when the account has one.
+    contacts_api = fields.Selection(
+        [("v2", "v2"), ("v3", "v3 (contacts), v2 (lists, campaigns, reports)")], string="Contacts API",
+        readonly=True, copy=False,
+        help="Which dotdigital API the contact sync uses: Test Connection chooses v3 when the API user may use it.")
+    contact_identifier = fields.Char(
+        string="Contact Identifier", readonly=True, copy=False,
+        help="The ESP's custom identifier holding the Odoo contact's id: contacts are matched by it, so an email "
+             "changed in Odoo updates the same ESP contact. Empty: contacts are matched by email.")
     catalogue_sync_datetime = fields.Datetime(string="Last Synchronization", readonly=True, copy=False)
     # API usage: one row per operation in esp_account_api_call (see _esp_record_usage), not per call.
     api_calls_today = fields.Integer(string="API Calls Today", compute="_compute_api_calls_today",
@@ -385,7 +395,23 @@ class EspAccount(models.Model):
             "remote_account_ref": str(info.account_id) if info.account_id is not None else False,
             "main_email": info.main_email or False,
         })
+        self._esp_detect_contacts_api(client)
         return info
+
+    def _esp_detect_contacts_api(self, client):
+        """Which contacts API the account's API user may use (dotdigital: v3 where allowed, else v2). A transient
+        failure keeps what the last test found: the connection itself succeeded."""
+        try:
+            api, identifier = client.detect_contacts_api()
+        except (providers.RateLimited, providers.EspConnectionError, providers.ServerError,
+                providers.InvalidResponse):
+            return
+        if api and self.contacts_api and api != self.contacts_api:
+            # A book check in progress resumes from a position only the API it started on understands.
+            self.env["esp.address.book"].sudo().search(
+                [("account_id", "=", self.id), ("book_check_started", "!=", False)]
+            ).write({"book_check_started": False, "book_check_skip": 0, "book_check_position": False})
+        self.write({"contacts_api": api or False, "contact_identifier": (api == "v3" and identifier) or False})
 
     def _esp_same_remote_accounts(self, key=None):
         """The other Odoo accounts (of any company, archived ones included) on this account's remote account.
@@ -731,6 +757,8 @@ class EspAccount(models.Model):
         options = {"timeout": READ_TIMEOUT if is_testing(self.env) else (10, READ_TIMEOUT),
                    # Every worker of every server spends one budget per account, kept in PostgreSQL.
                    "rate_budget": self.env["esp.rate.budget"].sudo()._esp_budget_for(self)}
+        if self.contacts_api == "v3":
+            options.update(contacts_api="v3", contact_identifier=self.contact_identifier or None)
         options.update(self.env.context.get("campaign_esp_connector_transport") or {})
         return options
 

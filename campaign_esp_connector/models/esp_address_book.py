@@ -117,6 +117,8 @@ class EspAddressBook(models.Model):
     )
     book_check_started = fields.Datetime(readonly=True, copy=False)
     book_check_skip = fields.Integer(readonly=True, copy=False)
+    # Where a book check resumes when the provider pages by cursor (dotdigital v3's marker) instead of by skip.
+    book_check_position = fields.Char(readonly=True, copy=False)
     odoo_changes_pending = fields.Boolean(
         readonly=True, copy=False, help="Odoo opt-outs or removals remain to be sent (more than one run sends)."
     )
@@ -246,6 +248,7 @@ class EspAddressBook(models.Model):
             "book_checked_datetime": False,
             "book_check_started": False,
             "book_check_skip": 0,
+            "book_check_position": False,
             "guard_confirmed": False,
             "odoo_changes_pending": False,
             "last_error": False,

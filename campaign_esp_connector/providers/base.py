@@ -123,6 +123,9 @@ class EspProvider:
     # The name the provider's personalization gives the contact's email address (it is no data field at
     # dotdigital), for :meth:`personalization_tag`; ``None`` when the provider has none.
     personalization_email_field = None
+    # The CSV column of an import that carries the Odoo contact's id, for a provider that matches contacts by it
+    # (an email changed in Odoo then updates the same remote contact); ``None``: contacts are matched by email.
+    record_identity_column = None
 
     @classmethod
     def personalization_tag(cls, field):
@@ -176,6 +179,11 @@ class EspProvider:
     def test_connection(self):
         """Check credentials and return :class:`~.records.AccountInfo`."""
         raise NotImplementedError
+
+    def detect_contacts_api(self):
+        """``(contacts API, contact identifier)`` this client's account may use, for providers with more than one
+        (dotdigital's v2 and v3); ``(None, None)`` for the others."""
+        return None, None
 
     def server_time(self):
         """Return the provider's current time (aware UTC datetime), for clock-safe watermarks."""

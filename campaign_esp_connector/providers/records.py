@@ -20,6 +20,8 @@ IMPORT_REJECTED = "rejected"
 # must not be mailed at all (the provider holds them unsubscribed, bounced or complained).
 FAULT_INVALID = "invalid"
 FAULT_SUPPRESSED = "suppressed"
+# The ESP refused the row for now and was set right meanwhile (an identity attached): the row goes out again.
+FAULT_RETRY = "retry"
 
 # Resubscription outcome, neutral.
 RESUBSCRIBE_ADDED = "added"

@@ -49,10 +49,11 @@ class BookCheckJob(Job):
             if not self.env.cr.fetchone():
                 binding.book_checked_datetime = started  # nothing the book should hold yet
                 return None
-            binding.write({"book_check_started": started, "book_check_skip": 0})
+            binding.write({"book_check_started": started, "book_check_skip": 0, "book_check_position": False})
             run.commit("book_check:started")
         started = binding.book_check_started
-        skip, read = binding.book_check_skip, 0
+        # A position is a skip (an integer) or a cursor (text), as the provider pages.
+        skip, read = binding.book_check_position or binding.book_check_skip, 0
         while True:
             contacts, next_skip = run.client.book_contacts_page(binding.remote_id, skip)
             self.Member._esp_listed(self.list_id, [
@@ -61,11 +62,15 @@ class BookCheckJob(Job):
             read += len(contacts)
             if next_skip is None:
                 break
-            skip = binding.book_check_skip = next_skip
+            skip = next_skip
+            if isinstance(next_skip, str):
+                binding.book_check_position = next_skip
+            else:
+                binding.book_check_skip = next_skip
             run.commit("book_check:page")
             if run.out_of_time():
                 run.log._add_step(self.env._("Comparing the address book: %(count)s contacts read so far, "
-                                             "the rest next run.", count=skip))
+                                             "the rest next run.", count=read if isinstance(skip, str) else skip))
                 return "partial"
         missing = self.Member._esp_requeue_unlisted(
             self.list_id, started, self.env._("Removed from the address book at the ESP: sent again")
@@ -76,6 +81,7 @@ class BookCheckJob(Job):
         run.log._add_step(self.env._(
             "Address book compared with the list (%(count)s contacts read in this run): %(missing)s removed at the "
             "ESP sent again.", count=read, missing=len(missing)))
-        binding.write({"book_checked_datetime": started, "book_check_started": False, "book_check_skip": 0})
+        binding.write({"book_checked_datetime": started, "book_check_started": False, "book_check_skip": 0,
+                       "book_check_position": False})
         run.commit("book_check:done")
         return None

@@ -35,12 +35,17 @@ class ExportJob(Job):
                                    run.limits.rows_per_import))
         mappings = run.account.field_mapping_ids._esp_for_list(run.mailing_list)
         header = ["Email", *mappings.mapped("data_field_name")]
+        # A provider matching contacts by the Odoo id gets it in a column of its own, last.
+        identity = run.client.record_identity_column
+        if identity:
+            header.append(identity)
         export = mappings._esp_exporter()
         self.env.flush_all()
         invalid_email = self.env._("invalid email address")
         checked, problems = [], []
         pending_file, complete = None, True
         for rows in binding._esp_iter_changed_rows(fetch=PLAN_PAGE):
+            identities = self._identities(rows) if identity else {}
             for row in rows:
                 email = row["email"]
                 if not email:
@@ -60,7 +65,8 @@ class ExportJob(Job):
                     break
                 if pending_file is None:
                     pending_file = ExportFile(header)
-                pending_file.add(email, [email, *values.values()], digest, row["write_date"])
+                cells = [email, *values.values(), *([str(identities.get(email, row["contact_id"]))] if identity else ())]
+                pending_file.add(email, cells, digest, row["write_date"])
                 if len(pending_file) >= rows_per_file:
                     in_flight += self._post(pending_file)
                     pending_file = None
@@ -83,6 +89,16 @@ class ExportJob(Job):
         # Every change recorded up to the mark is planned; changes recorded meanwhile stay for the next run.
         binding._esp_clear_changes(change_mark)
         return None
+
+    def _identities(self, rows):
+        """The Odoo id each email is matched by at the ESP: the oldest mailing contact holding the address, so
+        that contacts Odoo holds twice under one email (in two lists, say) stay one ESP contact, as matching by
+        email keeps them."""
+        self.env.cr.execute(
+            "SELECT email_normalized, MIN(id) FROM mailing_contact WHERE email_normalized = ANY(%s) "
+            "GROUP BY email_normalized", [[row["email"] for row in rows if row["valid"]]],
+        )
+        return dict(self.env.cr.fetchall())
 
     def _has_pending(self):
         self.env.cr.execute(

@@ -90,16 +90,21 @@ class ImportPollJob(Job):
 
     def confirm(self, batch):
         run = self.run
-        refused, suppressed = {}, {}
+        refused, suppressed, retry = {}, {}, {}
         for fault in run.client.iter_import_faults(batch.remote_id):
             if not fault.email:
                 continue
             email = fault.email.strip().lower()
-            if fault.kind == providers.records.FAULT_SUPPRESSED:
+            if fault.kind == providers.records.FAULT_RETRY:
+                retry[email] = fault.reason
+            elif fault.kind == providers.records.FAULT_SUPPRESSED:
                 suppressed[email] = fault.reason or self.env._("Suppressed")
             else:
                 refused[email] = fault.reason or self.env._("Refused by the ESP")
-        confirmed = self.Member._esp_confirm(batch, refused)
+        confirmed = self.Member._esp_confirm(batch, {**refused, **retry})
+        if retry:
+            # Set right at the ESP meanwhile: they go out again with the next export.
+            self.Member._esp_mark(self.list_id, list(retry), "pending")
         if refused:
             run.log._add_lines(refused.items())
         if suppressed:

@@ -2,6 +2,7 @@
 from . import test_esp_account, test_esp_account_sync, test_esp_account_usage, test_res_config_settings
 from . import test_list_sync, test_list_sync_views, test_sync_engine, test_sync_crash, test_sync_properties
 from . import test_list_sync_book_missing, test_list_sync_optin
+from . import test_list_sync_v3
 from . import test_esp_field_mapping
 from . import test_esp_connect_wizard
 from . import test_esp_mailing_contact, test_safety_nets

@@ -101,12 +101,14 @@ class CommittedSandboxCase(TransactionCase):
     """A sandbox served by this process, one committed ESP account pointing at it, and a crash worker."""
 
     maxDiff = None
+    sandbox_settings = {}  # as EspSandboxCommon's
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.dbname = cls.env.cr.dbname
         cls._cleanup(accounts=True)  # leftovers of an interrupted run
-        cls.sandbox = SandboxServer().start()
+        cls.sandbox = SandboxServer(**cls.sandbox_settings).start()
         cls.addClassCleanup(cls.sandbox.stop)
         cls.addClassCleanup(cls._cleanup, accounts=True)
         with cls._committed() as env:

@@ -34,7 +34,10 @@ class TestEspAccountConnection(EspSandboxCommon):
         self.assertIn("FIRSTNAME", account.data_field_ids.mapped("name"))
         self.assertTrue(account.template_ids)
         self.assertTrue(account.from_address_ids)
-        self.assertEqual(account.api_calls_today, len(self._sandbox_api_calls()))
+        # Every call counts, the v3 probe included (this API user has no v3: the account stays on v2).
+        self.assertEqual(account.api_calls_today, len(self.sandbox.requests_log()))
+        self.assertEqual(account.contacts_api, "v2")
+        self.assertFalse(account.contact_identifier)
 
     def test_bad_password(self):
         account = self._create_esp_account(

@@ -104,3 +104,48 @@ def response_schema(operation, status):
 def schema_errors(instance, schema):
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
             for e in validator(schema).iter_errors(instance)]
+
+
+# -- the v3 services' files (Contacts 3.4.3, Configuration 3.0.2) ------------------------------------------------
+
+V3_DIR = pathlib.Path(__file__).resolve().parents[2] / "specs/dotdigital-v3"
+# v3 tells IPv4 from IPv6 by format inside a oneOf: without a format check both branches match.
+FORMATS = jsonschema.FormatChecker(["ipv4", "ipv6"])
+V3_FILES = {"/contacts/v3": "contacts-3.4.3.json", "/configuration/v3": "configuration-3.0.2.json"}
+
+
+@functools.cache
+def v3_spec(file_name):
+    return json.loads((V3_DIR / file_name).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _v3_components(file_name):
+    raw = v3_spec(file_name)["components"]["schemas"]
+    return {name: _convert(schema, raw) for name, schema in raw.items()}
+
+
+def v3_operation(method, concrete_path):
+    """``(file name, spec path, operation)`` of a v3 URL path (static segments preferred), or None."""
+    file_name = next((name for prefix, name in V3_FILES.items() if concrete_path.startswith(prefix)), None)
+    if file_name is None:
+        return None
+    segments = concrete_path.strip("/").split("/")
+    best = None
+    for path, item in v3_spec(file_name)["paths"].items():
+        parts = path.strip("/").split("/")
+        operation = item.get(method.lower())
+        if operation is None or len(parts) != len(segments):
+            continue
+        if all(p.startswith("{") or p == s for p, s in zip(parts, segments, strict=False)):
+            score = sum(not p.startswith("{") for p in parts)
+            if best is None or score > best[0]:
+                best = (score, (file_name, path, operation))
+    return best[1] if best else None
+
+
+def v3_schema_errors(file_name, instance, schema):
+    raw = v3_spec(file_name)["components"]["schemas"]
+    root = {**_convert(copy.deepcopy(schema), raw), "components": {"schemas": _v3_components(file_name)}}
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in jsonschema.Draft202012Validator(root, format_checker=FORMATS).iter_errors(instance)]

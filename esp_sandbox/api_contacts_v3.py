@@ -1,0 +1,567 @@
+"""dotdigital's v3 Contacts (3.4.3) and Configuration (3.0.2) operations, on the very store v2 uses.
+
+A contact written through v3 is the v2 contact of the same id: its email, status, opt-in and email types, data
+fields and book memberships are the same rows (a v3 list is a v2 address book). v3 adds what v2 has no place
+for: identifiers other than the email (``identifiers`` table: ``mobileNumber`` and the account's custom
+identifiers) and consent records (``consents``).
+
+Leniency, as the service is lenient: names of enum values in any casing (``Html`` and ``html``), a missing
+``matchIdentifier`` taken as ``email`` when an email is given, ``include`` split on ``|`` or ``,``, unknown
+``include`` values and data-field names in ``data-fields`` ignored, ``dateTimeConsented`` with or without ``Z``.
+
+Where the spec says nothing, the sandbox states its choice (the codes in ``FAILURES``): a row naming an unknown
+list, data field or identifier fails alone; a row whose contact is suppressed (account-wide, or unsubscribed
+from a list it names) fails with ``globallySuppressed`` / ``listSuppressed`` and changes nothing, as a v2 import
+row lands in the faults report; a row whose identifiers belong to another contact fails with
+``duplicateIdentifier`` ("All identifiers must be unique!", the 409 of ``POST /contacts/v3``).
+"""
+
+import base64
+import binascii
+import json
+
+from werkzeug.routing import Rule
+
+from . import errors
+from .errors import V3Error
+from .imports import EMAIL_RE, IMPORTABLE, MAX_ACTIVE_IMPORTS, NEVER
+from .store import SENDABLE, TEST_BOOK, new_guid
+from .timeutil import parse_iso, to_iso
+from .web import json_response, read_json
+
+MAX_LIMIT = 5000
+DEFAULT_LIMIT = 1000
+MAX_LISTS = 100
+MAX_CONSENTS = 5
+BUILT_IN_IDENTIFIERS = ("email", "mobileNumber", "contactId")
+INCLUDES = ("channelProperties", "lists", "preferences", "consentRecords")
+CONSENT_FIELDS = ("text", "dateTimeConsented", "url", "ipAddress", "userAgent")
+MERGE_OPTIONS = {"overwrite": "overwrite", "overwriteifnotempty": "overwriteIfNotEmpty",
+                 "overwrite-if-not-empty": "overwriteIfNotEmpty", "overwriteifempty": "overwriteIfEmpty",
+                 "overwrite-if-empty": "overwriteIfEmpty"}
+OPT_IN_TYPES = {"unknown": "Unknown", "single": "Single", "double": "Double", "verifieddouble": "VerifiedDouble"}
+EMAIL_TYPES = {"html": "Html", "plaintext": "PlainText"}
+# v2 status -> v3 email channel status (``emailChannelStatus``) and contact status (``status``).
+CHANNEL_STATUS = {
+    "Subscribed": "subscribed", "Unsubscribed": "unsubscribed", "SoftBounced": "softBounced",
+    "HardBounced": "hardBounced", "IspComplained": "ispComplained", "PendingOptIn": "pendingOptIn",
+    "DirectComplaint": "directComplaint", "Deleted": "deleted", "MailBlocked": "blockedlocalpart",
+    "SharedSuppression": "sharedsuppression", "DomainSuppression": "domainSuppressed", "Suppressed": "suppressed",
+    "NotAllowed": "suppressed", "NoMxRecord": "suppressed",
+}
+CONTACT_STATUS = {"Subscribed": "subscribed", "SoftBounced": "subscribed", "Unsubscribed": "unsubscribed",
+                  "PendingOptIn": "pendingOptIn", "Deleted": "deleted"}
+FAILURES = {
+    "invalidEmail": "Invalid value for 'email'",
+    "duplicateIdentifier": "Duplicate identifier detected for {identifier} '{value}'",
+    "invalidIdentifier": "The identifier '{identifier}' is not a contact identifier of this account",
+    "contactNotFound": "The contact could not be found",
+    "invalidDataField": "The data field '{value}' does not exist",
+    "listNotFound": "The list '{value}' does not exist or cannot be written to",
+    "consentRecordsNotApplied": "The provided consent records could not be applied as they were incorrectly formatted",
+    "globallySuppressed": "The contact is suppressed ({value}) and cannot be updated",
+    "listSuppressed": "The contact is unsubscribed from the list '{value}'",
+}
+
+RULES = [
+    Rule("/contacts/v3", endpoint="v3_list_contacts", methods=["GET"]),
+    Rule("/contacts/v3/import", endpoint="v3_import", methods=["PUT"]),
+    Rule("/contacts/v3/import/<import_id>", endpoint="v3_get_import", methods=["GET"]),
+    Rule("/contacts/v3/<identifier>/<value>", endpoint="v3_get_contact", methods=["GET"]),
+    Rule("/contacts/v3/<identifier>/<value>", endpoint="v3_patch_contact", methods=["PATCH"]),
+    Rule("/configuration/v3/customIdentifiers", endpoint="v3_custom_identifiers", methods=["GET"]),
+]
+
+
+class RowFailure(Exception):
+    def __init__(self, code, **values):
+        super().__init__(code)
+        self.code = code
+        self.description = FAILURES[code].format(**values)
+
+
+class ContactsV3Api:
+    """Handlers; ``self.store``, ``self.config`` and ``self.faults`` come from the application class."""
+
+    def _v3_allowed(self):
+        if not self.config.v3_contacts:
+            raise V3Error(403, "forbidden", "The API user is not allowed to use this API")
+
+    # -- configuration ----------------------------------------------------------------------------------------
+
+    def on_v3_custom_identifiers(self, request):
+        self._v3_allowed()
+        created = to_iso(float(self.store.get_meta("created", "0")) or self.store.now())
+        return json_response([{"name": name, "created": created, "updated": created}
+                              for name in self.config.custom_identifiers])
+
+    # -- imports ----------------------------------------------------------------------------------------------
+
+    def on_v3_import(self, request):
+        self._v3_allowed()
+        body = _json_body(request)
+        contacts = body.get("contacts") if isinstance(body, dict) else body if isinstance(body, list) else None
+        if not contacts or not isinstance(contacts, list):
+            raise V3Error(400, "contacts:noContactsSpecified", "No contacts were specified")
+        merge = MERGE_OPTIONS.get(str(body.get("mergeOption", "overwrite") if isinstance(body, dict)
+                                      else "overwrite").casefold())
+        if merge is None:
+            raise V3Error(400, "contacts:badJson", "The value of 'mergeOption' is invalid")
+        active = self.store.db.execute("SELECT COUNT(*) FROM v3_imports WHERE status = 'NotFinished'").fetchone()[0]
+        if active >= MAX_ACTIVE_IMPORTS:
+            raise V3Error(429, "contacts:tooManyActiveImports",
+                          "Your import request cannot be accepted as too many imports are being processed for your "
+                          "account. Please wait for an import to complete and then resubmit.")
+        outcome = self.faults.take_import() or "Finished"
+        now = self.store.now()
+        import_id = new_guid()
+        self.store.db.execute(
+            "INSERT INTO v3_imports (id, status, outcome, created, due, body) VALUES (?, 'NotFinished', ?, ?, ?, ?)",
+            (import_id, outcome, now, NEVER if outcome == "NotFinished" else now + float(self.config.import_delay),
+             json.dumps({"mergeOption": merge, "contacts": contacts})),
+        )
+        return json_response({"importId": import_id}, 202)
+
+    def on_v3_get_import(self, request, import_id):
+        self._v3_allowed()
+        row = self.store.db.execute("SELECT * FROM v3_imports WHERE id = ?", (import_id,)).fetchone()
+        if row is None:
+            raise V3Error(404, "contacts:importNotFound", f"The import request '{import_id}' could not be found!")
+        answer = {"importId": row["id"], "status": row["status"]}
+        if row["result"]:
+            answer.update(json.loads(row["result"]))
+        return json_response(answer)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def on_v3_list_contacts(self, request):
+        self._v3_allowed()
+        args = request.args
+        limit = _int(args.get("limit"), DEFAULT_LIMIT, "limit")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise V3Error(400, "contacts:invalidLimit", f"The limit must be between 1 and {MAX_LIMIT}")
+        if args.get("~created") and args.get("~modified"):
+            raise V3Error(400, "contacts:invalidFilter", "~created and ~modified cannot be used together")
+        if args.get("~segmentId"):
+            raise V3Error(400, "contacts:invalidFilter", "The sandbox has no segments")
+        where, params = ["c.id > ?"], [_marker(args.get("marker"))]
+        join = ""
+        list_id = args.get("~listId")
+        if list_id not in (None, ""):
+            list_id = _int(list_id, None, "~listId")
+            join = "JOIN members m ON m.contact_id = c.id AND m.book_id = ?"
+            params.insert(0, list_id)
+        for name, column in (("~modified", "modified"), ("~created", "created")):
+            if args.get(name):
+                since = _filter_date(args[name])
+                if join and column == "modified":
+                    where.append("(c.modified >= ? OR m.modified >= ?)")
+                    params += [since, since]
+                else:
+                    where.append(f"c.{column} >= ?")
+                    params.append(since)
+        rows = self.store.db.execute(
+            f"SELECT c.* FROM contacts c {join} WHERE {' AND '.join(where)} ORDER BY c.id LIMIT ?",  # noqa: S608
+            (*params, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        include = _pipe_list(args.get("include"))
+        fields = self._v3_field_names(_pipe_list(args.get("data-fields")))
+        base = f"{request.base_url}?"
+        query = "&".join(f"{key}={value}" for key, value in args.items() if key != "marker")
+        current = args.get("marker") or ""
+        links = {"self": {"marker": current, "link": f"{base}{query}&marker={current}"},
+                 "first": {"marker": "", "link": f"{base}{query}"}}
+        if more:
+            marker = _encode_marker(rows[-1]["id"])
+            links["next"] = {"marker": marker, "link": f"{base}{query}&marker={marker}"}
+        return json_response({"_links": links, "_items": [self._v3_contact(row, include, fields) for row in rows]})
+
+    def on_v3_get_contact(self, request, identifier, value):
+        self._v3_allowed()
+        row = self._v3_find(identifier, value)
+        if row is None:
+            raise V3Error(404, "contacts:contactNotFound", f"The contact '{value}' could not be found")
+        return json_response(self._v3_contact(row, INCLUDES, self._v3_field_names(["[[ALL]]"])))
+
+    def on_v3_patch_contact(self, request, identifier, value):
+        self._v3_allowed()
+        body = _json_body(request)
+        if not isinstance(body, dict):
+            raise V3Error(400, "contacts:badJson", "The request JSON is badly formed")
+        identifiers = dict(body.get("identifiers") or {})
+        identifiers.setdefault(identifier, value)
+        merge = MERGE_OPTIONS.get(str(request.args.get("merge-option", "overwrite")).casefold(), "overwrite")
+        try:
+            contact_id, created = apply_contact(self.store, self.config, {**body, "identifiers": identifiers,
+                                                                          "matchIdentifier": identifier}, merge)
+        except RowFailure as failure:
+            status = 409 if failure.code == "duplicateIdentifier" else 400
+            raise V3Error(status, f"contacts:{failure.code}", failure.description)
+        row = self.store.contact(contact_id)
+        return json_response(self._v3_contact(row, INCLUDES, self._v3_field_names(["[[ALL]]"])), 201 if created else 200)
+
+    # -- rendering ----------------------------------------------------------------------------------------------
+
+    def _v3_field_names(self, requested):
+        names = [row["name"] for row in self.store.data_fields()]
+        if "[[ALL]]" in requested:
+            return names
+        wanted = {name.casefold() for name in requested}
+        return [name for name in names if name.casefold() in wanted]
+
+    def _v3_find(self, identifier, value):
+        return find_contact(self.store, self.config, identifier, value)
+
+    def _v3_contact(self, row, include, fields):
+        return render_contact(self.store, row, include, fields)
+
+
+def find_contact(store, config, identifier, value):
+    if value in (None, ""):
+        return None
+    key = identifier.casefold()
+    if key == "contactid":
+        try:
+            return store.contact(int(value))
+        except (TypeError, ValueError):
+            return None
+    if key == "email":
+        return store.contact_by_email(str(value))
+    name = _identifier_name(config, identifier)
+    if name is None:
+        return None
+    found = store.db.execute("SELECT contact_id FROM identifiers WHERE name = ? AND value_key = ?",
+                             (name, str(value).strip().casefold())).fetchone()
+    return store.contact(found[0]) if found else None
+
+
+def _identifier_name(config, identifier):
+    """The identifier's name as the account spells it, or None for one it does not have."""
+    for name in ("mobileNumber", *config.custom_identifiers):
+        if name.casefold() == str(identifier).casefold():
+            return name
+    return None
+
+
+def render_contact(store, row, include, fields):
+    extra = {r["name"]: r["value"] for r in store.db.execute(
+        "SELECT name, value FROM identifiers WHERE contact_id = ? ORDER BY name", (row["id"],))}
+    contact = {"contactId": row["id"], "status": CONTACT_STATUS.get(row["status"], "suppressed"),
+               "created": to_iso(row["created"]), "updated": to_iso(row["modified"]),
+               "identifiers": {"email": row["email"], **extra}}
+    if fields:
+        values = json.loads(row["data"])
+        contact["dataFields"] = {name: values.get(name) for name in fields}
+    if "channelProperties" in include:
+        contact["channelProperties"] = {"email": {
+            "emailType": row["email_type"] if row["email_type"] in EMAIL_TYPES.values() else "Html",
+            "optInType": row["opt_in_type"] if row["opt_in_type"] in OPT_IN_TYPES.values() else "Unknown",
+            "status": CHANNEL_STATUS.get(row["status"], "suppressed"),
+        }}
+    if "lists" in include:
+        contact["lists"] = [
+            {"id": member["id"], "name": member["name"][:128],
+             "status": "suppressed" if member["unsubscribed"] or row["status"] not in (*SENDABLE, "PendingOptIn")
+             else "pending" if row["status"] == "PendingOptIn" else "subscribed"}
+            for member in store.db.execute(
+                "SELECT b.id, b.name, m.unsubscribed FROM members m JOIN books b ON b.id = m.book_id "
+                "WHERE m.contact_id = ? AND b.system = 0 ORDER BY b.id", (row["id"],))
+        ]
+    if "consentRecords" in include:
+        contact["consentRecords"] = [
+            {**json.loads(consent["body"]), "dateTimeCreated": to_iso(consent["created"])}
+            for consent in store.db.execute("SELECT * FROM consents WHERE contact_id = ? ORDER BY id", (row["id"],))
+        ]
+    return contact
+
+
+# -- applying contacts ---------------------------------------------------------------------------------------------
+
+
+def process_due(store, config):
+    """Apply the v3 imports whose time has come, row by row, and record their per-row results."""
+    due = store.db.execute(
+        "SELECT * FROM v3_imports WHERE status = 'NotFinished' AND due <= ? ORDER BY created", (store.now(),)
+    ).fetchall()
+    for row in due:
+        result = None
+        if row["outcome"] == "Finished":
+            body = json.loads(row["body"])
+            store.db.execute("BEGIN")
+            result = apply_import(store, config, body["contacts"], body["mergeOption"])
+            store.db.execute("COMMIT")
+        store.db.execute("UPDATE v3_imports SET status = ?, result = ?, body = NULL WHERE id = ?",
+                         (row["outcome"], json.dumps(result) if result else None, row["id"]))
+
+
+def apply_import(store, config, contacts, merge):
+    summary = {"newContacts": 0, "updatedContacts": 0, "globallySuppressed": 0, "invalidEntries": 0,
+               "duplicateIdentifiers": 0}
+    created, updated, failures, seen = [], [], [], set()
+    for contact in contacts:
+        if not isinstance(contact, dict):
+            summary["invalidEntries"] += 1
+            continue
+        identifiers = contact.get("identifiers") if isinstance(contact.get("identifiers"), dict) else {}
+        match = _match_identifier(contact, identifiers)
+        try:
+            value_key = str(identifiers.get(match, "")).strip().casefold()
+            if (match.casefold(), value_key) in seen:
+                raise RowFailure("duplicateIdentifier", identifier=match, value=identifiers.get(match))
+            seen.add((match.casefold(), value_key))
+            contact_id, is_new = apply_contact(store, config, {**contact, "matchIdentifier": match}, merge)
+        except RowFailure as failure:
+            counter = {"duplicateIdentifier": "duplicateIdentifiers", "globallySuppressed": "globallySuppressed",
+                       "listSuppressed": "globallySuppressed"}.get(failure.code, "invalidEntries")
+            summary[counter] += 1
+            found = find_contact(store, config, match, identifiers.get(match))
+            failures.append({**({"contactId": found["id"]} if found is not None else {}),
+                             "matchIdentifier": match, "identifiers": _string_identifiers(identifiers),
+                             "failures": [{"failureCode": failure.code, "description": failure.description}]})
+            continue
+        reference = {"contactId": contact_id, "identifiers": _identifiers_of(store, contact_id)}
+        (created if is_new else updated).append(reference)
+        summary["newContacts" if is_new else "updatedContacts"] += 1
+    return {"summary": summary, "created": created, "updated": updated, "failures": failures}
+
+
+def _match_identifier(contact, identifiers):
+    match = contact.get("matchIdentifier")
+    if isinstance(match, str) and match:
+        return match
+    return "email" if "email" in identifiers else next(iter(identifiers), "email")
+
+
+def apply_contact(store, config, contact, merge):
+    """Create or update one contact from a v3 contact request; returns ``(contact id, created)``.
+
+    :raises RowFailure: nothing is written then (except for ``consentRecordsNotApplied``: the contact is
+        written, its consent is not)
+    """
+    identifiers = contact.get("identifiers") if isinstance(contact.get("identifiers"), dict) else {}
+    match = contact["matchIdentifier"]
+    email, extra = _read_identifiers(config, identifiers, match)
+    row = _resolve(store, config, match, identifiers, email, extra)
+    data = _data_fields(store, contact.get("dataFields"))
+    lists = _lists(store, contact.get("lists"))
+    channel = contact.get("channelProperties") if isinstance(contact.get("channelProperties"), dict) else {}
+    channel = channel.get("email") if isinstance(channel.get("email"), dict) else {}
+    status = str(channel.get("status") or "").casefold()
+    if row is not None and status != "unsubscribed":
+        _check_sendable(store, row, lists)
+    consents = contact.get("consentRecords")
+    consent_failure = None
+    if consents is not None and not _consents_valid(consents):
+        consent_failure, consents = RowFailure("consentRecordsNotApplied"), None
+    contact_id = _write(store, row, email, data, merge, channel)
+    for name, value in extra.items():
+        store.db.execute("DELETE FROM identifiers WHERE contact_id = ? AND name = ?", (contact_id, name))
+        store.db.execute("INSERT INTO identifiers (name, value_key, value, contact_id) VALUES (?, ?, ?, ?)",
+                         (name, value.casefold(), value, contact_id))
+    for book_id in lists:
+        store.add_member(book_id, contact_id)
+    if status == "unsubscribed":
+        store.set_status(contact_id, "Unsubscribed")
+    if consents:
+        _add_consents(store, contact_id, consents)
+    if consent_failure is not None:
+        raise consent_failure
+    return contact_id, row is None
+
+
+def _read_identifiers(config, identifiers, match):
+    """``(email or None, {other identifier: value})``; identifiers the account does not have fail the row."""
+    extra = {}
+    for name, value in identifiers.items():
+        if name.casefold() in ("email", "contactid"):
+            continue
+        known = _identifier_name(config, name)
+        if known is None:
+            raise RowFailure("invalidIdentifier", identifier=name)
+        extra[known] = str(value).strip()
+    if match.casefold() not in ("email", "contactid") and _identifier_name(config, match) is None:
+        raise RowFailure("invalidIdentifier", identifier=match)
+    email = next((str(value).strip() for name, value in identifiers.items() if name.casefold() == "email"), None)
+    if email is not None and not EMAIL_RE.match(email):
+        raise RowFailure("invalidEmail")
+    return email, extra
+
+
+def _resolve(store, config, match, identifiers, email, extra):
+    """The contact the row matches (None: a new one); every identifier given must be its or nobody's."""
+    row = find_contact(store, config, match, identifiers.get(match))
+    if row is None and match.casefold() == "contactid":
+        raise RowFailure("contactNotFound")
+    if row is None and not email:
+        raise RowFailure("invalidEmail")  # the sandbox keeps email contacts only
+    contact_id = row["id"] if row is not None else None
+    if email is not None:
+        holder = store.contact_by_email(email)
+        if holder is not None and holder["id"] != contact_id:
+            raise RowFailure("duplicateIdentifier", identifier="email", value=email)
+    for name, value in extra.items():
+        holder = store.db.execute("SELECT contact_id FROM identifiers WHERE name = ? AND value_key = ?",
+                                  (name, value.casefold())).fetchone()
+        if holder is not None and holder[0] != contact_id:
+            raise RowFailure("duplicateIdentifier", identifier=name, value=value)
+    return row
+
+
+def _check_sendable(store, row, lists):
+    """An import never re-subscribes: a suppressed contact, or one unsubscribed from a list the row names."""
+    if row["status"] not in IMPORTABLE:
+        raise RowFailure("globallySuppressed", value=row["status"])
+    for book_id in lists:
+        member = store.member(book_id, row["id"])
+        if member is not None and member["unsubscribed"]:
+            raise RowFailure("listSuppressed", value=book_id)
+
+
+def _write(store, row, email, data, merge, channel):
+    opt_in = OPT_IN_TYPES.get(str(channel.get("optInType") or "").casefold())
+    email_type = EMAIL_TYPES.get(str(channel.get("emailType") or "").casefold())
+    if row is None:
+        initial = "PendingOptIn" if opt_in == "VerifiedDouble" else "Subscribed"
+        return store.create_contact(email, opt_in or "Unknown", email_type or "Html",
+                                    {k: v for k, v in data.items() if v not in (None, "")}, initial)
+    values = {"data": _merge(json.loads(row["data"]), data, merge)}
+    if email is not None and email != row["email"]:
+        values["email"] = email
+    if opt_in:
+        values["opt_in_type"] = opt_in
+    if email_type:
+        values["email_type"] = email_type
+    store.update_contact(row["id"], **values)
+    return row["id"]
+
+
+def _add_consents(store, contact_id, consents):
+    kept = store.db.execute("SELECT COUNT(*) FROM consents WHERE contact_id = ?", (contact_id,)).fetchone()[0]
+    # At most five per contact: the oldest give way.
+    overflow = kept + len(consents) - MAX_CONSENTS
+    if overflow > 0:
+        store.db.execute("DELETE FROM consents WHERE id IN (SELECT id FROM consents WHERE contact_id = ? "
+                         "ORDER BY id LIMIT ?)", (contact_id, overflow))
+    store.db.executemany("INSERT INTO consents (contact_id, body, created) VALUES (?, ?, ?)",
+                         [(contact_id, json.dumps({k: consent[k] for k in CONSENT_FIELDS}), store.now())
+                          for consent in consents[-MAX_CONSENTS:]])
+
+
+def _data_fields(store, values):
+    if not values:
+        return {}
+    if not isinstance(values, dict):
+        raise RowFailure("invalidDataField", value=str(values)[:50])
+    known = store.data_field_names()
+    data = {}
+    for name, value in values.items():
+        if name.casefold() not in known:
+            raise RowFailure("invalidDataField", value=name)
+        data[known[name.casefold()]] = value
+    return data
+
+
+def _lists(store, values):
+    lists = []
+    for value in values or ():
+        try:
+            book = store.book(int(value))
+        except (TypeError, ValueError):
+            book = None
+        if book is None or (book["system"] and book["name"] == TEST_BOOK):
+            raise RowFailure("listNotFound", value=value)
+        lists.append(book["id"])
+    if len(lists) > MAX_LISTS:
+        raise RowFailure("listNotFound", value=lists[MAX_LISTS])
+    return lists
+
+
+def _consents_valid(consents):
+    if not isinstance(consents, list) or len(consents) > MAX_CONSENTS:
+        return False
+    for consent in consents:
+        if not isinstance(consent, dict) or any(not str(consent.get(name) or "").strip() for name in CONSENT_FIELDS):
+            return False
+        try:
+            parse_iso(str(consent["dateTimeConsented"]))
+        except ValueError:
+            return False
+    return True
+
+
+def _merge(current, data, merge):
+    for name, value in data.items():
+        if merge == "overwriteIfNotEmpty" and value in (None, ""):
+            continue
+        if merge == "overwriteIfEmpty" and current.get(name) not in (None, ""):
+            continue
+        if value is None:
+            current.pop(name, None)  # null clears a field
+        else:
+            current[name] = value
+    return current
+
+
+def _identifiers_of(store, contact_id):
+    row = store.contact(contact_id)
+    extra = {r["name"]: r["value"] for r in store.db.execute(
+        "SELECT name, value FROM identifiers WHERE contact_id = ? ORDER BY name", (contact_id,))}
+    return {"email": row["email"], **extra}
+
+
+def _string_identifiers(identifiers):
+    return {str(name): str(value) for name, value in identifiers.items() if name != "contactId"}
+
+
+# -- request helpers ---------------------------------------------------------------------------------------------
+
+
+def _json_body(request):
+    try:
+        return read_json(request)
+    except errors.ApiError:
+        raise V3Error(400, "contacts:badJson", "The request JSON is badly formed")
+
+
+def _int(value, default, name):
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise V3Error(400, "contacts:invalidFilter", f"The value '{value}' of '{name}' is invalid")
+
+
+def _filter_date(value):
+    text = value[5:] if value.casefold().startswith("gte::") else value
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise V3Error(400, "contacts:invalidFilter", f"The filter value '{value}' is invalid")
+
+
+def _pipe_list(value):
+    if not value:
+        return []
+    return [part.strip() for part in value.replace(",", "|").split("|") if part.strip()]
+
+
+def _encode_marker(contact_id):
+    return base64.urlsafe_b64encode(f"c:{contact_id}".encode()).decode().rstrip("=")
+
+
+def _marker(value):
+    """The last contact id of the previous page: the feed is in ascending id order, so a removal or a change
+    between two pages moves no row across the cursor."""
+    if not value:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        kind, contact_id = text.split(":", 1)
+        if kind != "c":
+            raise ValueError(kind)
+        return int(contact_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise V3Error(400, "contacts:invalidMarker", f"The marker '{value}' is invalid")
