@@ -16,6 +16,7 @@ import time
 from datetime import timedelta
 
 from odoo import fields
+from odoo.tools import SQL
 
 from . import link_clicks, mailing_audience
 from .common import utc_naive
@@ -274,6 +275,8 @@ def _count_bounces(cr, binding, emails):
     """Each hard bounce of the page's recipients ``emails`` counts once on its contact's ``message_bounce``, as
     Odoo's bounce processing counts a bounce (the list's "% Bounce" counts the contacts with one). The row's
     flag, set in the same statement, makes a page read again or a read resumed after a crash count nothing twice.
+    A mailing to a model and domain counts it on the record its trace names too (a partner's or a lead's
+    ``message_bounce``, as Odoo counts a bounce of its own send to them).
 
     Only here: the list sync's suppression feed (account-wide, hard bounces included) opts out and
     blacklists, and does not count, since the same bounce comes through this mailing's activity.
@@ -283,16 +286,35 @@ def _count_bounces(cr, binding, emails):
             UPDATE esp_mailing_activity
                SET bounce_counted = TRUE
              WHERE mailing_id = %s AND email = ANY(%s) AND hard_bounced AND bounce_counted IS NOT TRUE
-                   AND contact_id IS NOT NULL
-         RETURNING contact_id
+                   AND (contact_id IS NOT NULL OR trace_id IS NOT NULL)
+         RETURNING contact_id, trace_id
+        ), contacts AS (
+            UPDATE mailing_contact c
+               SET message_bounce = COALESCE(c.message_bounce, 0) + n.bounces
+              FROM (SELECT contact_id, COUNT(*) AS bounces FROM counted GROUP BY contact_id) n
+             WHERE c.id = n.contact_id
         )
-        UPDATE mailing_contact c
-           SET message_bounce = COALESCE(c.message_bounce, 0) + n.bounces
-          FROM (SELECT contact_id, COUNT(*) AS bounces FROM counted GROUP BY contact_id) n
-         WHERE c.id = n.contact_id
+        SELECT t.model, t.res_id, COUNT(*)
+          FROM counted JOIN mailing_trace t ON t.id = counted.trace_id
+         WHERE t.model != 'mailing.contact'
+      GROUP BY t.model, t.res_id
         """, [binding.mailing_id.id, emails])
-    if cr.rowcount:
-        binding.env["mailing.contact"].invalidate_model(["message_bounce"])
+    rows = cr.fetchall()
+    env = binding.env
+    env["mailing.contact"].invalidate_model(["message_bounce"])
+    by_model = {}
+    for model, res_id, bounces in rows:
+        by_model.setdefault(model, []).append((res_id, bounces))
+    for model, counts in by_model.items():
+        Model = env[model] if model in env else None
+        field = Model._fields.get("message_bounce") if Model is not None else None
+        if not field or not field.store or field.type != "integer":
+            continue
+        cr.execute(SQL(
+            "UPDATE %s r SET message_bounce = COALESCE(r.message_bounce, 0) + u.bounces "
+            "FROM unnest(%s::int[], %s::int[]) AS u(id, bounces) WHERE r.id = u.id",
+            SQL.identifier(Model._table), [res_id for res_id, _n in counts], [n for _res_id, n in counts]))
+        Model.invalidate_model(["message_bounce"])
 
 
 def _write_clicks(cr, binding, clicks):

@@ -2,6 +2,7 @@
 
 from odoo import fields
 
+from . import pull_records
 from .common import Job, values_hash
 
 PULL_CHUNK = 1000
@@ -27,9 +28,10 @@ class ContactPullJob(Job):
         self.two_way = self.mappings.filtered("two_way")
 
     def needed(self):
-        # A list filled by a filter syncs one way: its members are the filter's records, never the ESP's.
+        # A list filled by a filter syncs one way (its members are the filter's records, never the ESP's), unless
+        # it creates records from the ESP's contacts (sync/pull_records.py).
         if self.run.mailing_list.esp_source_kind:
-            return False
+            return bool(self.run.mailing_list.esp_source_create_records)
         return bool(self.binding.create_contacts or self.two_way)
 
     def execute(self):
@@ -59,6 +61,8 @@ class ContactPullJob(Job):
         return None
 
     def _apply(self, contacts):
+        if self.run.mailing_list.esp_source_kind:
+            return pull_records.apply(self, contacts)
         binding = self.binding
         list_id = binding.mailing_list_id.id
         by_email = {contact.email.strip().lower(): contact for contact in contacts if contact.email}

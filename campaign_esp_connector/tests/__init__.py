@@ -18,4 +18,5 @@ from . import test_campaign_master_evidenced
 from . import test_esp_audience
 from . import test_esp_mailing_audience
 from . import test_esp_audience_fields
+from . import test_esp_audience_create
 from . import test_tours

@@ -159,3 +159,72 @@ class TestEspMailingAudience(EspListSyncCommon):
         with self.assertRaisesRegex(UserError, "not a valid domain"):
             broken.action_esp_sync_campaign()
         self.assertFalse(self.sandbox.state(contacts_limit=10)["sends"])
+
+    # -- what Odoo shows of partners mailed through the ESP ------------------------------------------------------
+
+    def _trace_filter(self, name):
+        """The domain of a filter of Odoo's own search view of mailing traces ("Opened", "Clicked", ...)."""
+        from lxml import etree
+
+        from odoo.tools.safe_eval import safe_eval
+
+        arch = etree.fromstring(self.env.ref("mass_mailing.mailing_trace_view_search").arch)
+        return safe_eval(arch.xpath(f"//filter[@name='{name}']")[0].get("domain"))
+
+    def _partners_mailed(self):
+        self.sandbox.configure(engagement={"open": 0.6, "click": 0.4, "hard_bounce": 0.25, "soft_bounce": 0.1})
+        partners = self._partners([(f"Reader {index}", f"reader{index}@example.com") for index in range(24)])
+        mailing = self._mailing()
+        self._send(mailing)
+        self.assertEqual(mailing.esp_campaign_state, "sent", mailing.esp_last_error)
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_refresh_statistics()
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
+        self.assertEqual((set(traces.mapped("model")), set(traces.mapped("res_id"))), ({"res.partner"}, set(partners.ids)))
+        return mailing, partners, traces
+
+    def test_partners_in_odoo_stat_buttons_and_trace_filters(self):
+        mailing, _partners, traces = self._partners_mailed()
+        opened = traces.filtered(lambda trace: trace.trace_status in ("open", "reply"))
+        clicked = traces.filtered("links_click_datetime")
+        bounced = traces.filtered(lambda trace: trace.trace_status == "bounce")
+        delivered = traces.filtered(lambda trace: trace.trace_status in ("sent", "open", "reply"))
+        self.assertTrue(opened and clicked and bounced and delivered)
+        # Odoo's stat buttons of the mailing list the partners themselves.
+        for button, expected in (("action_view_opened", opened), ("action_view_clicked", clicked),
+                                 ("action_view_bounced", bounced), ("action_view_delivered", delivered)):
+            action = getattr(mailing, button)()
+            self.assertEqual(action["res_model"], "res.partner", button)
+            self.assertEqual(set(self.env["res.partner"].search(action["domain"]).ids),
+                             set(expected.mapped("res_id")), button)
+        # Sent lists the traces; each opens its partner ("Open Recipient").
+        action = mailing.action_view_traces_sent()
+        self.assertEqual(action["context"]["search_default_mass_mailing_id"], mailing.id)
+        recipient = traces[0].action_view_contact()
+        self.assertEqual((recipient["res_model"], recipient["res_id"]), ("res.partner", traces[0].res_id))
+        # The trace list's own filters find "partners who opened (clicked, bounced) mailing X".
+        Trace = self.env["mailing.trace"]
+        # (Odoo's "Delivered" filter counts every trace sent that did not fail, bounced ones included.)
+        for name, expected in (("filter_opened", opened), ("filter_clicked", clicked),
+                               ("filter_bounced", bounced), ("filter_delivered", traces.filtered("sent_datetime")),
+                               ("filter_sent", traces.filtered("sent_datetime"))):
+            found = Trace.search([*self._trace_filter(name), ("mass_mailing_id", "=", mailing.id)])
+            self.assertEqual(found, expected, name)
+            self.assertEqual(set(found.mapped("model")), {"res.partner"}, name)
+
+    def test_hard_bounces_count_once_on_the_partners(self):
+        mailing, partners, _traces = self._partners_mailed()
+        hard = mailing.esp_activity_ids.filtered("hard_bounced")
+        self.assertTrue(hard)
+        hard_partners = self.env["res.partner"].browse(hard.trace_id.mapped("res_id"))
+
+        def check():
+            self.env.invalidate_all()
+            self.assertEqual({partner.email: partner.message_bounce for partner in partners},
+                             {partner.email: 1 if partner in hard_partners else 0 for partner in partners})
+
+        check()
+        # Read again: each bounce still counts once.
+        mailing.action_esp_refresh_statistics()
+        mailing.action_esp_import_activity()
+        check()
