@@ -520,6 +520,10 @@ class DotdigitalProvider(EspProvider):
         cursor (text), 5,000 contacts a page, and nothing is read twice.
         """
         if self.v3:
+            if str(skip or 0) == "0":
+                # v3's feed answers an empty page for a list that no longer exists: a book check must not take
+                # a deleted book for an empty one (v2's listing answers 404, BookNotFound).
+                self.get_address_book(book_id)
             return self.v3.contacts_page(book_id, marker=None if str(skip or 0) == "0" else str(skip), statuses=False)
         path = f"/v2/address-books/{int(book_id)}/contacts"
         rows = self._get_json(path, params={"withFullData": "false", "select": self.page_size, "skip": int(skip)})

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from . import records
-from .exceptions import Conflict, InvalidResponse, NotFound, PermissionDenied, ValidationError
+from .exceptions import BookNotFound, Conflict, InvalidResponse, NotFound, PermissionDenied, ValidationError
 
 _logger = logging.getLogger(__name__)
 
@@ -152,6 +152,11 @@ class ContactsV3:
             email = (identifiers.get("email") or "").strip() or None
             reasons = failure.get("failures") or [{}]
             code = reasons[0].get("failureCode") or "failure"
+            if code == "listNotFound":
+                # The book was deleted at the ESP: every later call to it fails alike, as v2's 404 on the
+                # book says (the list waits for a person), rather than its rows failing one by one.
+                raise BookNotFound(f"dotdigital has no list for this import ({reasons[0].get('description') or code}).",
+                                   code=code)
             reason = f"{reasons[0].get('description') or code} ({code})"
             if code in SUPPRESSED_FAILURES:
                 kind = records.FAULT_SUPPRESSED

@@ -10,6 +10,7 @@ import requests
 
 from odoo.tests import tagged
 
+from .. import providers
 from . import test_list_sync, test_list_sync_book_missing, test_sync_crash, test_sync_properties
 from .common import EspListSyncCommon
 
@@ -97,7 +98,15 @@ class TestListSyncTwoWayV3(V3AccountMixin, test_list_sync.TestListSyncTwoWay):
 
 @tagged("campaign_esp_connector", "esp_v3")
 class TestListSyncBookMissingV3(V3AccountMixin, test_list_sync_book_missing.TestListSyncBookMissing):
-    pass
+
+    def test_book_check_of_a_deleted_book_waits_for_a_person(self):
+        """v3's feed answers an empty page for a deleted list: the book check asks for the book first."""
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Deleted soon")
+        self._sync_until_idle(mailing_list)
+        self._delete_book_at_esp(mailing_list)
+        with self.sandbox_account._esp_client() as client, self.assertRaises(providers.BookNotFound):
+            client.book_contacts_page(int(mailing_list.esp_address_book_id.remote_id))
 
 
 class EmailChangeMixin:

@@ -4,6 +4,7 @@ import datetime
 import io
 
 import pytest
+import requests
 from esp_providers import records
 from esp_providers.dotdigital import DotdigitalProvider
 
@@ -98,7 +99,8 @@ def test_change_feed_and_book_pages_through_the_cursor(v3_sandbox):
         pages.append([contact.email for contact in contacts])
         assert position is None or isinstance(position, str)
     assert pages == [["u0@example.com", "u1@example.com"], ["u2@example.com", "u3@example.com"], ["u4@example.com"]]
-    assert {entry["path"] for entry in v3_sandbox.requests_log()} == {"/contacts/v3"}
+    # The first page asks for the book (v3's feed answers an empty page for a deleted list).
+    assert {entry["path"] for entry in v3_sandbox.requests_log()} == {"/contacts/v3", f"/v2/address-books/{book_id}"}
     client.unsubscribe_from_book(book_id, "u1@example.com")
     since = datetime.datetime(2000, 1, 1, tzinfo=UTC)
     feed = {contact.email: contact for contact in client.iter_book_contacts_modified_since(book_id, since)}
@@ -164,3 +166,21 @@ def test_import_posted_on_v2_is_followed_on_v2_after_the_move(v3_sandbox):
     assert client.get_import(job.id).state == records.IMPORT_DONE
     assert [(fault.email, fault.kind) for fault in client.iter_import_faults(job.id)] == [
         ("bad", records.FAULT_INVALID)]
+
+
+def test_a_deleted_book_is_book_not_found_on_v3(provider, v3_sandbox):
+    """An import into a list deleted at the ESP, and a book check of it, say the book is missing, as v2's 404s
+    do, rather than failing rows or reading an empty book."""
+    from esp_providers.exceptions import BookNotFound
+
+    book_id = book(provider)
+    imported(provider, book_id, "Email\r\na@example.com\r\n")
+    answer = requests.delete(f"{v3_sandbox.url}/v2/address-books/{book_id}", timeout=10,
+                             auth=(v3_sandbox.api_user, v3_sandbox.api_password))
+    assert answer.status_code == 200, answer.text
+    job = provider.start_import(book_id, io.BytesIO(b"Email\r\nb@example.com\r\n"))
+    provider.get_import(job.id)
+    with pytest.raises(BookNotFound):
+        list(provider.iter_import_faults(job.id))
+    with pytest.raises(BookNotFound):
+        provider.book_contacts_page(book_id)
