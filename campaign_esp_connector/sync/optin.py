@@ -66,7 +66,9 @@ class DoubleOptInJob(Job):
 
     def execute(self):
         run, binding = self.run, self.binding
-        pending = self._pending() if binding.double_optin else {}
+        if not binding.double_optin:
+            return None
+        pending = self._pending()
         if not pending:
             # Nobody waits: whoever is exported pending from now on changes at the ESP after this moment.
             binding.optin_watermark = max(run.server_now, binding.optin_watermark or run.limits.feed_epoch)
