@@ -47,7 +47,7 @@ CHANNEL_STATUS = {
     "HardBounced": "hardBounced", "IspComplained": "ispComplained", "PendingOptIn": "pendingOptIn",
     "DirectComplaint": "directComplaint", "Deleted": "deleted", "MailBlocked": "blockedlocalpart",
     "SharedSuppression": "sharedsuppression", "DomainSuppression": "domainSuppressed", "Suppressed": "suppressed",
-    "NotAllowed": "suppressed", "NoMxRecord": "suppressed",
+    "NotAllowed": "noSubscription", "NoMxRecord": "suppressed",
 }
 CONTACT_STATUS = {"Subscribed": "subscribed", "SoftBounced": "subscribed", "Unsubscribed": "unsubscribed",
                   "PendingOptIn": "pendingOptIn", "Deleted": "deleted"}
@@ -278,6 +278,18 @@ def render_contact(store, row, include, fields):
 
 
 # -- applying contacts ---------------------------------------------------------------------------------------------
+
+
+def expire_optins(store, config):
+    """Contacts created ``pendingOptIn`` that did not confirm within ``optin_expiry_days`` of sandbox clock are
+    never subscribed: their email channel becomes ``noSubscription`` (v2 ``NotAllowed``). Not a suppression:
+    the suppressed-since feeds do not list them, the contacts feed does."""
+    days = float(getattr(config, "optin_expiry_days", 0) or 0)
+    if days <= 0:
+        return
+    now = store.now()
+    store.db.execute("UPDATE contacts SET status = 'NotAllowed', modified = ? WHERE status = 'PendingOptIn' "
+                     "AND created <= ?", (now, now - days * 86400))
 
 
 def process_due(store, config):

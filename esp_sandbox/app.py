@@ -160,6 +160,7 @@ class SandboxApp(api_account.AccountApi, api_contacts.ContactsApi, api_contacts_
         the clock has reached."""
         imports.process_due(self.store)
         api_contacts_v3.process_due(self.store, self.config)
+        api_contacts_v3.expire_optins(self.store, self.config)
         jobs.process_due(self.store)
         campaigns.process_due(self.store, self.config)
 

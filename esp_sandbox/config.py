@@ -75,6 +75,8 @@ class SandboxConfig:
         answer 403, as for an API user or account without v3 access.
     :param custom_identifiers: the account's custom contact identifiers (Configuration v3), e.g. ``["odooId"]``;
         a new account has none.
+    :param optin_expiry_days: days of sandbox clock a contact created ``pendingOptIn`` (a ``verifiedDouble``
+        import) waits for its confirmation; then it expires to ``NotAllowed`` (v3: ``noSubscription``). 0 never.
     """
 
     host: str = "127.0.0.1"
@@ -93,6 +95,7 @@ class SandboxConfig:
     cm_extended: bool = False
     v3_contacts: bool = False
     custom_identifiers: list = dataclasses.field(default_factory=list)
+    optin_expiry_days: float = 0.0
     engagement: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_ENGAGEMENT))
     rate_limit: dict = dataclasses.field(
         default_factory=lambda: {**DEFAULT_RATE_LIMIT, "tiers": dict(DEFAULT_RATE_LIMIT["tiers"])}

@@ -37,6 +37,7 @@ RULES = [
     Rule("/sandbox/requests", endpoint="control_requests", methods=["GET"]),
     Rule("/sandbox/requests", endpoint="control_clear_requests", methods=["DELETE"]),
     Rule("/sandbox/contacts/status", endpoint="control_contact_status", methods=["POST"]),
+    Rule("/sandbox/contacts/confirm-optin", endpoint="control_confirm_optin", methods=["POST"]),
     Rule("/sandbox/cm/expire-tokens", endpoint="control_cm_expire_tokens", methods=["POST"]),
     Rule("/sandbox/campaigns/<int:campaign_id>/personalized", endpoint="control_personalized_campaign",
          methods=["GET"]),
@@ -86,6 +87,7 @@ class ControlApi:
         self.config.cm_extended = self.initial_settings["cm_extended"]
         self.config.v3_contacts = self.initial_settings["v3_contacts"]
         self.config.custom_identifiers = list(self.initial_settings["custom_identifiers"])
+        self.config.optin_expiry_days = self.initial_settings.get("optin_expiry_days", 0.0)
         self.config.seed = int(body.get("seed", self.initial_settings["seed"]))
         return json_response({"reset": True, "now": to_iso(self.store.now())})
 
@@ -141,7 +143,7 @@ class ControlApi:
 
     def _configure(self, body):
         unknown = set(body) - {"engagement", "rate_limit", "import_delay", "seed", "extra_api_users", "cm_member_case",
-                               "cm_extended", "v3_contacts", "custom_identifiers"}
+                               "cm_extended", "v3_contacts", "custom_identifiers", "optin_expiry_days"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         for key, value in (body.get("engagement") or {}).items():
@@ -177,6 +179,14 @@ class ControlApi:
             if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
                 raise ValueError("custom_identifiers must be a list of names")
             self.config.custom_identifiers = list(names)
+        self._configure_optin(body)
+
+    def _configure_optin(self, body):
+        if "optin_expiry_days" in body:
+            days = float(body["optin_expiry_days"])
+            if not math.isfinite(days) or days < 0:
+                raise ValueError("optin_expiry_days must be a number of days, 0 or more")
+            self.config.optin_expiry_days = days
 
     def on_control_state(self, request):
         self.tick()
@@ -236,6 +246,19 @@ class ControlApi:
         if rendered is None:
             raise errors.ApiError(404, f"No campaign {campaign_id} or no contact with email {email!r}.")
         return json_response(rendered)
+
+    def on_control_confirm_optin(self, request):
+        """The contact clicks the link of its double opt-in email: ``pendingOptIn`` becomes ``subscribed``."""
+        email = _body(request).get("email") or ""
+        self.tick()  # an opt-in expired by the clock cannot be confirmed any more
+        row = self.store.contact_by_email(email)
+        if row is None:
+            raise errors.ApiError(404, f"No contact with email {email!r}.")
+        if row["status"] != "PendingOptIn":
+            raise errors.ApiError(409, f"Contact {email!r} is {row['status']}, not waiting for its opt-in confirmation.")
+        self.store.update_contact(row["id"], status="Subscribed")
+        row = self.store.contact(row["id"])
+        return json_response({"id": row["id"], "email": row["email"], "status": row["status"]})
 
     def on_control_contact_status(self, request):
         """Set a contact's status (or its status in one book) as if done in dotdigital's UI."""

@@ -99,13 +99,16 @@ class SandboxControl:
         return self._call("POST", "import-faults", {"kind": kind, "count": count})
 
     def configure(self, engagement=None, rate_limit=None, import_delay=None, seed=None, extra_api_users=None,
-                  cm_member_case=None, cm_extended=None, v3_contacts=None, custom_identifiers=None):
+                  cm_member_case=None, cm_extended=None, v3_contacts=None, custom_identifiers=None,
+                  optin_expiry_days=None):
         """Change settings at run time (until the next reset); see README.md for the keys of ``engagement`` and
         ``rate_limit``; ``extra_api_users`` (``{user: password}``) replaces the account's other API users;
-        ``cm_member_case``, ``cm_extended``, ``v3_contacts`` and ``custom_identifiers`` as in ``SandboxConfig``."""
+        ``cm_member_case``, ``cm_extended``, ``v3_contacts``, ``custom_identifiers`` and ``optin_expiry_days`` as
+        in ``SandboxConfig``."""
         body = {"engagement": engagement, "rate_limit": rate_limit, "import_delay": import_delay, "seed": seed,
                 "extra_api_users": extra_api_users, "cm_member_case": cm_member_case, "cm_extended": cm_extended,
-                "v3_contacts": v3_contacts, "custom_identifiers": custom_identifiers}
+                "v3_contacts": v3_contacts, "custom_identifiers": custom_identifiers,
+                "optin_expiry_days": optin_expiry_days}
         return self._call("PUT", "config", {k: v for k, v in body.items() if v is not None})
 
     def config(self):
@@ -131,6 +134,10 @@ class SandboxControl:
         """A campaign's ``subject``, ``htmlContent`` and ``plainTextContent`` as the contact ``email`` receives
         them (its ``@FIELD@`` tags filled)."""
         return self._call("GET", f"campaigns/{int(campaign_id)}/personalized?email={urllib.parse.quote(email)}")
+
+    def confirm_optin(self, email):
+        """The contact confirms its double opt-in (clicks the link of dotdigital's confirmation email)."""
+        return self._call("POST", "contacts/confirm-optin", {"email": email})
 
     def set_contact_status(self, email, status, book_id=None):
         """Change a contact's status as if done in dotdigital's UI (with ``book_id``: in that book only)."""

@@ -4,7 +4,7 @@ from datetime import timedelta
 import psycopg2
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 
 from .. import providers
 
@@ -91,6 +91,14 @@ class EspAddressBook(models.Model):
         copy=False,
         help="Two-way sync: contacts added to the address book at the ESP are created in the mailing list.",
     )
+    # dotdigital v3 only: the ESP emails new subscribers a confirmation link (optInType verifiedDouble); they
+    # are pending confirmation in Odoo, never counted or mailed as subscribed, until the ESP reports them so.
+    double_optin = fields.Boolean(
+        string="Double Opt-in by the ESP", copy=False,
+        help="New subscribers of the list are sent to the ESP for double opt-in: the ESP emails them a link to "
+             "confirm. Until it reports them confirmed they are Pending Confirmation in Odoo, and neither counted "
+             "nor mailed as subscribers. Offered for dotdigital accounts on the v3 contacts API.")
+    optin_watermark = fields.Datetime(readonly=True, copy=False)
     sync_state = fields.Selection(SYNC_STATES, string="ESP Sync", default="never", required=True, readonly=True,
                                   copy=False)
     last_sync_datetime = fields.Datetime(string="Last Successful Sync", readonly=True, copy=False)
@@ -186,6 +194,15 @@ class EspAddressBook(models.Model):
         ids = list(self._esp_connected_elsewhere())
         return [("id", "not in" if operator == "=" else "in", ids)]
 
+    @api.constrains("double_optin", "mailing_list_id")
+    def _check_double_optin(self):
+        for book in self.filtered("double_optin"):
+            if book.account_id.contacts_api != "v3":
+                raise ValidationError(_(
+                    "Double opt-in by the ESP needs a dotdigital account on the v3 contacts API (Test Connection "
+                    "finds out which one the account uses): “%(account)s” cannot run it for the list.",
+                    account=book.account_id.display_name))
+
     # ------------------------------------------------------------
     # CATALOGUE
     # ------------------------------------------------------------
@@ -245,6 +262,7 @@ class EspAddressBook(models.Model):
             "sync_state": "never",
             "pull_watermark": False,
             "optout_watermark": False,
+            "optin_watermark": False,
             "book_checked_datetime": False,
             "book_check_started": False,
             "book_check_skip": 0,

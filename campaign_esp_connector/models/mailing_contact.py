@@ -56,13 +56,25 @@ class MailingContact(models.Model):
     def create(self, vals_list):
         contacts = super().create(vals_list)
         contacts._esp_mark_changed()
+        # Subscriptions written through list_ids bypass mailing.subscription.create: a new contact's are all new
+        # (the relation's rows exist once flushed; the one2many's cache does not know them yet).
+        contacts.flush_recordset(["list_ids"])
+        contacts.invalidate_recordset(["subscription_ids"])
+        contacts.subscription_ids.filtered(lambda subscription: not subscription.opt_out)._esp_mark_pending_optin()
         return contacts
 
     def write(self, vals):
         # Memberships written through list_ids bypass mailing.subscription's own methods: the lists a contact
         # leaves must hear of it too.
         lists_before = self.list_ids.ids if MEMBERSHIP_FIELDS.intersection(vals) else []
+        subscriptions_before = self.subscription_ids if MEMBERSHIP_FIELDS.intersection(vals) else None
         res = super().write(vals)
+        if subscriptions_before is not None:
+            # Lists joined through list_ids: their subscriptions are new (mailing.subscription.create is bypassed).
+            self.flush_recordset(["list_ids"])
+            self.invalidate_recordset(["subscription_ids"])
+            (self.subscription_ids - subscriptions_before).filtered(
+                lambda subscription: not subscription.opt_out)._esp_mark_pending_optin()
         if EXPORTED_FIELDS.intersection(vals) or lists_before or MEMBERSHIP_FIELDS.intersection(vals):
             self._esp_mark_changed(lists_before)
         return res

@@ -68,6 +68,12 @@ class MailingList(models.Model):
         "esp.account", related="esp_address_book_id.account_id", string="ESP Account", store=True
     )
     esp_create_contacts = fields.Boolean(related="esp_address_book_id.create_contacts", string="Create New Contacts")
+    esp_double_optin = fields.Boolean(related="esp_address_book_id.double_optin", readonly=False)
+    esp_contacts_api = fields.Selection(related="esp_account_id.contacts_api", string="ESP Contacts API")
+    esp_contact_count_pending_optin = fields.Integer(
+        string="Pending Confirmation", compute="_compute_mailing_list_statistics",
+        help="Subscribers the ESP asked to confirm their subscription (double opt-in) who have not yet: neither "
+             "counted among the recipients nor mailed.")
     esp_sync_state = fields.Selection(
         SYNC_STATES, string="ESP Sync", compute="_compute_esp_sync_state", search="_search_esp_sync_state"
     )
@@ -733,3 +739,40 @@ class MailingList(models.Model):
                               "not blacklisted): nothing was connected. Widen the filter."))
         audience.refresh(self.sudo(), force=True)
         self._esp_connect(address_book, create_contacts=False)
+
+    # ------------------------------------------------------------
+    # DOUBLE OPT-IN: PENDING SUBSCRIBERS ARE NO RECIPIENTS
+    # ------------------------------------------------------------
+
+    def _get_contact_statistics_fields(self):
+        """Subscribers pending the ESP's double opt-in are not valid recipients yet: out of Odoo's recipient
+        count (``contact_count_email``), counted apart."""
+        res = super()._get_contact_statistics_fields()
+        res["contact_count_email"] = """
+                SUM(CASE WHEN
+                        (c.email_normalized IS NOT NULL
+                        AND COALESCE(r.opt_out,FALSE) = FALSE
+                        AND COALESCE(r.esp_pending_optin,FALSE) = FALSE
+                        AND bl.id IS NULL)
+                        THEN 1 ELSE 0 END) AS contact_count_email"""
+        res["esp_contact_count_pending_optin"] = """
+                SUM(CASE WHEN COALESCE(r.opt_out,FALSE) = FALSE AND COALESCE(r.esp_pending_optin,FALSE) = TRUE
+                    THEN 1 ELSE 0 END) AS esp_contact_count_pending_optin"""
+        return res
+
+    def _mailing_get_opt_out_list(self, mailing):
+        """A subscriber pending double opt-in in every list of the mailing it is in is not mailed (Odoo's
+        own sending; the ESP itself never mails a contact pending its opt-in)."""
+        opt_out = super()._mailing_get_opt_out_list(mailing)
+        self.env["mailing.subscription"].flush_model(["esp_pending_optin", "opt_out", "list_id", "contact_id"])
+        self.env.cr.execute(
+            """
+            SELECT c.email_normalized
+              FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+             WHERE s.list_id = ANY(%s) AND s.opt_out IS NOT TRUE AND c.email_normalized IS NOT NULL
+          GROUP BY 1
+            HAVING bool_and(COALESCE(s.esp_pending_optin, FALSE))
+            """,
+            [mailing.contact_list_ids.ids],
+        )
+        return opt_out | {row[0] for row in self.env.cr.fetchall()}

@@ -2,6 +2,7 @@ from datetime import datetime, timezone
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.http import request
 
 from .. import providers
 
@@ -40,6 +41,28 @@ class MailingSubscription(models.Model):
         help="The ESP's API re-subscribes, and what it holds against the address is an unsubscribe (a hard bounce, "
              "a complaint or a suppression is never lifted that way).")
 
+    # A consent record (what the person agreed to, when, on which page, from which IP address and browser), sent
+    # with the subscriber where the ESP stores consent (dotdigital v3 consentRecords). All five or none: a
+    # partial record fails the member with the missing fields instead of going out broken.
+    esp_consent_text = fields.Text(string="Consent Text", copy=False, groups=ESP_GROUP,
+                                   help="The consent wording the person accepted.")
+    esp_consent_datetime = fields.Datetime(string="Consented At", copy=False, groups=ESP_GROUP)
+    esp_consent_url = fields.Char(string="Consent Page", copy=False, groups=ESP_GROUP,
+                                  help="The page on which the consent was given.")
+    esp_consent_ip = fields.Char(string="Consent IP Address", copy=False, groups=ESP_GROUP)
+    esp_consent_user_agent = fields.Char(string="Consent Browser", copy=False, groups=ESP_GROUP,
+                                         help="The user agent of the browser the consent was given with.")
+    esp_consent_at_esp = fields.Text(string="Consent Held by the ESP", readonly=True, copy=False, groups=ESP_GROUP,
+                                     help="The consent records the ESP holds, as last read with Read Consent.")
+    # Double opt-in run by the ESP: subscribed in Odoo, not yet confirmed at the ESP. Neither counted nor mailed
+    # as subscribed (see mailing.list) until the list's sync reads the ESP's confirmation.
+    esp_pending_optin = fields.Boolean(
+        string="Pending Confirmation", readonly=True, copy=False, groups=ESP_GROUP,
+        help="The ESP emailed this subscriber a link to confirm the subscription (double opt-in); until they "
+             "click it they are neither counted nor mailed as a subscriber.")
+    esp_contacts_api = fields.Selection(related="list_id.esp_account_id.contacts_api", string="ESP Contacts API",
+                                        groups=ESP_GROUP)
+
     # ------------------------------------------------------------
     # COMPUTES
     # ------------------------------------------------------------
@@ -75,6 +98,9 @@ class MailingSubscription(models.Model):
                 )
             else:
                 subscription.esp_status_detail = False
+            if subscription.esp_pending_optin and not subscription.opt_out:
+                subscription.esp_status_detail = _(
+                    "Pending confirmation: the ESP emailed a link to confirm the subscription (double opt-in)")
 
     # ------------------------------------------------------------
     # SELECTIONS
@@ -92,7 +118,12 @@ class MailingSubscription(models.Model):
         self._esp_check_not_filtered(self.env["mailing.list"].browse(
             [vals["list_id"] for vals in vals_list if vals.get("list_id")]))
         subscriptions = super().create(vals_list)
-        subscriptions.filtered(lambda subscription: not subscription.opt_out)._esp_record_optin()
+        subscribed = subscriptions.filtered(lambda subscription: not subscription.opt_out)
+        subscribed._esp_record_optin()
+        subscribed._esp_mark_pending_optin()
+        if subscribed and request and getattr(request, "is_frontend", False):
+            # A subscription made on the website (website_mass_mailing's forms): its consent is this request.
+            subscribed.sudo()._esp_set_consent_from_request()
         subscriptions._esp_mark_changed()
         return subscriptions
 
@@ -115,6 +146,29 @@ class MailingSubscription(models.Model):
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
+
+    def action_esp_read_consent(self):
+        """Read the consent records the ESP holds for this contact (one call) and show them on the ESP tab."""
+        self.ensure_one()
+        account = self.list_id.esp_account_id
+        if not account or account.contacts_api != "v3":
+            raise UserError(_("Only a dotdigital account on the v3 contacts API keeps consent records."))
+        email = self.contact_id.email_normalized
+        if not email:
+            raise UserError(_("This contact has no valid email address."))
+        consents = account._esp_call(lambda client: client.get_contact_consents(email))
+        if consents is None:
+            text = _("The ESP has no contact with this email address.")
+        elif not consents:
+            text = _("The ESP holds no consent record for this contact.")
+        else:
+            text = "\n".join(
+                _("%(when)s: “%(text)s” on %(url)s from %(ip)s (%(agent)s), recorded %(created)s", when=consent.consented_at,
+                  text=consent.text, url=consent.url, ip=consent.ip_address, agent=consent.user_agent,
+                  created=consent.created_at or "-")
+                for consent in consents)
+        self.esp_consent_at_esp = text
+        return True
 
     def action_esp_resubscribe(self):
         """Re-subscribe at the ESP, from the contact's ESP tab: the member's own action (capability check,
@@ -161,3 +215,51 @@ class MailingSubscription(models.Model):
             [now, self.ids],
         )
         self.invalidate_recordset(["esp_optin_datetime"])
+
+    # ------------------------------------------------------------
+    # CONSENT AND DOUBLE OPT-IN
+    # ------------------------------------------------------------
+
+    def _esp_set_consent(self, text, url, ip_address, user_agent, consented_at=None):
+        """Record the consent given for these subscriptions; the next sync sends it to the ESP with the contact
+        (where the ESP keeps consent). What a subscription form calls once the person submitted it.
+
+        :param consented_at: naive UTC datetime, now by default
+        """
+        self.write({
+            "esp_consent_text": text, "esp_consent_url": url, "esp_consent_ip": ip_address,
+            "esp_consent_user_agent": user_agent, "esp_consent_datetime": consented_at or fields.Datetime.now(),
+        })
+        # A new consent is a change of the contact for the export (which compares contact versions).
+        self.env["mailing.contact"].flush_model()
+        self.env.cr.execute("UPDATE mailing_contact SET write_date = clock_timestamp() at time zone 'UTC' WHERE id = ANY(%s)",
+                            [self.contact_id.ids])
+        self.contact_id.invalidate_recordset(["write_date"])
+
+    def _esp_set_consent_from_request(self, text=None):
+        """Record the current HTTP request (a website subscription form) as these subscriptions' consent: its
+        page, the visitor's IP address and browser."""
+        if not request:
+            return
+        http = request.httprequest
+        text = text or _("Subscribed to the mailing list “%(list)s” through the website form.",
+                         list=", ".join(self.list_id.mapped("name")))
+        url = http.referrer or http.url
+        self._esp_set_consent(text, url, http.remote_addr, http.user_agent.string if http.user_agent else "")
+
+    def _esp_mark_pending_optin(self):
+        """New subscribers of a list whose ESP runs double opt-in wait for the ESP's confirmation. One statement."""
+        if not self:
+            return
+        self.flush_recordset(["list_id", "opt_out"])
+        self.env["esp.address.book"].flush_model(["double_optin", "mailing_list_id"])
+        self.env.cr.execute(
+            """
+            UPDATE mailing_subscription s SET esp_pending_optin = TRUE
+              FROM esp_address_book b
+             WHERE b.mailing_list_id = s.list_id AND b.double_optin AND s.id = ANY(%s) AND s.opt_out IS NOT TRUE
+            """,
+            [self.ids],
+        )
+        self.invalidate_recordset(["esp_pending_optin"])
+

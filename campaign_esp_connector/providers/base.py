@@ -126,6 +126,12 @@ class EspProvider:
     # The CSV column of an import that carries the Odoo contact's id, for a provider that matches contacts by it
     # (an email changed in Odoo then updates the same remote contact); ``None``: contacts are matched by email.
     record_identity_column = None
+    # The CSV columns of an import that carry a subscription's consent record (text, when, URL, IP address, user
+    # agent, in that order), for a provider that stores consent; ``()``: consent is not sent.
+    record_consent_columns = ()
+    # The CSV column of an import that asks the ESP to confirm a new subscriber by email before it is subscribed
+    # (double opt-in run by the ESP); ``None``: the provider does not run double opt-in.
+    record_optin_column = None
 
     @classmethod
     def personalization_tag(cls, field):
@@ -250,6 +256,14 @@ class EspProvider:
         raise NotImplementedError
 
     def remove_contacts_from_book(self, book_id, contact_ids):
+        raise NotImplementedError
+
+    def get_contact_consents(self, email):
+        """The consent records the ESP holds for the contact with this email (:class:`~.records.ConsentRecord`,
+        oldest first); ``None`` when there is no such contact. One call.
+
+        :raise NotImplementedError: the provider keeps no consent records
+        """
         raise NotImplementedError
 
     def get_contact(self, email):

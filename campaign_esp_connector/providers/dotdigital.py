@@ -332,6 +332,16 @@ class DotdigitalProvider(EspProvider):
         contacts by email only)."""
         return self.v3.identity_column if self.v3 else None
 
+    @property
+    def record_consent_columns(self):
+        """The CSV columns of a subscription's consent record: v3 sends it as ``consentRecords``, v2 has none."""
+        return dotdigital_v3.CONSENT_COLUMNS if self.v3 else ()
+
+    @property
+    def record_optin_column(self):
+        """The CSV column asking for dotdigital's double opt-in (``verifiedDouble``): v3 imports only."""
+        return dotdigital_v3.OPTIN_COLUMN if self.v3 else None
+
     def server_time(self):
         """Return dotdigital's current time as an aware UTC datetime (take sync watermarks from it)."""
         value = self._get_json("/v2/server-time")
@@ -563,6 +573,13 @@ class DotdigitalProvider(EspProvider):
                 records.ContactRemoval(id=answer.get("id"), status=answer.get("status"), contact_count=len(chunk))
             )
         return removals
+
+    def get_contact_consents(self, email):
+        """The contact's consent records, read with ``GET /contacts/v3/email/{email}`` (v3 accounts only: v2
+        keeps no consent)."""
+        if not self.v3:
+            return super().get_contact_consents(email)
+        return self.v3.get_contact_consents(email)
 
     def get_contact(self, email):
         """Return the account's :class:`~.records.Contact` with this email, or ``None`` when there is none.

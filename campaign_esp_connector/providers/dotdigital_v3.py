@@ -28,6 +28,14 @@ MAX_LIMIT = 5000
 ODOO_IDENTIFIER = "odooId"
 # The CSV column the export writes the Odoo id in: a colon is never in a data field's name.
 IDENTITY_COLUMN_PREFIX = "identifier:"
+# The CSV columns of a consent record (the export writes them after the identity column), in the order of
+# ``consentRecord``'s fields; every one is required, and a row missing one is never sent (the export fails it).
+CONSENT_FIELDS = ("text", "dateTimeConsented", "url", "ipAddress", "userAgent")
+CONSENT_COLUMNS = tuple(f"consent:{name}" for name in CONSENT_FIELDS)
+# The CSV column asking for the ESP's double opt-in: ``verifiedDouble`` (a new subscriber of a double opt-in
+# list) or empty (the contact's opt-in type is left as the ESP has it).
+OPTIN_COLUMN = "channel:optInType"
+OPT_IN_TYPES = frozenset({"single", "double", "verifiedDouble"})
 _IMPORT_STATES = {
     "Finished": records.IMPORT_DONE,
     "NotFinished": records.IMPORT_PENDING,
@@ -102,8 +110,12 @@ class ContactsV3:
         lowered = [column.casefold() for column in header]
         email_at = lowered.index("email")
         identity_at = header.index(self.identity_column) if self.identity_column in header else None
+        consent_at = [header.index(column) for column in CONSENT_COLUMNS] if set(CONSENT_COLUMNS) <= set(header) \
+            else None
+        optin_at = header.index(OPTIN_COLUMN) if OPTIN_COLUMN in header else None
         fields = [(index, name) for index, name in enumerate(header)
-                  if index not in (email_at, identity_at) and not name.startswith(IDENTITY_COLUMN_PREFIX)]
+                  if index not in (email_at, identity_at) and not name.startswith(IDENTITY_COLUMN_PREFIX)
+                  and name not in CONSENT_COLUMNS and name != OPTIN_COLUMN]
         types = self._types() if fields else {}
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -117,6 +129,11 @@ class ContactsV3:
             contact = {"matchIdentifier": match, "identifiers": identifiers, "lists": [book_id]}
             if fields:
                 contact["dataFields"] = {name: _typed(row[index], types.get(name.casefold())) for index, name in fields}
+            if optin_at is not None and row[optin_at].strip() in OPT_IN_TYPES:
+                contact["channelProperties"] = {"email": {"optInType": row[optin_at].strip()}}
+            consent = _consent(row, consent_at) if consent_at is not None else None
+            if consent:
+                contact["consentRecords"] = [consent]
             yield contact
 
     def _types(self):
@@ -219,6 +236,23 @@ class ContactsV3:
             if not marker:
                 return
 
+    def get_contact_consents(self, email):
+        path = f"{CONTACTS}/email/{quote(email.strip(), safe='@')}"
+        try:
+            answer = self.provider._get_json(path)
+        except NotFound:
+            return None
+        if not isinstance(answer, dict):
+            raise InvalidResponse(f"dotdigital answered {path} without a contact.")
+        return [
+            records.ConsentRecord(
+                text=row.get("text") or "", consented_at=row.get("dateTimeConsented") or "", url=row.get("url") or "",
+                ip_address=row.get("ipAddress") or "", user_agent=row.get("userAgent") or "",
+                created_at=row.get("dateTimeCreated"),
+            )
+            for row in answer.get("consentRecords") or () if isinstance(row, dict)
+        ]
+
     def get_contact(self, email):
         path = f"{CONTACTS}/email/{quote(email.strip(), safe='@')}"
         try:
@@ -226,6 +260,12 @@ class ContactsV3:
         except NotFound:
             return None
         return self.provider._parse(lambda row: _contact(row, None), answer, path)
+
+
+def _consent(row, positions):
+    """The row's consent record, only when complete: a broken one is never sent (the export failed its row)."""
+    values = dict(zip(CONSENT_FIELDS, (row[index].strip() for index in positions), strict=True))
+    return values if all(values.values()) else None
 
 
 def _typed(text, kind):

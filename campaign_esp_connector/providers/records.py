@@ -126,6 +126,19 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class ConsentRecord:
+    """A marketing consent the ESP holds for a contact (text shown, when, where, from which IP and browser);
+    ``created_at`` is when the ESP recorded it."""
+
+    text: str
+    consented_at: str
+    url: str
+    ip_address: str
+    user_agent: str
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
 class Suppression:
     """A contact removed from a list or from the whole account, with when and why."""
 

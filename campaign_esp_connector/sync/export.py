@@ -6,6 +6,7 @@ import tempfile
 from .. import providers
 from .common import Job, RunAborted, values_hash
 from .imports import ImportPollJob
+from .optin import subscription_extras
 
 # Rows fetched at a time from the planning cursor.
 PLAN_PAGE = 20000
@@ -39,6 +40,9 @@ class ExportJob(Job):
         identity = run.client.record_identity_column
         if identity:
             header.append(identity)
+        # Consent records and the ESP's double opt-in, where the provider takes them (dotdigital v3).
+        consent_columns, optin_column = self._extra_columns()
+        header.extend((*consent_columns, *([optin_column] if optin_column else ())))
         export = mappings._esp_exporter()
         self.env.flush_all()
         invalid_email = self.env._("invalid email address")
@@ -46,17 +50,21 @@ class ExportJob(Job):
         pending_file, complete = None, True
         for rows in binding._esp_iter_changed_rows(fetch=PLAN_PAGE):
             identities = self._identities(rows) if identity else {}
+            extras = self._extras(rows, consent_columns, optin_column)
             for row in rows:
                 email = row["email"]
                 if not email:
                     continue
-                if not row["valid"]:
-                    problems.append((email, invalid_email))
-                    checked.append((email, "failed", None, row["write_date"], invalid_email))
+                extra_cells, refused = _extra_cells(extras.get(row["contact_id"]), consent_columns, optin_column)
+                if not row["valid"] or refused:
+                    # A consent is never sent broken: the member fails with the reason until it is completed.
+                    refused = refused if row["valid"] else invalid_email
+                    problems.append((email, refused))
+                    checked.append((email, "failed", None, row["write_date"], refused))
                     continue
                 values, row_problems = export(row)
                 problems.extend((email, problem) for problem in row_problems)
-                digest = values_hash(values)
+                digest = _digest(values, extra_cells)
                 if row["confirmed_hash"] == digest:
                     checked.append((email, "synced", digest, row["write_date"], None))
                     continue
@@ -65,7 +73,8 @@ class ExportJob(Job):
                     break
                 if pending_file is None:
                     pending_file = ExportFile(header)
-                cells = [email, *values.values(), *([str(identities.get(email, row["contact_id"]))] if identity else ())]
+                cells = [email, *values.values(), *([str(identities.get(email, row["contact_id"]))] if identity else ()),
+                         *extra_cells]
                 pending_file.add(email, cells, digest, row["write_date"])
                 if len(pending_file) >= rows_per_file:
                     in_flight += self._post(pending_file)
@@ -89,6 +98,16 @@ class ExportJob(Job):
         # Every change recorded up to the mark is planned; changes recorded meanwhile stay for the next run.
         binding._esp_clear_changes(change_mark)
         return None
+
+    def _extra_columns(self):
+        consent_columns = tuple(self.run.client.record_consent_columns or ())
+        optin_column = self.run.client.record_optin_column if self.binding.double_optin else None
+        return consent_columns, optin_column
+
+    def _extras(self, rows, consent_columns, optin_column):
+        if not consent_columns and not optin_column:
+            return {}
+        return subscription_extras(self.env, self.list_id, [row["contact_id"] for row in rows])
 
     def _identities(self, rows):
         """The Odoo id each email is matched by at the ESP: the oldest mailing contact holding the address, so
@@ -142,6 +161,25 @@ class ExportJob(Job):
                 raise RunAborted("rejected", run.log.message)
             run.commit("export:settled")
         return 1
+
+def _digest(values, extra_cells):
+    """The row's hash; the consent and opt-in cells weigh in only when set, so members synced before them are
+    not sent again."""
+    if not any(extra_cells):
+        return values_hash(values)
+    return values_hash({**values, **{f"extra:{index}": cell for index, cell in enumerate(extra_cells)}})
+
+
+def _extra_cells(extra, consent_columns, optin_column):
+    """``(cells, problem)``: the consent and opt-in cells of one row (see :func:`.optin.subscription_extras`)."""
+    consent, problem, pending_optin = extra or (None, None, False)
+    if problem:
+        return [], problem
+    cells = list(consent or [""] * len(consent_columns)) if consent_columns else []
+    if optin_column:
+        cells.append("verifiedDouble" if pending_optin else "")
+    return cells, None
+
 
 class ExportFile:
     """A CSV file of one import, spooled to disk past 8 MB, with the members it carries."""

@@ -18,6 +18,7 @@ from .common import CommitPoints, ListRun, RunAborted, utc_naive
 from .export import ExportJob
 from .imports import ImportPollJob
 from .job import LOCK_NAMESPACES, NEEDS_PERSON, Claims, time_budget
+from .optin import DoubleOptInJob
 from .optouts import OptOutJob
 from .pull import ContactPullJob
 
@@ -35,8 +36,9 @@ ACCOUNT_TRANSIENT = (providers.EspConnectionError, providers.ServerError, provid
 ACCOUNT_NEEDS_PERSON = NEEDS_PERSON
 
 JOBS = {"poll": ImportPollJob, "pull": ContactPullJob, "optouts": OptOutJob, "book_check": BookCheckJob,
-        "export": ExportJob}
-FULL_RUN = ("poll", "pull", "optouts", "book_check", "export")
+        "export": ExportJob, "optin": DoubleOptInJob}
+# Double opt-in confirmations before the opt-outs: an expired confirmation is opted out with its own reason.
+FULL_RUN = ("poll", "pull", "optin", "optouts", "book_check", "export")
 
 
 def transport_options(budget, testing):
@@ -366,6 +368,7 @@ class ListSyncRunner:
         return {
             "poll": self.env._("checking imports in flight"),
             "pull": self.env._("reading changes made at the ESP"),
+            "optin": self.env._("reading double opt-in confirmations"),
             "optouts": self.env._("opt-outs and removals"),
             "book_check": self.env._("comparing the address book"),
             "export": self.env._("sending contacts"),

@@ -184,3 +184,39 @@ def test_a_deleted_book_is_book_not_found_on_v3(provider, v3_sandbox):
         list(provider.iter_import_faults(job.id))
     with pytest.raises(BookNotFound):
         provider.book_contacts_page(book_id)
+
+
+def test_consent_and_double_optin_go_out_and_read_back(provider, v3_sandbox):
+    """The export's consent and opt-in columns become v3 ``consentRecords`` and ``channelProperties``; a broken
+    consent (a field missing) is never sent; v2 takes neither."""
+    book_id = book(provider)
+    assert provider.record_consent_columns == ("consent:text", "consent:dateTimeConsented", "consent:url",
+                                               "consent:ipAddress", "consent:userAgent")
+    assert provider.record_optin_column == "channel:optInType"
+    header = ",".join(f'"{column}"' for column in ("Email", *provider.record_consent_columns,
+                                                   provider.record_optin_column))
+    text = (f'{header}\r\n'
+            '"a@example.com","Yes, the newsletter","2024-01-26T21:29:00Z","https://shop.example.com/news",'
+            '"203.0.113.7","Mozilla/5.0","verifiedDouble"\r\n'
+            '"b@example.com","Yes","2024-01-26T21:29:00Z","","203.0.113.7","Mozilla/5.0",""\r\n')
+    _job, faults = imported(provider, book_id, text)
+    assert faults == []
+    body = next(entry for entry in v3_sandbox.requests_log() if entry["path"] == "/contacts/v3/import")
+    assert body["method"] == "PUT"
+    [consent] = provider.get_contact_consents("a@example.com")
+    assert (consent.text, consent.url, consent.ip_address, consent.user_agent) == (
+        "Yes, the newsletter", "https://shop.example.com/news", "203.0.113.7", "Mozilla/5.0")
+    assert consent.consented_at.startswith("2024-01-26T21:29") and consent.created_at
+    assert provider.get_contact_consents("b@example.com") == []  # incomplete: not sent at all
+    assert provider.get_contact_consents("nobody@example.com") is None
+    statuses = {contact.email: (contact.status, contact.sendable)
+                for contact in provider.iter_book_contacts_modified_since(book_id, datetime.datetime(2000, 1, 1,
+                                                                                                     tzinfo=UTC))}
+    assert statuses == {"a@example.com": ("PendingOptIn", False), "b@example.com": ("Subscribed", True)}
+    v3_sandbox.confirm_optin("a@example.com")
+    contact = provider.get_contact("a@example.com")
+    assert (contact.status, contact.sendable) == ("Subscribed", True)
+    with make_provider(v3_sandbox) as v2:
+        assert v2.record_consent_columns == () and v2.record_optin_column is None
+        with pytest.raises(NotImplementedError):
+            v2.get_contact_consents("a@example.com")

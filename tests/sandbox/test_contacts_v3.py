@@ -262,6 +262,31 @@ def test_replay_php_sdk_paginator(check, build, sandbox):
     assert "next" not in page["_links"]
 
 
+def test_double_optin_pending_confirmed_and_expired(check, build, sandbox):
+    """A ``verifiedDouble`` contact waits ``pendingOptIn`` until it confirms (a control call, as clicking the
+    email's link), or expires to ``noSubscription`` after ``optin_expiry_days`` of sandbox clock."""
+    sandbox.configure(optin_expiry_days=7)
+    book_id = build.book()
+    double = {"channelProperties": {"email": {"optInType": "verifiedDouble"}}}
+    imported(check, [contact("yes@example.com", book_id, **double), contact("late@example.com", book_id, **double)])
+    query = urllib.parse.urlencode({"~listId": book_id, "include": "channelProperties|lists"})
+    channel = {item["identifiers"]["email"]: (item["channelProperties"]["email"], item["lists"][0]["status"])
+               for item in check("GET", f"/contacts/v3?{query}").json()["_items"]}
+    assert channel["yes@example.com"][0]["status"] == "pendingOptIn"
+    assert channel["yes@example.com"][0]["optInType"] == "VerifiedDouble"
+    assert channel["yes@example.com"][1] == "pending"
+    assert sandbox.confirm_optin("yes@example.com")["status"] == "Subscribed"
+    sandbox.advance_clock(8 * 86400)
+    channel = {item["identifiers"]["email"]: (item["channelProperties"]["email"]["status"], item["lists"][0]["status"])
+               for item in check("GET", f"/contacts/v3?{query}").json()["_items"]}
+    assert channel == {"yes@example.com": ("subscribed", "subscribed"),
+                       "late@example.com": ("noSubscription", "suppressed")}
+    # Expired is not suppressed: the v2 suppression feeds do not list it.
+    assert not check.api.get(f"{sandbox.url}/v2/contacts/suppressed-since/2000-01-01").json()
+    with pytest.raises(Exception, match="not waiting"):
+        sandbox.confirm_optin("late@example.com")
+
+
 def test_every_v3_route_is_checked():
     """Every v3 route the sandbox serves was validated by the tests above (run with them)."""
     if not CHECKED:
