@@ -71,9 +71,16 @@ CRONS_RUN = ("ir_cron_esp_sync_catalogue", "ir_cron_esp_sync_statistics", "ir_cr
 CUSTOMER_TAG = "Customers"
 UK_CUSTOMERS = "UK customers"
 CONTACTS_SUBJECT = "Customer preview: the autumn range"
+# A saved recipient filter on Contacts, to pick in Connect a Filter to the ESP (or a mailing's Recipients).
+FRENCH_CUSTOMERS = "Customers in France"
+
+# Issue 21: an A/B test through the ESP, ready to send: two versions to the Newsletter, one split test at the ESP.
+AB_SUBJECT = "Autumn offer: free delivery this week"
+AB_SUBJECT_B = "Autumn offer: 15% off your next order"
 
 STEPS = ("sandbox", "accounts", "lists", "connect", "esp_optouts", "sent_mailing", "esp_campaign",
-         "customer_filter", "contacts_mailing", "wall_time", "crons", "draft")
+         "customer_filter", "contacts_mailing", "wall_time", "crons", "draft", "ab_test",
+         "saved_filter")
 
 # -- deterministic fake people ---------------------------------------------------------------------------------
 
@@ -196,6 +203,16 @@ DRAFT_BODY = body(
     "Summer is coming",
     ["Hello,", "Our summer newsletter: festival season, new colours and free delivery on orders over 50."],
     [("Read more", "https://shop.example.com/summer"), ("Free delivery", "https://shop.example.com/delivery")],
+)
+AB_BODY = body(
+    "Free delivery this week",
+    ["Hello,", "Every order ships free until Sunday, whatever its size."],
+    [("Shop now", "https://shop.example.com/autumn")],
+)
+AB_BODY_B = body(
+    "15% off your next order",
+    ["Hello,", "Take 15% off your next order with the code AUTUMN15, until Sunday."],
+    [("Shop now", "https://shop.example.com/autumn")],
 )
 
 
@@ -583,6 +600,41 @@ class DemoSeed:
             "contact_list_ids": [(6, 0, self._list(NEWSLETTER).ids)],
             "email_from": self._email_from(),
             "esp_test_address": "you@example.com",
+        })
+
+    def _step_ab_test(self, story):
+        """An A/B test through the ESP, ready to send: two versions to the Newsletter on 10 % each, the winner by
+        opens a day later. The ESP tab says what the ESP will do with it (one split test campaign)."""
+        if self._mailing(AB_SUBJECT):
+            return
+        from odoo import fields
+
+        version_a = self.env["mailing.mailing"].create({
+            "subject": AB_SUBJECT,
+            "preview": "Free delivery on every order until Sunday",
+            "body_arch": AB_BODY,
+            "body_html": AB_BODY,
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, self._list(NEWSLETTER).ids)],
+            "email_from": self._email_from(),
+            "ab_testing_enabled": True,
+            "ab_testing_pc": 10,
+            "ab_testing_winner_selection": "opened_ratio",
+            "ab_testing_schedule_datetime": fields.Datetime.now() + relativedelta(days=1),
+        })
+        # Odoo's "Create an Alternative Version" copies the mailing into the same A/B campaign.
+        version_a.copy({"subject": AB_SUBJECT_B, "body_arch": AB_BODY_B, "body_html": AB_BODY_B})
+
+    def _step_saved_filter(self, story):
+        """A saved recipient filter on Contacts (Odoo's mailing.filter), not connected: the Connect a Filter to the
+        ESP dialog offers it."""
+        Filter = self.env["mailing.filter"]
+        if Filter.search_count([("name", "=", FRENCH_CUSTOMERS)]):
+            return
+        Filter.create({
+            "name": FRENCH_CUSTOMERS,
+            "mailing_model_id": self.env["ir.model"]._get_id("res.partner"),
+            "mailing_domain": repr([("category_id", "in", self._customer_tag().ids), ("country_id.code", "=", "FR")]),
         })
 
     def _email_from(self):

@@ -3,7 +3,8 @@
     .venv/bin/python scripts/screenshots.py [--url http://localhost:8069] [--out docs/screenshots]
 
 Logs in as admin, finds the demo's records over JSON-RPC (the connected list with the most contacts, a list not
-connected, the sent ESP mailing, the draft ESP mailing), opens each view a person opens and saves a PNG per view.
+connected, the sent ESP mailing, the draft ESP mailing, the A/B test, the filter connected to a book, the mailing to
+Contacts, a saved recipient filter), opens each view a person opens and saves a PNG per view.
 Chromium is driven through its DevTools protocol (websocket-client, as Odoo's own browser tests do), so the
 script needs no other browser library. Nothing is changed in the demo: dialogs are opened and closed unsaved.
 """
@@ -116,7 +117,10 @@ class Chromium:
 
     def goto(self, url):
         # Odoo saves a form it considers changed when the page is left, and Email Marketing's body editor marks a
-        # mailing changed as it loads: discard first, so taking screenshots never writes to the demo.
+        # mailing changed as it loads: discard first, so taking screenshots never writes to the demo. A dialog
+        # left open is closed unsaved the same way.
+        self.evaluate("document.querySelector('.modal .btn-close')?.click()")
+        time.sleep(0.3)
         self.evaluate("document.querySelector('.o_form_button_cancel')?.click()")
         time.sleep(0.3)
         self.send("Page.navigate", url=url)
@@ -134,8 +138,21 @@ class Chromium:
         self.wait_for(selector)
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
 
+    def type(self, selector, text):
+        """Type ``text`` in a char input, as a person's typing commits it (input, then change)."""
+        self.wait_for(selector)
+        self.evaluate(f"""(() => {{
+            const input = document.querySelector({json.dumps(selector)});
+            input.focus();
+            input.value = {json.dumps(text)};
+            input.dispatchEvent(new Event("input", {{bubbles: true}}));
+            input.dispatchEvent(new Event("change", {{bubbles: true}}));
+        }})()""")
+        time.sleep(0.5)
+
     def pick(self, selector, text):
-        """Type ``text`` in a many2one input and choose the first suggestion that contains it."""
+        """Type ``text`` in a many2one (or many2many tags) input and choose the suggestion that reads ``text``,
+        else the first one that contains it."""
         self.wait_for(selector)
         self.evaluate(f"""(() => {{
             const input = document.querySelector({json.dumps(selector)});
@@ -145,8 +162,11 @@ class Chromium:
         }})()""")
         item = ".o-autocomplete--dropdown-item a"
         self.wait_for(item)
-        self.evaluate(f"""[...document.querySelectorAll({json.dumps(item)})]
-            .find(a => a.textContent.includes({json.dumps(text)}))?.click()""")
+        self.evaluate(f"""(() => {{
+            const items = [...document.querySelectorAll({json.dumps(item)})];
+            (items.find(a => a.textContent.trim() === {json.dumps(text)})
+             || items.find(a => a.textContent.includes({json.dumps(text)})))?.click();
+        }})()""")
         time.sleep(0.5)
 
     def settle(self, seconds=1.0):
@@ -180,6 +200,72 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+def find_feature_records(odoo, sent, draft, free_list, account_name):
+    """The records the shots of issues 21 (A/B tests, mixed lists, link trackers) and 23 (connected filters,
+    mailings to Contacts) show; ``None`` for what the demo does not have."""
+    # Issue 21: the demo's A/B test (its first version), ready to send through the ESP.
+    ab_version = odoo.first("mailing.mailing", [("ab_testing_enabled", "=", True), ("esp_account_id", "!=", False),
+                                               ("state", "=", "draft")])
+    # Issue 23: a filter connected to a book, the mailing to Contacts sent through the ESP, a saved filter to pick.
+    filter_list = odoo.first("mailing.list", [("esp_source_kind", "!=", False), ("esp_address_book_id", "!=", False)])
+    to_contacts = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "done"),
+                                                ("mailing_model_name", "not in", ("mailing.list", "mailing.contact"))],
+                             order="sent_date desc")
+    saved_filters = odoo.call("mailing.filter", "search_read", [("mailing_model_id.model", "=", "res.partner")],
+                              fields=["name"], limit=1)
+    # Link Trackers: the sent mailing's links (several, with the ESP's clicks on each), else the mailing to Contacts'.
+    clicked = next((mailing for mailing in (sent, to_contacts) if mailing and any(
+        tracker["count"] for tracker in odoo.call("link.tracker", "search_read", [("mass_mailing_id", "=", mailing)],
+                                                  fields=["count"]))), None)
+    return {"ab_version": ab_version, "filter_list": filter_list, "to_contacts": to_contacts, "clicked": clicked,
+            "saved_filter": saved_filters[0]["name"] if saved_filters else None, "draft": draft,
+            "free_list": free_list, "account_name": account_name}
+
+
+def feature_shots(odoo, browser, found, shot, open_tab, open_stat_button, lists, mailings):
+    """Shots of issues 21 and 23; an A/B test, mixed lists and the Connect a Filter dialog are shown as a person
+    sees them before saving, and left unsaved."""
+    if found["ab_version"]:
+        shot("10-ab-test-esp-tab", f"{mailings}/{found['ab_version']}", ".o_form_view .o_notebook",
+             before=lambda: (open_tab("esp")(), browser.wait_for(".o_notebook .o_esp_ab_summary")))
+    if found["draft"] and found["free_list"]:
+        # A list not connected added beside the draft's connected one (unsaved): the line under the lists and
+        # the ESP tab say the mailing cannot be sent until a person decides.
+        free_name = odoo.call("mailing.list", "read", [found["free_list"]], ["name"])[0]["name"]
+        lists_input = '.o_form_view .o_field_widget[name="contact_list_ids"] input'
+        shot("11-mixed-lists", f"{mailings}/{found['draft']}", lists_input,
+             before=lambda: (browser.pick(lists_input, free_name),
+                             browser.wait_for(".o_form_view .o_esp_recipients_alert"),
+                             open_tab("esp")(), browser.wait_for(".o_notebook .o_esp_recipients_warning")))
+    if found["account_name"]:
+        def connect_a_filter():
+            browser.click('.o_main_navbar [data-menu-xmlid="mass_mailing.mass_mailing_mailing_list_menu"]')
+            browser.click('.o-dropdown--menu [data-menu-xmlid="campaign_esp_connector.esp_connect_filter_menu"]')
+            browser.type('.modal .o_field_widget[name="list_name"] input', found["saved_filter"] or "Customers")
+            browser.pick('.modal .o_field_widget[name="model_id"] input', "Contact")
+            if found["saved_filter"]:
+                browser.pick('.modal .o_field_widget[name="filter_id"] input', found["saved_filter"])
+            browser.pick('.modal .o_field_widget[name="account_id"] input', found["account_name"])
+            browser.type('.modal .o_field_widget[name="new_address_book_name"] input',
+                         found["saved_filter"] or "Customers")
+
+        shot("12-connect-filter-dialog", lists, ".o_action_manager .o_view_controller", before=connect_a_filter)
+    if found["filter_list"]:
+        # The list's sync state and, below it, the filter that fills it: scrolled to the ESP part of the form.
+        shot("13-connected-filter", f"{lists}/{found['filter_list']}",
+             '.o_form_view .o_field_widget[name="esp_source_kind"]',
+             before=lambda: browser.evaluate("document.querySelector('.o_form_view .o_field_widget"
+                                             "[name=\"esp_address_book_id\"]').scrollIntoView({block: 'start'})"))
+    if found["to_contacts"]:
+        shot("14-contacts-mailing-esp-tab", f"{mailings}/{found['to_contacts']}", ".o_form_view .o_notebook",
+             before=lambda: (open_tab("esp")(), browser.wait_for(".o_notebook .o_esp_audience")))
+    if found["clicked"]:
+        shot("15-link-trackers", f"{mailings}/{found['clicked']}", ".o_form_view .o_notebook",
+             before=open_stat_button("action_view_link_trackers"))
+    else:
+        print("  (no clicks on a link of an ESP mailing in the demo: Link Trackers screenshot skipped)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("ESP_DEMO_URL", "http://localhost:%s" %
@@ -203,11 +289,14 @@ def main():
     # The demo's "Event leads" is the list waiting to be connected; any unconnected list elsewhere.
     free_list = odoo.first("mailing.list", [("esp_address_book_id", "=", False), ("name", "=", "Event leads")]) \
         or odoo.first("mailing.list", [("esp_address_book_id", "=", False)], order="id desc")
+    # The mailing to lists (the demo's mailing to Contacts, sent later, has its own shots).
     sent = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "done"),
-                                         ("esp_made_in_esp", "=", False)], order="sent_date desc")
+                                         ("esp_made_in_esp", "=", False), ("mailing_model_name", "=", "mailing.list")],
+                      order="sent_date desc")
     draft = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "draft")])
     account = odoo.first("esp.account", [("provider", "=", "dotdigital")])
     account_name = odoo.call("esp.account", "read", [account], ["name"])[0]["name"] if account else None
+    found = find_feature_records(odoo, sent, draft, free_list, account_name)
 
     browser = Chromium()
     taken = []
@@ -245,15 +334,17 @@ def main():
                                  account_name and browser.pick('.modal .o_field_widget[name="account_id"] input',
                                                                account_name)))
         shot("03-synced-list", f"{lists}/{synced_list}", '.o_form_view .o_field_widget[name="esp_address_book_id"]')
-        def open_sync_history():
-            button = '.oe_stat_button[name="action_esp_view_sync_logs"]'
-            if not browser.evaluate(f"!!document.querySelector('{button}')"):
-                browser.click(".o_form_view .o-form-buttonbox .o_button_more")
-            browser.click(button)
-            browser.wait_for(".o_list_view .o_data_row")
+        def open_stat_button(name):
+            def run():
+                button = f'.oe_stat_button[name="{name}"]'
+                if not browser.evaluate(f"!!document.querySelector('{button}')"):
+                    browser.click(".o_form_view .o-form-buttonbox .o_button_more")
+                browser.click(button)
+                browser.wait_for(".o_list_view .o_data_row")
+            return run
 
         shot("04-sync-history", f"{lists}/{synced_list}", '.o_form_view .o_field_widget[name="esp_address_book_id"]',
-             before=open_sync_history)
+             before=open_stat_button("action_esp_view_sync_logs"))
         shot("05-sync-health", "/odoo/action-campaign_esp_connector.mailing_list_action_esp_health",
              ".o_list_view .o_data_row")
         if draft:
@@ -272,6 +363,7 @@ def main():
                                  browser.wait_for('.modal .o_field_widget[name="criterion"]')))
         else:
             print("  (no sent ESP mailing in the demo: statistics screenshots skipped)")
+        feature_shots(odoo, browser, found, shot, open_tab, open_stat_button, lists, mailings)
     finally:
         browser.close()
     print(f"{len(taken)} screenshots in {out}")

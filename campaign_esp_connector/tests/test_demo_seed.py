@@ -86,6 +86,16 @@ class TestDemoSeed(EspSandboxCommon):
         self.assertEqual((draft.state, draft.esp_account_id, draft.esp_campaign_state),
                          ("draft", self.sandbox_account, "draft"))
         self.assertTrue(draft.esp_from_address_id)
+        # Issue 21: an A/B test ready to send through the ESP, as one split test.
+        versions = self.env["mailing.mailing"].search([("subject", "in", (seed.AB_SUBJECT, seed.AB_SUBJECT_B))],
+                                                      order="id")
+        self.assertEqual(len(versions), 2)
+        self.assertEqual(len(versions.campaign_id), 1)
+        self.assertEqual(versions.esp_account_id, self.sandbox_account)
+        self.assertFalse(any(versions.mapped("esp_ab_refusal")))
+        self.assertIn("20 %", versions[0].esp_ab_summary)
+        saved = self.env["mailing.filter"].search([("name", "=", seed.FRENCH_CUSTOMERS)])
+        self.assertEqual(saved.mailing_model_name, "res.partner")
         # Issue 23: a dynamic filter on Contacts connected to a dotdigital book, and a mailing to Contacts sent
         # through the ESP to a list of its own, with its statistics on the partners' traces.
         uk = self.env["mailing.list"].search([("name", "=", seed.UK_CUSTOMERS)])
