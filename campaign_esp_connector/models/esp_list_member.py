@@ -329,17 +329,22 @@ class EspListMember(models.Model):
 
         :param rows: ``(email, sent_hash, checked_datetime)`` tuples
         """
-        self._esp_execute_values(
+        if not rows:
+            return
+        # One statement per import, its columns as three arrays: formatting a VALUES row per member in Python
+        # (execute_values) cost more CPU than PostgreSQL's insert itself on a first export.
+        emails, digests, checked = (list(column) for column in zip(*rows, strict=True))
+        self._esp_execute(
             """
             INSERT INTO esp_list_member (list_id, email, state, sent_hash, checked_datetime, batch_id)
-            SELECT v.list_id, v.email, 'exporting', v.sent_hash, v.checked, v.batch_id
-              FROM (VALUES %s) AS v(list_id, email, sent_hash, checked, batch_id)
+            SELECT %(list)s, v.email, 'exporting', v.sent_hash, v.checked, %(batch)s
+              FROM unnest(%(emails)s::varchar[], %(digests)s::varchar[], %(checked)s::timestamp[])
+                   AS v(email, sent_hash, checked)
             ON CONFLICT (list_id, email) DO UPDATE
                SET state = 'exporting', sent_hash = EXCLUDED.sent_hash, checked_datetime = EXCLUDED.checked_datetime,
                    batch_id = EXCLUDED.batch_id, failure_reason = NULL
             """,
-            [(list_id, email, digest, checked, batch_id) for email, digest, checked in rows],
-            template="(%s, %s, %s, %s::timestamp, %s)",
+            {"list": list_id, "batch": batch_id, "emails": emails, "digests": digests, "checked": checked},
         )
 
     @api.model
