@@ -60,7 +60,8 @@ class ExportJob(Job):
                     break
                 if pending_file is None:
                     pending_file = ExportFile(header)
-                pending_file.add(email, [email, *values.values()], digest, row["write_date"])
+                pending_file.add(email, [email, *values.values()], digest, row["write_date"],
+                                 row["member_id"] is not None)
                 if len(pending_file) >= rows_per_file:
                     in_flight += self._post(pending_file)
                     pending_file = None
@@ -138,9 +139,9 @@ class ExportFile:
         self._writer.writerow(header)
         self.members = []
 
-    def add(self, email, cells, digest, write_date):
+    def add(self, email, cells, digest, write_date, tracked=True):
         self._writer.writerow(cells)
-        self.members.append((email, digest, write_date))
+        self.members.append((email, digest, write_date, tracked))
 
     def __len__(self):
         return len(self.members)

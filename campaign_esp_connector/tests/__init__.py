@@ -17,4 +17,5 @@ from . import test_campaign_master_evidenced
 from . import test_esp_audience
 from . import test_esp_mailing_audience
 from . import test_esp_audience_fields
+from . import test_list_sync_bulk_paths
 from . import test_tours
