@@ -316,7 +316,7 @@ def refresh(mailing_list, force=False, allow_empty=False):
     # One statement: the contacts upserted, and the subscriptions of those it inserted (a contact the list owns
     # is inserted with its subscription; a separate anti-join over the whole list cost as much as the insert).
     # The rows it inserts name no creating user (create_uid, write_uid NULL, as esp.list.member keeps none):
-    # PostgreSQL checks each non-NULL foreign key row by row, and those four checks were 40 % of filling a list
+    # PostgreSQL checks each non-NULL foreign key row by row, and those four checks were over a third of filling a list
     # of a million (the list's history says who refreshed it and when). An update names its user: few rows.
     cr.execute(SQL(
         """
