@@ -734,7 +734,7 @@ class MailingList(models.Model):
         self.env[model.model].check_access("read")
         self.sudo().write({"esp_source_model_id": model.id, "esp_source_domain": domain or "[]",
                            "esp_source_kind": kind, "esp_source_fingerprint": False})
-        if not audience.count_matches(self.sudo()):
+        if not audience.has_matches(self.sudo()):
             raise UserError(_("The filter matches nobody Odoo would mail (no record with a valid email that is "
                               "not blacklisted): nothing was connected. Widen the filter."))
         audience.refresh(self.sudo(), force=True)

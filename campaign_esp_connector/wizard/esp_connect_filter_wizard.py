@@ -75,7 +75,7 @@ class EspConnectFilterWizard(models.TransientModel):
         self.ensure_one()
         self.env["mailing.list"].check_access("create")
         # Refused before a book is made at the ESP: a filter matching nobody leaves nothing behind.
-        if not audience.count_matches(self._source_list()):
+        if not audience.has_matches(self._source_list()):
             raise UserError(_("The filter matches nobody Odoo would mail (no record with a valid email that is not "
                               "blacklisted): nothing was connected. Widen the filter."))
         book = self._get_address_book()

@@ -1,0 +1,40 @@
+from datetime import datetime
+
+from odoo.tests import tagged
+
+from .common import EspListSyncCommon
+
+
+@tagged("campaign_esp_connector", "esp_list_sync")
+class TestListSyncBulkPaths(EspListSyncCommon):
+    """The fast paths of a first export keep the member rows exact when something wrote a row since the plan."""
+
+    def test_members_new_to_the_plan_inserted_even_if_a_row_appeared_meanwhile(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        Member = self.env["esp.list.member"].sudo()
+        # A removal trigger wrote a row for this email after the export planned it as untracked.
+        self.env.cr.execute("INSERT INTO esp_list_member (list_id, email, state) VALUES (%s, %s, 'removing')",
+                            [mailing_list.id, "ada@example.com"])
+        batch = self.env["esp.import.batch"].create({
+            "list_id": mailing_list.id, "account_id": self.sandbox_account.id, "remote_id": "import-1",
+            "row_count": 2})
+        checked = datetime(2026, 1, 2, 3, 4, 5, 678901)
+        Member._esp_to_exporting(mailing_list.id, batch.id, [
+            ("ada@example.com", "hash-ada", checked, False),
+            ("bob@example.com", "hash-bob", None, False),
+        ])
+        members = Member.search([("list_id", "=", mailing_list.id)], order="email")
+        self.assertEqual(members.mapped("email"), ["ada@example.com", "bob@example.com"])
+        self.assertEqual(members.mapped("state"), ["exporting", "exporting"])
+        self.assertEqual(members.mapped("sent_hash"), ["hash-ada", "hash-bob"])
+        self.assertEqual(members.batch_id, batch)
+        # The contact version is kept to the microsecond: a later change must look newer.
+        self.assertEqual(members[0].checked_datetime, checked)
+        self.assertFalse(members[1].checked_datetime)
+
+    def test_members_new_to_the_plan_inserted_without_conflict(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        self._sync_until_idle(mailing_list)
+        member = self.env["esp.list.member"].sudo().search([("list_id", "=", mailing_list.id)])
+        self.assertEqual((member.email, member.state), ("ada@example.com", "synced"))
+        self.assertTrue(member.confirmed_hash)
