@@ -160,8 +160,10 @@ class ContactsV3Api:
                 else:
                     where.append(f"c.{column} >= ?")
                     params.append(since)
+        # In a list, the membership's key (book, contact) gives the order: no sort of the rest of the list per page.
+        order = "m.contact_id" if join else "c.id"
         rows = self.store.db.execute(
-            f"SELECT c.* FROM contacts c {join} WHERE {' AND '.join(where)} ORDER BY c.id LIMIT ?",  # noqa: S608
+            f"SELECT c.* FROM contacts c {join} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",  # noqa: S608
             (*params, limit + 1),
         ).fetchall()
         more = len(rows) > limit
