@@ -4,7 +4,7 @@ batch of changed contacts, the daily book check, and a per-contact exporter besi
 Run through ``bench/run`` (throwaway PostgreSQL, fresh database, sandbox in its own process). By hand::
 
     python bench/list_sync.py --config odoo.conf --database DB --sandbox-url http://127.0.0.1:8899 \\
-        [--contacts 100000] [--changes 10000] [--book-check 100] [--compare 5000] [--rows-per-file R]
+        [--api v2|v3|both] [--contacts 100000] [--changes 10000] [--book-check 100] [--compare 5000] [--rows-per-file R]
         [--tracemalloc]
 
 Every run is the cron's own ``mailing.list._esp_sync(trigger="cron")`` (the sync runner, which commits after
@@ -40,12 +40,20 @@ from odoo.modules.registry import Registry  # noqa: E402
 from esp_sandbox.testing import SandboxControl  # noqa: E402
 
 TRANSPORT_LOGGER = "odoo.addons.campaign_esp_connector.providers.transport"
+# The ESP's API paths in the sandbox's request log (its control surface, /sandbox/…, is not the ESP's).
+API_PREFIXES = ("/v2/", "/contacts/v3", "/configuration/v3")
+# The book check's page reads, v2 (pages of 1,000) and v3 (the contacts feed, pages of 5,000).
+BOOK_PAGE_PATHS = {("GET", "/v2/address-books/{id}/contacts"), ("GET", "/contacts/v3")}
 ROWS_PER_FILE_PARAM = "campaign_esp_connector.rows_per_file"
 # Runs that fail in a way another run would not fix: stop there.
 STOP_STATES = ("failed", "rejected", "guard", "throttled")
 # From the issue: first export, and the no-op sync that follows it (100,000 contacts).
 TARGET_EXPORT_CALLS, TARGET_EXPORT_ODOO_SECONDS = 25, 10.0
 TARGET_NOOP_CALLS, TARGET_NOOP_SECONDS = 5, 1.0
+# From the issue (24): the book check of a 1,000,000-contact book (v3's feed reads 5,000 contacts a call).
+TARGET_BOOK_CHECK_CALLS, BOOK_CHECK_TARGET_SIZE = 250, 1_000_000
+# The account's custom identifier the v3 pass matches contacts by (the Odoo contact id).
+V3_IDENTIFIER = "odooId"
 # The name written on the changed contacts (FULLNAME and LASTNAME change at the ESP).
 CHANGED_NAME = "Bench Renamed Person"
 
@@ -148,6 +156,10 @@ def rss_peak_mb():
 
 ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{32,36})$")
 DATE_SEGMENT = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def is_api_call(path):
+    return path.startswith(API_PREFIXES)
 
 
 def path_shape(path):
@@ -275,7 +287,7 @@ class Bench:
             "exported": log.exported,
             "api_calls": log.api_calls,
             "http_calls": calls,
-            "sandbox_calls": [entry for entry in self.sandbox.requests_log() if entry["path"].startswith("/v2/")],
+            "sandbox_calls": [entry for entry in self.sandbox.requests_log() if is_api_call(entry["path"])],
             "sql": self.sql.take() if self.sql else [],
             "sync_seconds": synced - started,
             "commit_seconds": ended - synced,
@@ -367,7 +379,7 @@ def remote_values(url, auth, email):
 
 RUN_HEADER = (f"{'run':<6} {'state':<8} {'exported':>8} {'calls':>5} {'sandbox':>7} {'wall s':>7} {'http s':>7} "
               f"{'odoo s':>7} {'cpu s':>6} {'RSS peak MB':>11} {'changes':>7} {'posted':>6}  members")
-RUN_LEGEND = ("(calls: esp.sync.log.api_calls; sandbox: v2 requests in the sandbox's log; wall = _esp_sync + commit; "
+RUN_LEGEND = ("(calls: esp.sync.log.api_calls; sandbox: v2 and v3 requests in the sandbox's log; wall = _esp_sync + commit; "
               "http = waiting for answers; odoo = wall - http; cpu = this process's CPU, the rest of odoo being mostly "
               "PostgreSQL; RSS peak: since just before the phase's first run; changes: esp_list_change rows left; "
               "posted: imports in flight)")
@@ -418,9 +430,9 @@ def print_breakdown(run, top_statements=8):
                 print(f"    {line.strip()}")
 
 
-def verdict(value, limit, applies=True):
+def verdict(value, limit, applies=True, size="100,000"):
     if not applies:
-        return "target is for 100,000 contacts"
+        return f"target is for {size} contacts"
     return "target <= %s: %s" % (f"{limit:g}", "ok" if value <= limit else "MISSED")
 
 
@@ -442,13 +454,87 @@ def ratio(a, b):
     return f"{a / b:,.1f}x" if b else "n/a"
 
 
+def api_label(api, identifier):
+    if api == "v2":
+        return "v2"
+    return f"v3 (matched by {identifier})" if identifier else "v3 (matched by email)"
+
+
+def print_side_by_side(args, passes):
+    """The figures of the two passes in one table, v2 then v3, targets on the right."""
+    size = args.contacts
+    issue_case, check_case = size == 100_000, size == BOOK_CHECK_TARGET_SIZE
+
+    def phase_cells(results, key):
+        runs = results.get(key)
+        if isinstance(runs, dict):
+            runs = runs["runs"]
+        return runs if isinstance(runs, list) else [runs] if runs else []
+
+    rows = []
+
+    def add(label, cell, target=None, target_value=None):
+        values = {api: cell(results) for api, results in passes.items()}
+        verdicts = ""
+        if target is not None:
+            verdicts = "; ".join(f"{api} {'ok' if target_value(results) <= target[0] else 'MISSED'}"
+                                 for api, results in passes.items()) if target[1] else f"(target for {target[2]})"
+            verdicts = f"<= {target[0]:g}: {verdicts}"
+        rows.append((label, values, verdicts))
+
+    def seconds(key, what):
+        return lambda results: "%.2f s" % totals(phase_cells(results, key))[what] if phase_cells(results, key) else "-"
+
+    def calls(key):
+        # The transport's records: every HTTP call the provider made (esp.sync.log.api_calls misses a no-op's).
+        return lambda results: sum(len(run["http_calls"]) for run in phase_cells(results, key))
+
+    add("first export: runs", lambda results: len(results["export"]))
+    add("first export: API calls", lambda results: f"{calls('export')(results):,}",
+        (TARGET_EXPORT_CALLS, issue_case, "100,000"), calls("export"))
+    add("first export: wall / HTTP", lambda results: f"{seconds('export', 'wall')(results)} / "
+        f"{seconds('export', 'http')(results)}")
+    add("first export: Odoo-side", seconds("export", "odoo"), (TARGET_EXPORT_ODOO_SECONDS, issue_case, "100,000"),
+        lambda results: totals(results["export"])["odoo"])
+    add("first export: RSS growth", lambda results: f"+{results['export_peak'] - results['rss_before']:.0f} MB")
+    add("first export: book holds", lambda results: f"{results['book_after_export']:,}")
+    add("no-op: API calls", lambda results: len(results["noop"]["http_calls"]),
+        (TARGET_NOOP_CALLS, issue_case, "100,000"), lambda results: len(results["noop"]["http_calls"]))
+    add("no-op: wall", lambda results: f"{results['noop']['wall']:.2f} s", (TARGET_NOOP_SECONDS, issue_case, "100,000"),
+        lambda results: results["noop"]["wall"])
+    if all(results.get("changed") for results in passes.values()):
+        count = next(iter(passes.values()))["changed"]["count"]
+        add(f"{count:,} changes: runs / API calls", lambda results: f"{len(phase_cells(results, 'changed'))} / "
+            f"{calls('changed')(results)}")
+        add(f"{count:,} changes: wall / Odoo-side", lambda results: f"{seconds('changed', 'wall')(results)} / "
+            f"{seconds('changed', 'odoo')(results)}")
+    if all(results.get("book_check") for results in passes.values()):
+        add("book check: runs", lambda results: len(phase_cells(results, "book_check")))
+        add("book check: API calls (pages read)", lambda results: f"{calls('book_check')(results):,} "
+            f"({results['book_check']['pages']:,})", (TARGET_BOOK_CHECK_CALLS, check_case, "1,000,000"),
+            calls("book_check"))
+        add("book check: wall / Odoo-side", lambda results: f"{seconds('book_check', 'wall')(results)} / "
+            f"{seconds('book_check', 'odoo')(results)}")
+    add("book at the end", lambda results: f"{results['book_final']:,}")
+    apis = list(passes)
+    labels = [api_label(api, passes[api]["identifier"]) for api in apis]
+    width = max(len(label) for label, _values, _verdict in rows)
+    columns = [max(len(str(label)), *(len(str(values[api])) for _l, values, _v in rows)) for api, label
+               in zip(apis, labels, strict=True)]
+    print(f"\n== side by side: {size:,} contacts")
+    print(f"{'':<{width}}  " + "  ".join(f"{label:>{column}}" for label, column in zip(labels, columns, strict=True)) + "  target")
+    for label, values, verdicts in rows:
+        print(f"{label:<{width}}  " + "  ".join(f"{str(values[api]):>{column}}" for api, column in zip(apis, columns, strict=True))
+              + f"  {verdicts}")
+
+
 def print_summary(args, rows, results):
     export, noop = results["export"], results["noop"]
     size = args.contacts
     issue_case = size == 100_000
     synced = Bench.settled(export[-1], size)
     calls, odoo_seconds = totals(export)["api_calls"], totals(export)["odoo"]
-    print("\n== summary")
+    print(f"\n== summary, contacts on {api_label(results['api'], results['identifier'])}")
     print(f"contacts                           {size:,}")
     print(f"rows per file                      {rows['effective']:,} (ICP {ROWS_PER_FILE_PARAM} = "
           f"{rows['param'] or 'unset'}, provider limit {rows['provider']:,})")
@@ -467,7 +553,9 @@ def print_summary(args, rows, results):
     print(f"sandbox book holds                 {results['book_after_export']:,} contacts "
           f"({expect(results['book_after_export'], size)})")
     print("\n-- no-op sync")
-    print(f"API calls                          {noop['api_calls']}  ({verdict(noop['api_calls'], TARGET_NOOP_CALLS, issue_case)})")
+    # The transport's count: a run with nothing to do records no esp.sync.log calls (see count_mismatches).
+    noop_calls = len(noop["http_calls"])
+    print(f"API calls                          {noop_calls}  ({verdict(noop_calls, TARGET_NOOP_CALLS, issue_case)})")
     print(f"wall / HTTP / Odoo-side            {noop['wall']:.2f} s / {noop['http']:.2f} s / {noop['odoo']:.2f} s  "
           f"(wall {verdict(noop['wall'], TARGET_NOOP_SECONDS, issue_case)})")
     changed = results.get("changed")
@@ -493,7 +581,9 @@ def print_summary(args, rows, results):
         print(f"runs                               {len(runs)}"
               f"{'' if Bench.settled(runs[-1], size) else ' (NOT all synced)'}")
         print(f"API calls per run                  {', '.join(str(run['api_calls']) for run in runs)}  "
-              f"(total {totals(runs)['api_calls']})")
+              f"(total {totals(runs)['api_calls']}: "
+              f"{verdict(totals(runs)['api_calls'], TARGET_BOOK_CHECK_CALLS, size == BOOK_CHECK_TARGET_SIZE, '1,000,000')})")
+        print(f"book pages read                    {check['pages']}")
         print(f"wall / HTTP / Odoo-side, total     {totals(runs)['wall']:.2f} s / {totals(runs)['http']:.2f} s / "
               f"{totals(runs)['odoo']:.2f} s")
         print(f"sandbox book holds                 {results['book_final']:,} contacts "
@@ -541,6 +631,13 @@ def parse_args(argv=None):
     parser.add_argument("--sandbox-url", required=True, help="base URL of a running sandbox (python -m esp_sandbox)")
     parser.add_argument("--api-user", default="demo@apiconnector.com", help="the sandbox's API user")
     parser.add_argument("--api-password", default="demo-password", help="the sandbox's API password")
+    parser.add_argument("--api", choices=("v2", "v3", "both"), default="v2",
+                        help="the contacts API the account uses: v2, v3 (the hybrid provider: v3 contacts, v2 for the "
+                             "rest; the sandbox is told to allow v3), or both, one after the other on a fresh "
+                             "sandbox account each, then side by side (default: %(default)s)")
+    parser.add_argument("--v3-identifier", default=V3_IDENTIFIER,
+                        help="the account's custom identifier on v3, so contacts are matched by the Odoo id; '' "
+                             "matches them by email (default: %(default)s)")
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts in the list (default: %(default)s)")
     parser.add_argument("--book-check", type=int, default=100, metavar="N",
                         help="remove N contacts from the book at the ESP, then time the book check that sends them "
@@ -603,136 +700,174 @@ def main(argv=None):
     http = install_probe(HttpCalls(), TRANSPORT_LOGGER)
     sql = install_probe(SqlStatements(), "odoo.sql_db") if args.sql_profile else None
     sandbox = SandboxControl(args.sandbox_url)
-    sandbox.reset()
     auth = (args.api_user, args.api_password)
     rss_start = rss_now_mb()
-    results = {}
+    apis = ("v2", "v3") if args.api == "both" else (args.api,)
+    passes = {}
     with Registry(args.database).cursor() as cr:
-        from odoo.addons.campaign_esp_connector.sync.runner import time_budget
-
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         bench = Bench(cr, env, sandbox, http, sql, cprofile=args.cprofile, max_runs=args.max_runs)
-        account = env["esp.account"].create({
-            "name": "Bench sandbox",
-            "provider": "dotdigital",
-            "api_endpoint": args.sandbox_url,
-            "api_user": args.api_user,
-            "api_password": args.api_password,
-        })
-        account.action_test_connection()
-        assert account.state == "connected", account.last_error
-        rows = rows_per_file(env, account, args.rows_per_file)
-        results["budget"] = time_budget()
+        for api in apis:
+            passes[api] = run_pass(api, args, bench, auth, rss_start, first=api == apis[0])
+    if len(passes) > 1:
+        print_side_by_side(args, passes)
+    return 0 if all(results["ok"] for results in passes.values()) else 1
+
+
+def run_pass(api, args, bench, auth, rss_start, first):
+    """The whole sequence on one contacts API, against a fresh sandbox account; prints its figures and returns
+    them (``ok``: every member synced and the book holds the list). The per-contact comparison and the
+    tracemalloc pass run in the first pass only."""
+    from odoo.addons.campaign_esp_connector.sync.runner import time_budget
+
+    cr, env, sandbox = bench.cr, bench.env, bench.sandbox
+    sql = bench.sql
+    results = {"api": api}
+    sandbox.reset()  # a fresh account per pass: v2 by default (the sandbox refuses v3 unless told)
+    # One remote account is one Odoo account, one book one list: the previous pass's lists are disconnected and
+    # its account archived, as a user replacing it would.
+    previous = env["esp.account"].search([("api_endpoint", "=", args.sandbox_url)])
+    env["mailing.list"].search([("esp_address_book_id.account_id", "in", previous.ids)]).action_esp_disconnect()
+    previous.write({"active": False})
+    if previous:
+        # The previous pass's contacts go: each pass starts on empty contact tables, as in a bench/run of its
+        # own, so the second does not pay for the first's million rows in every index it writes.
+        cr.execute("TRUNCATE mailing_contact, esp_list_member, esp_list_change, esp_import_batch CASCADE")
+        cascaded = sorted({match for notice in cr._cnx.notices for match in re.findall(r'table "(\w+)"', notice)})
+        cr.execute("ANALYZE")
+        print(f"\n(the previous pass's contacts removed: mailing_contact, esp_list_member, esp_list_change and "
+              f"esp_import_batch truncated, with {', '.join(cascaded) or 'nothing else'})")
+    cr.commit()
+    if api == "v3":
+        sandbox.configure(v3_contacts=True, custom_identifiers=[args.v3_identifier] if args.v3_identifier else [])
+    account = env["esp.account"].create({
+        "name": f"Bench sandbox ({api})",
+        "provider": "dotdigital",
+        "api_endpoint": args.sandbox_url,
+        "api_user": args.api_user,
+        "api_password": args.api_password,
+    })
+    account.action_test_connection()
+    assert account.state == "connected", account.last_error
+    # Test Connection chooses the contacts API: v3 where the API user may use it (the sandbox says so above).
+    assert (account.contacts_api or "v2") == api, f"Test Connection chose {account.contacts_api}, not {api}"
+    results["identifier"] = account.contact_identifier or ""
+    rows = rows_per_file(env, account, args.rows_per_file)
+    results["budget"] = time_budget()
+    started = time.perf_counter()
+    mailing_list = seed_list(env, f"Bench list ({api})", "bench" if api == "v2" else f"bench-{api}-", args.contacts)
+    cr.commit()
+    seeded = time.perf_counter() - started
+    book = connect_list(env, account, mailing_list, f"Bench list ({api})")
+    cr.commit()
+    print(f"\n== list sync bench, contacts on {api_label(api, results['identifier'])}: {args.contacts:,} contacts, rows per file {rows['effective']:,}, sandbox "
+          f"{args.sandbox_url} (own process){', SQL profiled' if sql else ''}")
+    print(f"engine: commit {engine_version()}; time budget per run {results['budget']} s")
+    print(f"seeded in {seeded:.1f} s (SQL); process RSS {rss_start:.0f} MB at start, {rss_now_mb():.0f} MB "
+          f"with the registry loaded and the list seeded")
+
+    # First export, then the no-op sync.
+    phase(f"first export of {args.contacts:,} contacts")
+    results["peak_reset"] = reset_rss_peak()
+    results["rss_before"] = rss_now_mb()
+    results["export"] = bench.run_until_settled(mailing_list, args.contacts)
+    results["export_peak"] = rss_peak_mb()
+    results["book_after_export"] = book_counts(sandbox).get(int(book.remote_id), 0)
+    results["noop"] = bench.one_run(mailing_list, "no-op")
+    print(RUN_LEGEND)
+
+    # Changed contacts: an ORM write, so the change is recorded by the add-on's own hooks.
+    if args.changes:
+        count = min(args.changes, args.contacts)
+        contact_ids = pick_contacts(env, mailing_list, count)
         started = time.perf_counter()
-        mailing_list = seed_list(env, "Bench list", "bench", args.contacts)
+        env["mailing.contact"].browse(contact_ids).with_context(tracking_disable=True).write({"name": CHANGED_NAME})
         cr.commit()
-        seeded = time.perf_counter() - started
-        book = connect_list(env, account, mailing_list, "Bench list")
+        write_seconds = time.perf_counter() - started
+        change_rows = backlog(env, mailing_list)[0]
+        env.invalidate_all()
+        phase(f"{len(contact_ids):,} changed contacts (name written through the ORM in {write_seconds:.1f} s)")
+        runs = bench.run_until_settled(mailing_list, args.contacts, prefix="c")
+        sample = env["mailing.contact"].browse(contact_ids[len(contact_ids) // 2]).email_normalized
+        results["changed"] = {
+            "count": len(contact_ids), "write_seconds": write_seconds, "change_rows": change_rows, "runs": runs,
+            "sample_email": sample, "sample_value": remote_values(args.sandbox_url, auth, sample).get("FULLNAME"),
+        }
+    # The daily book check: the whole book read again; contacts removed at the ESP go back.
+    if args.book_check:
+        book_id = int(book.remote_id)
+        listed = requests.get(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts",
+                              params={"select": args.book_check}, auth=auth, timeout=60)
+        listed.raise_for_status()
+        removed_ids = [row["id"] for row in listed.json()]
+        requests.post(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts/delete", json=removed_ids,
+                      auth=auth, timeout=60).raise_for_status()
+        sandbox.state(contacts_limit=1)  # the ESP applies the removal
+        env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 0)
         cr.commit()
-        print(f"\n== list sync bench: {args.contacts:,} contacts, rows per file {rows['effective']:,}, sandbox "
-              f"{args.sandbox_url} (own process){', SQL profiled' if sql else ''}")
-        print(f"engine: commit {engine_version()}; time budget per run {results['budget']} s")
-        print(f"seeded in {seeded:.1f} s (SQL); process RSS {rss_start:.0f} MB at start, {rss_now_mb():.0f} MB "
-              f"with the registry loaded and the list seeded")
+        phase(f"book check: the whole book read, {len(removed_ids):,} contacts removed at the ESP go back")
+        runs = []
+        for attempt in range(1, bench.max_runs + 1):
+            run = bench.one_run(mailing_list, f"b{attempt}")
+            runs.append(run)
+            book.invalidate_recordset()
+            if not book.book_check_started:
+                break
+        env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", -1)
+        cr.commit()
+        runs += bench.run_until_settled(mailing_list, args.contacts, prefix="b+")
+        env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 24)
+        cr.commit()
+        results["book_check"] = {"removed": len(removed_ids), "runs": runs, "pages": sum(
+            1 for run in runs for method, path, _status, _seconds in run["http_calls"]
+            if (method, path_shape(path)) in BOOK_PAGE_PATHS)}
+    results["book_final"] = book_counts(sandbox).get(int(book.remote_id), 0)
 
-        # First export, then the no-op sync.
-        phase(f"first export of {args.contacts:,} contacts")
-        results["peak_reset"] = reset_rss_peak()
-        results["rss_before"] = rss_now_mb()
-        results["export"] = bench.run_until_settled(mailing_list, args.contacts)
-        results["export_peak"] = rss_peak_mb()
-        results["book_after_export"] = book_counts(sandbox).get(int(book.remote_id), 0)
-        results["noop"] = bench.one_run(mailing_list, "no-op")
-        print(RUN_LEGEND)
+    # The per-contact exporter beside the engine, on the same 5,000 contacts (one list, one book each).
+    # The engine goes first: the per-contact exporter then finds the contacts at the ESP (an update and a
+    # book membership each), which can only make it look faster.
+    if args.compare and first:
+        compare_list = seed_list(env, f"Comparison ({args.compare:,}, {api})", f"compare-{api}-", args.compare)
+        cr.commit()
+        engine_book = connect_list(env, account, compare_list, f"Comparison: engine ({api})")
+        cr.commit()
+        phase(f"comparison: this engine, {args.compare:,} contacts")
+        engine_runs = bench.run_until_settled(compare_list, args.compare, prefix="e")
+        answer = requests.post(f"{args.sandbox_url}/v2/address-books", json={"name": "Comparison: per-contact"},
+                               auth=auth, timeout=30)
+        answer.raise_for_status()
+        naive_book_id = answer.json()["id"]
+        sandbox.clear_log()
+        print(f"\n== comparison: per-contact exporter, {args.compare:,} contacts", flush=True)
+        naive = naive_export(env, compare_list, args.sandbox_url, auth, naive_book_id)
+        naive_logged = sum(1 for entry in sandbox.requests_log() if is_api_call(entry["path"]))
+        print(f"{naive['calls']:,} calls in {naive['wall']:.2f} s wall ({naive['http']:.2f} s HTTP)", flush=True)
+        counts = book_counts(sandbox)
+        results["compare"] = {
+            "engine": engine_runs, "naive": naive, "naive_logged": naive_logged,
+            "engine_book": counts.get(int(engine_book.remote_id), 0), "naive_book": counts.get(naive_book_id, 0),
+            "calls_per_hour": (sandbox.config().get("rate_limit") or {}).get("calls_per_hour"),
+        }
 
-        # Changed contacts: an ORM write, so the change is recorded by the add-on's own hooks.
-        if args.changes:
-            count = min(args.changes, args.contacts)
-            contact_ids = pick_contacts(env, mailing_list, count)
-            started = time.perf_counter()
-            env["mailing.contact"].browse(contact_ids).with_context(tracking_disable=True).write({"name": CHANGED_NAME})
-            cr.commit()
-            write_seconds = time.perf_counter() - started
-            change_rows = backlog(env, mailing_list)[0]
-            env.invalidate_all()
-            phase(f"{len(contact_ids):,} changed contacts (name written through the ORM in {write_seconds:.1f} s)")
-            runs = bench.run_until_settled(mailing_list, args.contacts, prefix="c")
-            sample = env["mailing.contact"].browse(contact_ids[len(contact_ids) // 2]).email_normalized
-            results["changed"] = {
-                "count": len(contact_ids), "write_seconds": write_seconds, "change_rows": change_rows, "runs": runs,
-                "sample_email": sample, "sample_value": remote_values(args.sandbox_url, auth, sample).get("FULLNAME"),
-            }
-        # The daily book check: the whole book read again; contacts removed at the ESP go back.
-        if args.book_check:
-            book_id = int(book.remote_id)
-            listed = requests.get(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts",
-                                  params={"select": args.book_check}, auth=auth, timeout=60)
-            listed.raise_for_status()
-            removed_ids = [row["id"] for row in listed.json()]
-            requests.post(f"{args.sandbox_url}/v2/address-books/{book_id}/contacts/delete", json=removed_ids,
-                          auth=auth, timeout=60).raise_for_status()
-            sandbox.state(contacts_limit=1)  # the ESP applies the removal
-            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 0)
-            cr.commit()
-            phase(f"book check: the whole book read, {len(removed_ids):,} contacts removed at the ESP go back")
-            runs = []
-            for attempt in range(1, bench.max_runs + 1):
-                run = bench.one_run(mailing_list, f"b{attempt}")
-                runs.append(run)
-                book.invalidate_recordset()
-                if not book.book_check_started:
-                    break
-            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", -1)
-            cr.commit()
-            runs += bench.run_until_settled(mailing_list, args.contacts, prefix="b+")
-            env["ir.config_parameter"].set_param("campaign_esp_connector.book_check_hours", 24)
-            cr.commit()
-            results["book_check"] = {"removed": len(removed_ids), "runs": runs}
-        results["book_final"] = book_counts(sandbox).get(int(book.remote_id), 0)
+    if args.tracemalloc and first:
+        second = seed_list(env, f"Bench list (tracemalloc, {api})", f"traced-{api}-", args.contacts)
+        cr.commit()
+        connect_list(env, account, second, f"Bench list (tracemalloc, {api})")
+        cr.commit()
+        phase("tracemalloc pass (another list of new contacts; times inflated by tracing)")
+        tracemalloc.start()
+        traced = bench.run_until_settled(second, args.contacts, prefix="t", trace=True)
+        traced.append(bench.one_run(second, "t-noop", trace=True))
+        tracemalloc.stop()
+        results["traced"] = traced
 
-        # The per-contact exporter beside the engine, on the same 5,000 contacts (one list, one book each).
-        # The engine goes first: the per-contact exporter then finds the contacts at the ESP (an update and a
-        # book membership each), which can only make it look faster.
-        if args.compare:
-            compare_list = seed_list(env, f"Comparison ({args.compare:,})", "compare", args.compare)
-            cr.commit()
-            engine_book = connect_list(env, account, compare_list, "Comparison: engine")
-            cr.commit()
-            phase(f"comparison: this engine, {args.compare:,} contacts")
-            engine_runs = bench.run_until_settled(compare_list, args.compare, prefix="e")
-            answer = requests.post(f"{args.sandbox_url}/v2/address-books", json={"name": "Comparison: per-contact"},
-                                   auth=auth, timeout=30)
-            answer.raise_for_status()
-            naive_book_id = answer.json()["id"]
-            sandbox.clear_log()
-            print(f"\n== comparison: per-contact exporter, {args.compare:,} contacts", flush=True)
-            naive = naive_export(env, compare_list, args.sandbox_url, auth, naive_book_id)
-            naive_logged = sum(1 for entry in sandbox.requests_log() if entry["path"].startswith("/v2/"))
-            print(f"{naive['calls']:,} calls in {naive['wall']:.2f} s wall ({naive['http']:.2f} s HTTP)", flush=True)
-            counts = book_counts(sandbox)
-            results["compare"] = {
-                "engine": engine_runs, "naive": naive, "naive_logged": naive_logged,
-                "engine_book": counts.get(int(engine_book.remote_id), 0), "naive_book": counts.get(naive_book_id, 0),
-                "calls_per_hour": (sandbox.config().get("rate_limit") or {}).get("calls_per_hour"),
-            }
-
-        if args.tracemalloc:
-            second = seed_list(env, "Bench list (tracemalloc)", "traced", args.contacts)
-            cr.commit()
-            connect_list(env, account, second, "Bench list (tracemalloc)")
-            cr.commit()
-            phase("tracemalloc pass (another list of new contacts; times inflated by tracing)")
-            tracemalloc.start()
-            traced = bench.run_until_settled(second, args.contacts, prefix="t", trace=True)
-            traced.append(bench.one_run(second, "t-noop", trace=True))
-            tracemalloc.stop()
-            results["traced"] = traced
-
-        for run in [*results["export"], results["noop"], *(results.get("changed") or {}).get("runs", [])]:
-            print_breakdown(run)
-        all_synced = print_summary(args, rows, results)
-    ok = all_synced and results["book_after_export"] == args.contacts and results["book_final"] == args.contacts
-    return 0 if ok else 1
+    for run in [*results["export"], results["noop"], *(results.get("changed") or {}).get("runs", []),
+                *(results.get("book_check") or {}).get("runs", [])]:
+        print_breakdown(run)
+    all_synced = print_summary(args, rows, results)
+    results["ok"] = (all_synced and results["book_after_export"] == args.contacts
+                     and results["book_final"] == args.contacts)
+    return results
 
 
 if __name__ == "__main__":

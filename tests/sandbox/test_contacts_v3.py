@@ -7,6 +7,7 @@ operation it is an instance of in ``specs/dotdigital-v3/contacts-3.4.3.json`` or
 ``test_every_v3_route_is_checked`` proves each served v3 route was.
 """
 
+import json
 import urllib.parse
 
 import pytest
@@ -285,6 +286,90 @@ def test_double_optin_pending_confirmed_and_expired(check, build, sandbox):
     assert not check.api.get(f"{sandbox.url}/v2/contacts/suppressed-since/2000-01-01").json()
     with pytest.raises(Exception, match="not waiting"):
         sandbox.confirm_optin("late@example.com")
+
+
+def _store_state(store):
+    """A store's contacts, identifiers, memberships and consents keyed by email, and whether every book's
+    positions are still dense (ids and positions differ with the order rows are applied in)."""
+    db = store.db
+    contacts = {row["email_key"]: (row["email"], row["status"], row["opt_in_type"], row["email_type"],
+                                   json.loads(row["data"])) for row in db.execute("SELECT * FROM contacts")}
+    identifiers = set(db.execute("SELECT i.name, i.value_key, i.value, c.email_key FROM identifiers i "
+                                 "JOIN contacts c ON c.id = i.contact_id").fetchall())
+    members = set(db.execute("SELECT m.book_id, c.email_key, m.unsubscribed FROM members m "
+                             "JOIN contacts c ON c.id = m.contact_id").fetchall())
+    consents = sorted(db.execute("SELECT c.email_key, s.body FROM consents s JOIN contacts c ON c.id = s.contact_id"
+                                 ).fetchall())
+    dense = all(count == top + 1 == next_position for count, top, next_position in db.execute(
+        "SELECT COUNT(*), MAX(m.position), b.next_position FROM members m JOIN books b ON b.id = m.book_id "
+        "GROUP BY m.book_id"))
+    return contacts, identifiers, members, [tuple(row) for row in consents], dense
+
+
+def _by_email(references):
+    """Per-row results without their contact ids (given in another order by the two paths)."""
+    return sorted(json.dumps({**reference, **({"contactId": "ID"} if "contactId" in reference else {})},
+                             sort_keys=True) for reference in references)
+
+
+def test_bulk_import_path_gives_the_row_by_row_results():
+    """The bulk path (rows that can only create a contact, in a few statements: what a million-row first export
+    needs) ends in the same store and the same per-row results as applying every row one by one, on an import
+    mixing new rows with every kind of row that must go one by one."""
+    from esp_sandbox.config import SandboxConfig
+    from esp_sandbox.store import Store
+
+    config = SandboxConfig(v3_contacts=True, custom_identifiers=["odooId"])
+    consent = {"text": "Yes", "dateTimeConsented": "2026-01-02T03:04:05Z", "url": "https://example.com/s",
+               "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"}
+    results, states = [], []
+    for bulk in (True, False):
+        store = Store()
+        book = store.create_book("Newsletter", "Private")
+        other = store.create_book("Other", "Private")
+        api_contacts_v3.apply_import(store, config, [
+            {"matchIdentifier": "odooId", "identifiers": {"email": "old@example.com", "odooId": "1"}, "lists": [book]},
+            {"matchIdentifier": "email", "identifiers": {"email": "gone@example.com"}, "lists": [book]},
+        ], "overwrite", bulk=False)
+        store.set_status(store.contact_by_email("gone@example.com")["id"], "Unsubscribed")
+        rows = [
+            *({"matchIdentifier": "odooId", "identifiers": {"email": f"new{i}@example.com", "odooId": str(100 + i)},
+               "lists": [book, other, book], "dataFields": {"firstname": f"N{i}", "LASTNAME": ""},
+               "channelProperties": {"email": {"optInType": "verifiedDouble" if i == 3 else "single",
+                                               "emailType": "plaintext"}}} for i in range(6)),
+            {"matchIdentifier": "odooId", "identifiers": {"email": "renamed@example.com", "odooId": "1"},
+             "lists": [book]},  # an existing contact, matched by its id: an update
+            {"matchIdentifier": "email", "identifiers": {"email": "gone@example.com"}, "lists": [book]},  # suppressed
+            {"matchIdentifier": "email", "identifiers": {"email": "twice@example.com"}, "lists": [book]},
+            {"matchIdentifier": "email", "identifiers": {"email": "TWICE@example.com"}, "lists": [other]},
+            {"matchIdentifier": "odooId", "identifiers": {"email": "a@example.com", "odooId": "200"}, "lists": [book]},
+            {"matchIdentifier": "odooId", "identifiers": {"email": "b@example.com", "odooId": "200"}, "lists": [book]},
+            {"matchIdentifier": "email", "identifiers": {"email": "bad@"}, "lists": [book]},
+            {"matchIdentifier": "email", "identifiers": {"email": "nolist@example.com"}, "lists": [9999]},
+            {"matchIdentifier": "email", "identifiers": {"email": "field@example.com"}, "dataFields": {"NOPE": 1}},
+            {"matchIdentifier": "email", "identifiers": {"email": "string@example.com"}, "lists": [str(book)]},
+            {"matchIdentifier": "crmId", "identifiers": {"email": "crm@example.com", "crmId": "5"}},
+            {"matchIdentifier": "email", "identifiers": {"email": "consent@example.com"}, "consentRecords": [consent]},
+            {"matchIdentifier": "email", "identifiers": {"email": "out@example.com"}, "lists": [book],
+             "channelProperties": {"email": {"status": "unsubscribed"}}},
+            {"identifiers": {"email": "nomatch@example.com"}, "lists": [other]},
+            {"matchIdentifier": "ODOOID", "identifiers": {"email": "case@example.com", "ODOOID": "300"}},
+            {"matchIdentifier": "odooId", "identifiers": {"email": "case2@example.com", "odooId": "300"}},
+            "not a contact",
+        ]
+        store.db.execute("BEGIN")
+        result = api_contacts_v3.apply_import(store, config, rows, "overwrite", bulk=bulk)
+        store.db.execute("COMMIT")
+        results.append(result)
+        states.append(_store_state(store))
+    with_bulk, one_by_one = results
+    assert with_bulk["summary"] == one_by_one["summary"]
+    assert with_bulk["summary"]["newContacts"] == 13, with_bulk["summary"]
+    assert _by_email(with_bulk["created"]) == _by_email(one_by_one["created"])
+    assert _by_email(with_bulk["updated"]) == _by_email(one_by_one["updated"])
+    assert _by_email(with_bulk["failures"]) == _by_email(one_by_one["failures"])
+    assert states[0] == states[1]
+    assert states[0][4], "book positions are no longer dense"
 
 
 def test_every_v3_route_is_checked():
