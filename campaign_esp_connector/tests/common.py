@@ -233,3 +233,24 @@ class CampaignMasterCommon(EspSandboxCommon):
                     [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]):
                 return
             self.sandbox.advance_clock(60)
+
+
+class EspAudienceCommon(EspListSyncCommon):
+    """Partners of Belgium carrying a tag of the class's own (``TAG_NAME``), for filters on Contacts."""
+
+    TAG_NAME = "ESP audience customers"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.belgium = cls.env.ref("base.be")
+        cls.france = cls.env.ref("base.fr")
+        cls.tag = cls.env["res.partner.category"].create({"name": cls.TAG_NAME})
+        cls.partner_model = cls.env["ir.model"]._get("res.partner")
+
+    def _partners(self, rows, country=None):
+        """Tagged partners, one per ``(name, email)`` of ``rows``, of Belgium unless ``country``."""
+        return self.env["res.partner"].create([{
+            "name": name, "email": email, "country_id": (country or self.belgium).id,
+            "category_id": [(4, self.tag.id)],
+        } for name, email in rows])

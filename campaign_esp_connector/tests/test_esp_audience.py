@@ -3,28 +3,16 @@ from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
 from ..sync import audience
-from .common import EspListSyncCommon
+from .common import EspAudienceCommon
 
 LOGGERS = ("odoo.addons.campaign_esp_connector.sync.runner", "odoo.addons.campaign_esp_connector.models.mailing_list")
 
 
 @tagged("campaign_esp_connector", "esp_audience")
-class TestEspAudience(EspListSyncCommon):
+class TestEspAudience(EspAudienceCommon):
     """A filter (a model + a domain) connected to an address book: a mailing list filled by the filter."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.belgium = cls.env.ref("base.be")
-        cls.france = cls.env.ref("base.fr")
-        cls.tag = cls.env["res.partner.category"].create({"name": "ESP audience customers"})
-        cls.partner_model = cls.env["ir.model"]._get("res.partner")
-
-    def _partners(self, rows, country=None):
-        return self.env["res.partner"].create([{
-            "name": name, "email": email, "country_id": (country or self.belgium).id,
-            "category_id": [(4, self.tag.id)],
-        } for name, email in rows])
+    TAG_NAME = "ESP audience customers"
 
     def _domain(self):
         return repr([("category_id", "in", [self.tag.id]), ("country_id", "=", self.belgium.id)])

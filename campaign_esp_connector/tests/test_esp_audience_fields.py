@@ -1,24 +1,14 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from .common import EspListSyncCommon
+from .common import EspAudienceCommon, EspListSyncCommon
 
 
 @tagged("campaign_esp_connector", "esp_audience")
-class TestEspAudienceOptOuts(EspListSyncCommon):
+class TestEspAudienceOptOuts(EspAudienceCommon):
     """Opt-outs of a connected filter's records, which belong to no mailing list: the blacklist is theirs."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.belgium = cls.env.ref("base.be")
-        cls.tag = cls.env["res.partner.category"].create({"name": "ESP audience opt-outs"})
-        cls.partner_model = cls.env["ir.model"]._get("res.partner")
-
-    def _partners(self, rows):
-        return self.env["res.partner"].create([{
-            "name": name, "email": email, "country_id": self.belgium.id, "category_id": [(4, self.tag.id)],
-        } for name, email in rows])
+    TAG_NAME = "ESP audience opt-outs"
 
     def _connect_filter(self, name="Tagged customers"):
         mailing_list = self.env["mailing.list"].create({"name": name})

@@ -7,27 +7,15 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..sync.campaigns import CampaignRunner
-from .common import EspListSyncCommon
+from .common import EspAudienceCommon
 
 BODY = "<div><p>Hello from Odoo</p><p><a href='https://example.com/offer'>Offer</a></p></div>"
 
 
 @tagged("campaign_esp_connector", "esp_mailing_audience")
-class TestEspMailingAudience(EspListSyncCommon):
+class TestEspMailingAudience(EspAudienceCommon):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.belgium = cls.env.ref("base.be")
-        cls.france = cls.env.ref("base.fr")
-        cls.tag = cls.env["res.partner.category"].create({"name": "ESP mailing customers"})
-        cls.partner_model = cls.env["ir.model"]._get("res.partner")
-
-    def _partners(self, rows, country=None):
-        return self.env["res.partner"].create([{
-            "name": name, "email": email, "country_id": (country or self.belgium).id,
-            "category_id": [(4, self.tag.id)],
-        } for name, email in rows])
+    TAG_NAME = "ESP mailing customers"
 
     def _filter(self):
         return [("category_id", "in", [self.tag.id]), ("country_id", "=", self.belgium.id)]
