@@ -465,17 +465,20 @@ class DemoSeed:
         })
         if mailing.esp_campaign_state not in ("queued", "sending", "sent"):
             mailing.action_launch()
-        for _attempt in range(5):
-            # What the send cron, then the follow-up cron, do.
+        self._send_until_sent(mailing, 5, "the mailing was not sent")
+        self._engagement(newsletter)
+
+    def _send_until_sent(self, mailing, attempts, failure):
+        """What the send cron, then the follow-up cron, do, a minute of sandbox clock apart, until the ESP sent
+        the mailing; ``failure`` names it in the error otherwise."""
+        for _attempt in range(attempts):
             self.env["esp.sync.job.campaign.send"]._esp_job_run()
             self.env["esp.sync.job.campaign.follow"]._esp_job_run()
             self.env.invalidate_all()
             if mailing.esp_campaign_state == "sent":
-                break
+                return
             self._advance(60)
-        if mailing.esp_campaign_state != "sent":
-            raise SeedError(f"the mailing was not sent: {mailing.esp_last_error or mailing.esp_campaign_state}")
-        self._engagement(newsletter)
+        raise SeedError(f"{failure}: {mailing.esp_last_error or mailing.esp_campaign_state}")
 
     def _step_esp_campaign(self, story):
         """A day later, a campaign made and sent in the ESP itself, to the Newsletter's book."""
@@ -539,16 +542,8 @@ class DemoSeed:
         })
         if mailing.esp_campaign_state not in ("queued", "sending", "sent"):
             mailing.action_launch()
-        for _attempt in range(6):
-            # The send job makes the list, syncs it, waits for the ESP's import, then sends.
-            self.env["esp.sync.job.campaign.send"]._esp_job_run()
-            self.env["esp.sync.job.campaign.follow"]._esp_job_run()
-            self.env.invalidate_all()
-            if mailing.esp_campaign_state == "sent":
-                break
-            self._advance(60)
-        if mailing.esp_campaign_state != "sent":
-            raise SeedError(f"the mailing to Contacts was not sent: {mailing.esp_last_error or mailing.esp_campaign_state}")
+        # The send job makes the list, syncs it, waits for the ESP's import, then sends.
+        self._send_until_sent(mailing, 6, "the mailing to Contacts was not sent")
         self._engagement(mailing.esp_audience_list_id)
 
     def _step_wall_time(self, story):

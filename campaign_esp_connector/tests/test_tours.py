@@ -42,6 +42,21 @@ class EspTourCase(HttpCase, EspListSyncCommon):
             raise unittest.SkipTest(CHROMIUM_HINT)
         super().setUpClass()
 
+    def _run_campaign_crons(self):
+        """What the campaign crons do: send the queued mailings (the send cron), follow the sends (the follow-up
+        cron)."""
+        self.env["mailing.mailing"]._cron_esp_send_campaigns()
+        self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
+        self.env.invalidate_all()
+
+    def _campaign_crons_until_sent(self, mailing, runs=4, advance=120):
+        """The campaign crons, the sandbox's clock ``advance`` seconds on between runs, until the ESP sent it."""
+        for _run in range(runs):
+            self._run_campaign_crons()
+            if mailing.esp_campaign_state == "sent":
+                return
+            self.sandbox.advance_clock(advance)
+
     def _start_tour(self, tour, login, url="/odoo", timeout=120):
         cookies = {
             "esp_tour_sandbox_url": quote(self.sandbox.url, safe=""),
@@ -117,13 +132,7 @@ class TestEspTours(EspTourCase):
 
         # What the campaign crons do: sync the lists and send (the send cron), then follow the send until the
         # ESP finished it (the follow-up cron).
-        for _run in range(4):
-            self.env["mailing.mailing"]._cron_esp_send_campaigns()
-            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
-            self.env.invalidate_all()
-            if mailing.state == "done":
-                break
-            self.sandbox.advance_clock(120)
+        self._campaign_crons_until_sent(mailing, advance=120)
         self.assertEqual(mailing.state, "done")
         self.sandbox.advance_clock(7200)  # the recipients open it
         self._start_tour("campaign_esp_connector_mailing_results_tour", login=self.user_marketing.login,
@@ -179,13 +188,7 @@ class TestEspTours(EspTourCase):
         mailing = self._create_mailing(mailing_list, body=body, subject="Tour Clicks")
         mailing.action_launch()
         # What the crons do: send, follow the send, then (the clock two hours on) read the recipients' activity.
-        for _run in range(4):
-            self.env["mailing.mailing"]._cron_esp_send_campaigns()
-            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
-            self.env.invalidate_all()
-            if mailing.state == "done":
-                break
-            self.sandbox.advance_clock(120)
+        self._campaign_crons_until_sent(mailing, advance=120)
         self.assertEqual(mailing.state, "done")
         self.sandbox.advance_clock(7200)
         self.env["mailing.mailing"]._cron_esp_sync_activity()
@@ -255,17 +258,12 @@ class TestEspTours(EspTourCase):
         self.assertEqual(versions.mapped("state"), ["in_queue", "in_queue"])
         self.assertEqual(len(versions.campaign_id), 1)
 
-        def run_campaign_crons():
-            self.env["mailing.mailing"]._cron_esp_send_campaigns()
-            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
-            self.env.invalidate_all()
-
-        run_campaign_crons()
+        self._run_campaign_crons()
         campaigns = self.sandbox.state()["campaigns"]
         self.assertEqual(len(campaigns), 1, "one split test campaign for both versions")
         self.assertEqual(versions.mapped("state"), ["sending", "sending"])
         self.sandbox.advance_clock(25 * 3600)  # the test period passes at the ESP; it sends the winner
-        run_campaign_crons()
+        self._run_campaign_crons()
         self.assertEqual(versions.mapped("state"), ["done", "done"])
         self.assertEqual(len(versions.filtered("esp_ab_winner")), 1)
         self._start_tour("campaign_esp_connector_ab_results_tour", login=self.user_marketing.login,
@@ -296,13 +294,7 @@ class TestEspTours(EspTourCase):
         self._start_tour("campaign_esp_connector_audience_send_tour", login=self.user_marketing.login)
         mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour Contacts Campaign")])
         self.assertEqual((mailing.state, mailing.mailing_model_real), ("in_queue", "res.partner"))
-        for _run in range(4):
-            self.env["mailing.mailing"]._cron_esp_send_campaigns()
-            self.env.ref("campaign_esp_connector.ir_cron_esp_follow_campaigns").method_direct_trigger()
-            self.env.invalidate_all()
-            if mailing.esp_campaign_state == "sent":
-                break
-            self.sandbox.advance_clock(60)
+        self._campaign_crons_until_sent(mailing, advance=60)
         self.assertEqual(mailing.esp_campaign_state, "sent", mailing.esp_last_error)
         self.assertEqual(mailing.esp_audience_list_id, connected)
         sends = self.sandbox.state()["sends"]

@@ -5,7 +5,7 @@
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espNewMailing, espOpenEmailMarketing, espOpenMenu } from "./esp_tour_utils";
+import { espBasicThemeThenEspTab, espNewMailing, espOpenEmailMarketing, espOpenMenu } from "./esp_tour_utils";
 
 /** Steps typing ``text`` in a many2one and picking the suggestion that reads exactly ``text``. */
 function espPick(fieldSelector, text) {
@@ -70,19 +70,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_audience_send_to
         ...espNewMailing("Tour Contacts Campaign"),
         ...espPick('.o_field_widget[name="mailing_model_id"]', "Contact"),
         ...espPick('.o_field_widget[name="mailing_filter_id"]', "Tour customers"),
-        {
-            content: "Pick a theme for the body",
-            trigger: ":iframe #basic",
-            run: "click",
-        },
-        {
-            trigger: ":iframe html:not(:has(.o_mail_theme_selector_new))",
-        },
-        {
-            content: "Open the ESP tab",
-            trigger: '.o_notebook .nav-link[name="esp"]',
-            run: "click",
-        },
+        ...espBasicThemeThenEspTab(),
         ...espPick('.o_field_widget[name="esp_account_id"]', "Tour sandbox"),
         {
             content: "The ESP tab says the mailing goes to the connected filter's book",

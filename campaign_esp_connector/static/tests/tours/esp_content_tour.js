@@ -5,7 +5,7 @@
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espNewMailing } from "./esp_tour_utils";
+import { espNewMailing, espSyncWithEsp } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_content_tour", {
     url: "/odoo",
@@ -38,14 +38,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_content_tour", {
             trigger: '.o_field_widget[name="esp_account_id"] input:value("Tour sandbox")',
         },
         ...stepUtils.saveForm(),
-        {
-            content: "Sync with ESP",
-            trigger: '.o_form_statusbar button[name="action_esp_sync_campaign"]',
-            run: "click",
-        },
-        {
-            trigger: '.o_notification:contains("Campaign synced with the ESP")',
-        },
+        ...espSyncWithEsp(),
         {
             trigger: '.o_field_widget[name="esp_campaign_state"]:contains("Synced")',
         },

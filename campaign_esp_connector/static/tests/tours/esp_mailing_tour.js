@@ -5,7 +5,7 @@
 
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
-import { espNewMailing } from "./esp_tour_utils";
+import { espBasicThemeThenEspTab, espNewMailing, espSyncWithEsp } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tour", {
     url: "/odoo",
@@ -20,19 +20,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tou
             trigger: '.o-autocomplete--dropdown-item:contains("Tour Newsletter")',
             run: "click",
         },
-        {
-            content: "Pick a theme for the body",
-            trigger: ":iframe #basic",
-            run: "click",
-        },
-        {
-            trigger: ":iframe html:not(:has(.o_mail_theme_selector_new))",
-        },
-        {
-            content: "Open the ESP tab",
-            trigger: '.o_notebook .nav-link[name="esp"]',
-            run: "click",
-        },
+        ...espBasicThemeThenEspTab(),
         {
             content: "The mailing goes through the ESP account of its list",
             trigger: '.o_field_widget[name="esp_account_id"] input:value("Tour sandbox")',
@@ -43,14 +31,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_mailing_send_tou
             run: "edit proof@example.com",
         },
         ...stepUtils.saveForm(),
-        {
-            content: "Sync with ESP",
-            trigger: '.o_form_statusbar button[name="action_esp_sync_campaign"]',
-            run: "click",
-        },
-        {
-            trigger: '.o_notification:contains("Campaign synced with the ESP")',
-        },
+        ...espSyncWithEsp(),
         {
             trigger: '.o_field_widget[name="esp_campaign_state"]:contains("Synced")',
         },

@@ -4,7 +4,7 @@
 // reason (tests/test_tours.py checks that nothing was sent).
 
 import { registry } from "@web/core/registry";
-import { espNewMailing } from "./esp_tour_utils";
+import { espBasicThemeThenEspTab, espNewMailing } from "./esp_tour_utils";
 
 registry.category("web_tour.tours").add("campaign_esp_connector_recipients_tour", {
     url: "/odoo",
@@ -32,19 +32,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_recipients_tour"
             content: "The form says at once that a decision is needed",
             trigger: '.o_esp_recipients_alert:contains("the mailing cannot be sent until you decide")',
         },
-        {
-            content: "Pick a theme for the body",
-            trigger: ":iframe #basic",
-            run: "click",
-        },
-        {
-            trigger: ":iframe html:not(:has(.o_mail_theme_selector_new))",
-        },
-        {
-            content: "Open the ESP tab",
-            trigger: '.o_notebook .nav-link[name="esp"]',
-            run: "click",
-        },
+        ...espBasicThemeThenEspTab(),
         {
             content: "The ESP tab names the list and the account",
             trigger: '.o_esp_recipients_warning:contains("Tour Leads: not connected to an ESP account"):contains("Tour sandbox")',

@@ -83,3 +83,36 @@ export function espNewMailing(subject) {
         },
     ];
 }
+
+/** Steps picking Odoo's basic theme for a new mailing's body, then opening its ESP tab. */
+export function espBasicThemeThenEspTab() {
+    return [
+        {
+            content: "Pick a theme for the body",
+            trigger: ":iframe #basic",
+            run: "click",
+        },
+        {
+            trigger: ":iframe html:not(:has(.o_mail_theme_selector_new))",
+        },
+        {
+            content: "Open the ESP tab",
+            trigger: '.o_notebook .nav-link[name="esp"]',
+            run: "click",
+        },
+    ];
+}
+
+/** Steps pressing Sync with ESP on a mailing and waiting for its notification. */
+export function espSyncWithEsp() {
+    return [
+        {
+            content: "Sync with ESP",
+            trigger: '.o_form_statusbar button[name="action_esp_sync_campaign"]',
+            run: "click",
+        },
+        {
+            trigger: '.o_notification:contains("Campaign synced with the ESP")',
+        },
+    ];
+}
