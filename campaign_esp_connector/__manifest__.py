@@ -1,7 +1,7 @@
 {
     "name": "Email Marketing ESP Connector",
     "summary": "Sync mailing lists, campaigns and statistics with an external Email Service Provider (dotdigital, Campaign Master)",
-    "version": "18.0.1.5.0",
+    "version": "18.0.1.6.0",
     "category": "Marketing/Email Marketing",
     "website": "https://github.com/campaign-esp-connector/campaign_esp_connector",
     "author": "campaign_esp_connector developers",

@@ -36,3 +36,9 @@ class EspImportBatch(models.Model):
         for batch in self:
             batch.display_name = _("Import %(id)s — %(list)s (%(rows)s contacts)", id=batch.remote_id or "?",
                                    list=batch.list_id.name, rows=batch.row_count)
+
+    def unlink(self):
+        # Members name their import by id, without a foreign key (see esp.list.member.batch_id): forget it here.
+        self.env.cr.execute("UPDATE esp_list_member SET batch_id = NULL WHERE batch_id = ANY(%s)", [self.ids])
+        self.env["esp.list.member"].invalidate_model(["batch_id"])
+        return super().unlink()

@@ -357,7 +357,12 @@ class MailingList(models.Model):
                 user=self.env.user.name, list=mailing_list.name, book=book.name,
             ), message_type="comment", subtype_xmlid="mail.mt_note", author_id=self.env.user.partner_id.id)
             book._esp_unbind()
-        return super().unlink()
+        ids = self.ids
+        result = super().unlink()
+        # The contacts a filter filled belong to its list (mailing.contact.esp_source_list_id, no foreign key).
+        self.env.cr.execute("DELETE FROM mailing_contact WHERE esp_source_list_id = ANY(%s)", [ids])
+        self.env["mailing.contact"].invalidate_model()
+        return result
 
     # ------------------------------------------------------------
     # ACTIONS

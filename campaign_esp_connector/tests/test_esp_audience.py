@@ -66,6 +66,23 @@ class TestEspAudience(EspAudienceCommon):
         self._sync_until_idle(mailing_list)
         self.assertIn("dee@example.com", self._book_state(mailing_list))
 
+    def test_deleting_the_list_deletes_the_contacts_its_filter_filled(self):
+        # The contacts name their list by id, without a foreign key (a million rows inserted at once): the list's
+        # deletion removes them itself, and a contact of someone else's list stays.
+        self._partners([("Ada", "ada@example.com"), ("Bob", "bob@example.com")])
+        mailing_list = self._connect_filter()
+        owned = mailing_list.contact_ids
+        self.assertEqual(len(owned), 2)
+        other = self.env["mailing.contact"].create({"name": "Ada", "email": "ada@example.com"})
+        self.env.cr.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = 'mailing_contact'::regclass "
+            "AND conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = 'mailing_contact'::regclass "
+            "AND attname = 'esp_source_list_id')]::int2[]")
+        self.assertFalse(self.env.cr.fetchall())
+        mailing_list.unlink()
+        self.assertFalse(owned.exists())
+        self.assertTrue(other.exists())
+
     def test_no_op_refresh_touches_nothing(self):
         self._partners([(f"P{index}", f"p{index}@example.com") for index in range(5)])
         mailing_list = self._connect_filter()

@@ -27,10 +27,24 @@ class TestListSyncBulkPaths(EspListSyncCommon):
         self.assertEqual(members.mapped("email"), ["ada@example.com", "bob@example.com"])
         self.assertEqual(members.mapped("state"), ["exporting", "exporting"])
         self.assertEqual(members.mapped("sent_hash"), ["hash-ada", "hash-bob"])
-        self.assertEqual(members.batch_id, batch)
+        self.assertEqual(members.import_batch_id, batch)
         # The contact version is kept to the microsecond: a later change must look newer.
         self.assertEqual(members[0].checked_datetime, checked)
         self.assertFalse(members[1].checked_datetime)
+
+    def test_deleting_an_import_forgets_it_on_its_members(self):
+        # Members name their import by id, without a foreign key: deleting the import clears it (as "set null").
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        Member = self.env["esp.list.member"].sudo()
+        batch = self.env["esp.import.batch"].create({
+            "list_id": mailing_list.id, "account_id": self.sandbox_account.id, "remote_id": "import-2",
+            "row_count": 1})
+        Member._esp_to_exporting(mailing_list.id, batch.id, [("ada@example.com", "hash-ada", None, False)])
+        member = Member.search([("list_id", "=", mailing_list.id)])
+        self.assertEqual((member.batch_id, member.import_batch_id), (batch.id, batch))
+        batch.unlink()
+        self.assertEqual((member.batch_id, member.import_batch_id.id), (0, False))
+        self.assertEqual(member.state, "exporting")
 
     def test_members_new_to_the_plan_inserted_without_conflict(self):
         mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
