@@ -318,11 +318,15 @@ class EspListMember(models.Model):
                     kind, answer = "challenged", _(
                         "the ESP sent the contact a confirmation email; they stay unsubscribed until they confirm")
                 else:
-                    # Why, in words: what the ESP holds against the address (a hard bounce, a complaint), else
-                    # the ESP's own answer.
-                    held = self.failure_reason or outcome.status or "?"
-                    reason = _("The ESP refuses to re-subscribe this address: %(status)s",
-                               status=account_status_words(self.env, mailing_list.esp_account_id, held))
+                    # Why, in words: what the ESP holds against the address when it is what re-subscribing never
+                    # lifts (a hard bounce, a complaint), else what a refusal means (the ESP keeps it suppressed).
+                    account = mailing_list.esp_account_id
+                    held = self.failure_reason
+                    if held and held in providers.get_provider_class(account.provider).statuses_never_resubscribed:
+                        reason = _("The ESP refuses to re-subscribe this address, which it holds as: %(status)s",
+                                   status=account_status_words(self.env, account, held))
+                    else:
+                        reason = _("The ESP refuses to re-subscribe this address: it keeps it suppressed")
                     self._esp_note(self.ids, reason)
                     kind, answer = "refused", reason
                 self._esp_post_resubscribe_note(_(
