@@ -2,6 +2,7 @@ import json
 import logging
 
 import psycopg2.errors
+from markupsafe import Markup
 from psycopg2.extras import execute_values
 
 from odoo import _, api, fields, models
@@ -9,6 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .. import providers
+from ..sync.words import account_status_words
 from .esp_address_book import check_esp_manager
 
 _logger = logging.getLogger(__name__)
@@ -120,6 +122,8 @@ class EspListMember(models.Model):
     checked_datetime = fields.Datetime(string="Contact Version Checked", readonly=True)
     exported_datetime = fields.Datetime(string="Last Confirmed Export", readonly=True)
     failure_reason = fields.Char(readonly=True)
+    # The ESP's status (HardBounced) in people's words; failure_reason keeps the ESP's word, which code compares.
+    failure_reason_words = fields.Char(string="Why", compute="_compute_failure_reason_words")
     # An Odoo opt-out made after this moment is sent again: the ESP may have gained the address since (a person
     # added it to the book), and a row that merely says "opted_out" would hide the new opt-out.
     opted_out_datetime = fields.Datetime(string="Opted Out Since", readonly=True)
@@ -165,6 +169,13 @@ class EspListMember(models.Model):
         for member in self:
             member.import_batch_id = member.batch_id if member.batch_id in batches.ids else False
 
+    @api.depends("failure_reason", "list_id.esp_account_id.provider")
+    @api.depends_context("lang")
+    def _compute_failure_reason_words(self):
+        for member in self:
+            member.failure_reason_words = account_status_words(
+                self.env, member.list_id.esp_account_id, member.failure_reason)
+
     def _compute_contact_id(self):
         contacts = self.env["mailing.contact"].search([
             ("email_normalized", "in", self.mapped("email")), ("list_ids", "in", self.list_id.ids),
@@ -190,6 +201,25 @@ class EspListMember(models.Model):
             negate = operator in ("!=", "not in")
         emails = [email for email in contacts.mapped("email_normalized") if email]
         return [("email", "not in" if negate else "in", emails)]
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    @api.model
+    def get_empty_list_help(self, help_message):
+        """An empty list says why, truly: nothing tracked at all, no failed contact (opened from a failed
+        counter), or filters that match none of the tracked contacts."""
+        if not self.search([], limit=1):
+            return super().get_empty_list_help(help_message)
+        if self.env.context.get("search_default_filter_failed"):
+            title = _("No failed contact: every tracked contact reached the ESP")
+            body = _("Remove the Failed filter to see the tracked contacts, whatever their state.")
+        else:
+            title = _("No tracked contact matches these filters")
+            body = _("Contacts are tracked at the ESP: remove or change the filters to see them.")
+        return super().get_empty_list_help(
+            Markup('<p class="o_view_nocontent_smiling_face">%s</p><p>%s</p>') % (title, body))
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -257,7 +287,9 @@ class EspListMember(models.Model):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"message": " ".join(sentences), "type": "warning" if problem else "success", "sticky": True},
+            # The contact's ESP rows and chatter, or the members' list, show the new state at once.
+            "params": {"message": " ".join(sentences), "type": "warning" if problem else "success", "sticky": True,
+                       "next": {"type": "ir.actions.client", "tag": "soft_reload"}},
         }
 
     def _esp_resubscribe_one(self):
@@ -278,6 +310,7 @@ class EspListMember(models.Model):
                 "%(user)s asked the ESP to re-subscribe this contact to the address book %(book)s (list "
                 "%(list)s), which failed: %(reason)s. Nothing changed.",
                 user=self.env.user.name, book=book.name, list=mailing_list.name, reason=reason))
+            self._esp_post_resubscribe_list_note(_("nothing changed, the request failed (%(reason)s)", reason=reason))
             return "failed", _("%(email)s (%(reason)s)", email=self.email, reason=reason)
         try:
             # One savepoint per contact: should recording this answer fail, the answers recorded for the
@@ -292,19 +325,40 @@ class EspListMember(models.Model):
                     kind, answer = "challenged", _(
                         "the ESP sent the contact a confirmation email; they stay unsubscribed until they confirm")
                 else:
-                    reason = _("The ESP refuses to re-subscribe this address (%(status)s)", status=outcome.status or "?")
+                    # Why, in words: what the ESP holds against the address when it is what re-subscribing never
+                    # lifts (a hard bounce, a complaint), else what a refusal means (the ESP keeps it suppressed).
+                    account = mailing_list.esp_account_id
+                    held = self.failure_reason
+                    if held and held in providers.get_provider_class(account.provider).statuses_never_resubscribed:
+                        reason = _("The ESP refuses to re-subscribe this address, which it holds as: %(status)s",
+                                   status=account_status_words(self.env, account, held))
+                    else:
+                        reason = _("The ESP refuses to re-subscribe this address: it keeps it suppressed")
                     self._esp_note(self.ids, reason)
                     kind, answer = "refused", reason
                 self._esp_post_resubscribe_note(_(
                     "%(user)s asked the ESP to re-subscribe this contact to the address book %(book)s (list "
                     "%(list)s): %(answer)s.",
                     user=self.env.user.name, book=book.name, list=mailing_list.name, answer=answer))
+                self._esp_post_resubscribe_list_note(answer)
         except Exception:
             _logger.exception("Re-subscribe of %s in mailing list %s: the ESP answered, recording it failed",
                               self.email, mailing_list.id)
             return "failed", _("%(email)s (the ESP answered %(status)s, but Odoo could not record it; see the "
                                "server log)", email=self.email, status=outcome.status or "?")
         return kind, self.email
+
+    def _esp_post_resubscribe_list_note(self, answer):
+        """Record a re-subscribe request in the list's chatter too: lifting an opt-out is a consent decision the
+        list's owners answer for, as the person who made it.
+
+        :param answer: what the ESP answered, translated (a clause)
+        """
+        self.list_id.sudo().message_post(
+            body=_("%(user)s asked the ESP to re-subscribe %(email)s to the address book %(book)s: %(answer)s.",
+                   user=self.env.user.name, email=self.email, book=self.list_id.esp_address_book_id.name,
+                   answer=answer),
+            author_id=self.env.user.partner_id.id, message_type="comment", subtype_xmlid="mail.mt_note")
 
     def _esp_post_resubscribe_note(self, body):
         """Record a re-subscribe request in the chatter of the list's contacts of this email, as the person who

@@ -1,6 +1,12 @@
+import re
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_datetime
+
+# How a step's text carries a date (see EspSyncLog._step_datetime): a stored marker, rendered when read.
+STEP_DATETIME_MARK = "[[datetime:%s]]"
+STEP_DATETIME_RE = re.compile(r"\[\[datetime:(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]\]")
 
 # Counters a sync run reports, in display order.
 COUNTERS = ("exported", "updated", "created", "added", "opted_out", "removed", "failed")
@@ -45,10 +51,16 @@ class EspSyncLog(models.Model):
     removed = fields.Integer(readonly=True)
     failed = fields.Integer(readonly=True)
     api_calls = fields.Integer(string="API Calls", readonly=True)
+    # Stored as the run wrote it, its dates as markers (see _step_datetime); read as steps_display, its dates in
+    # the reader's time zone and language.
     steps = fields.Text(readonly=True)
+    steps_display = fields.Text(string="Steps", compute="_compute_steps_display")
     message = fields.Text(readonly=True)
-    line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems")
+    line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems",
+                               domain=[("kind", "=", "problem")])
     line_count = fields.Integer(compute="_compute_line_count")
+    opted_out_line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Opted-out Contacts",
+                                         domain=[("kind", "=", "opted_out")])
     # How the whole list stood when a manual run ended (counted for manual runs only: a person asked, and the
     # counters above say only what this one run did).
     list_counted = fields.Boolean(readonly=True)
@@ -69,9 +81,20 @@ class EspSyncLog(models.Model):
 
     @api.depends("line_ids")
     def _compute_line_count(self):
-        counts = dict(self.env["esp.sync.log.line"]._read_group([("log_id", "in", self.ids)], ["log_id"], ["__count"]))
+        counts = dict(self.env["esp.sync.log.line"]._read_group(
+            [("log_id", "in", self.ids), ("kind", "=", "problem")], ["log_id"], ["__count"]))
         for log in self:
             log.line_count = counts.get(log, 0)
+
+    @api.depends("steps")
+    @api.depends_context("tz", "lang")
+    def _compute_steps_display(self):
+        for log in self:
+            log.steps_display = STEP_DATETIME_RE.sub(self._render_step_datetime, log.steps or "")
+
+    def _render_step_datetime(self, match):
+        return format_datetime(self.env, fields.Datetime.from_string(match.group(1)),
+                               tz=self.env.context.get("tz") or self.env.user.tz or "UTC")
 
     def _summary(self):
         """One translated paragraph: the list, the outcome, how the list stands (when counted), what the run did."""
@@ -117,15 +140,37 @@ class EspSyncLog(models.Model):
         self.ensure_one()
         self.steps = "%s%s\n" % (self.steps or "", text)
 
-    def _add_lines(self, problems):
-        """Record per-contact problems.
+    @api.model
+    def _step_datetime(self, value):
+        """A date for a step's text (``%(since)s``): stored as a marker, shown in the reader's time zone and
+        format (the step is written once, by a cron as often as by a person, and read by anyone).
+
+        :param value: naive UTC datetime (microseconds dropped)
+        """
+        return STEP_DATETIME_MARK % fields.Datetime.to_string(value)
+
+    def _add_lines(self, problems, kind="problem"):
+        """Record per-contact lines: problems, or the contacts the run opted out.
 
         :param problems: iterable of ``(email, reason)``
+        :param kind: ``problem`` or ``opted_out``
         """
         self.ensure_one()
         self.env["esp.sync.log.line"].create([
-            {"log_id": self.id, "email": email, "reason": reason} for email, reason in problems
+            {"log_id": self.id, "email": email, "reason": reason, "kind": kind} for email, reason in problems
         ])
+
+    def action_view_opted_out_contacts(self):
+        """The contacts this run opted out, on the run's list."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("mass_mailing.action_view_mass_mailing_contacts")
+        action.update({
+            "name": _("Opted out by this sync"),
+            "domain": [("email_normalized", "in", self.opted_out_line_ids.mapped("email")),
+                       ("list_ids", "in", self.list_id.ids)],
+            "context": {"default_list_ids": self.list_id.ids},
+        })
+        return action
 
     def action_retry_failed(self):
         """Send the members that failed in these runs again at the next sync."""

@@ -489,14 +489,17 @@ class MailingList(models.Model):
         return action
 
     def action_esp_view_failed_members(self):
+        """The list's members on the Failed filter, which a person may lift to see the others."""
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
+        action = self.env["ir.actions.act_window"]._for_xml_id("campaign_esp_connector.esp_list_member_action")
+        context = {"search_default_filter_failed": 1}
+        action.update({
             "name": _("Members not synced"),
-            "res_model": "esp.list.member",
-            "view_mode": "list,form",
-            "domain": [("list_id", "=", self.id), ("state", "in", ("failed", "rejected"))],
-        }
+            "domain": [("list_id", "=", self.id)],
+            "context": context,
+            "help": self.env["esp.list.member"].with_context(**context).get_empty_list_help(action.get("help", "")),
+        })
+        return action
 
     def action_esp_retry_failed(self):
         """Send the list's failed and rejected members again at the next sync."""

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.http import request
 
 from .. import providers
+from ..sync.words import status_words
 
 ESP_GROUP = "campaign_esp_connector.campaign_esp_connector_group_user"
 
@@ -89,7 +90,7 @@ class MailingSubscription(models.Model):
                 and member.failure_reason not in provider.statuses_never_resubscribed)
             if member:
                 reason = member.failure_reason
-                subscription.esp_status_detail = provider.status_labels.get(reason, reason) if provider else reason
+                subscription.esp_status_detail = status_words(self.env, provider, reason)
             elif subscription in connected:
                 subscription.esp_status_detail = (
                     _("Not exported yet: sent at the next synchronization")

@@ -102,9 +102,10 @@ class EspProvider:
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
     # Results that carry first and last click dates, so no clicks feed is read (``CampaignActivity``).
     click_dates_in_activity = False
-    # The provider's contact statuses in words for people (a status missing here is shown as the provider
-    # spells it), and those a re-subscribe can never lift (hard bounces, complaints, suppressions).
-    status_labels = {}
+    # What the provider's contact statuses mean (``records.STATUS_*``; the add-on says them in people's words, a
+    # status missing here is shown as the provider spells it), and those a re-subscribe can never lift (hard
+    # bounces, complaints, suppressions).
+    status_kinds = {}
     statuses_never_resubscribed = frozenset()
     # The login needs the account's client id besides user and password (the account's ``api_client_id``).
     requires_client_id = False

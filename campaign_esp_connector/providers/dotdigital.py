@@ -119,21 +119,21 @@ class DotdigitalProvider(EspProvider):
     personalization_email_field = "EMAIL"
     # Its summary has no count of forwarders, of confirmed views or of recipients without activity.
     derived_summary_figures = frozenset({"unique_forwards", "views", "no_activity"})
-    status_labels = {
-        "Subscribed": "Subscribed",
-        "Unsubscribed": "Unsubscribed",
-        "SoftBounced": "Soft bounce",
-        "HardBounced": "Hard bounce",
-        "IspComplained": "Marked as spam",
-        "DirectComplaint": "Complaint",
-        "MailBlocked": "Mail blocked",
-        "PendingOptIn": "Waiting for opt-in confirmation",
-        "Suppressed": "Suppressed",
-        "SharedSuppression": "Suppressed (shared list)",
-        "DomainSuppression": "Domain suppressed",
-        "NoMxRecord": "No mail server for the domain",
-        "NotAllowed": "Not allowed",
-        "Deleted": "Deleted",
+    status_kinds = {
+        "Subscribed": records.STATUS_SUBSCRIBED,
+        "Unsubscribed": records.STATUS_UNSUBSCRIBED,
+        "SoftBounced": records.STATUS_SOFT_BOUNCE,
+        "HardBounced": records.STATUS_HARD_BOUNCE,
+        "IspComplained": records.STATUS_SPAM_REPORT,
+        "DirectComplaint": records.STATUS_COMPLAINT,
+        "MailBlocked": records.STATUS_MAIL_BLOCKED,
+        "PendingOptIn": records.STATUS_PENDING_OPTIN,
+        "Suppressed": records.STATUS_SUPPRESSED,
+        "SharedSuppression": records.STATUS_SHARED_SUPPRESSION,
+        "DomainSuppression": records.STATUS_DOMAIN_SUPPRESSION,
+        "NoMxRecord": records.STATUS_NO_MAIL_SERVER,
+        "NotAllowed": records.STATUS_NOT_ALLOWED,
+        "Deleted": records.STATUS_DELETED,
     }
     # dotdigital's re-subscribe lifts an unsubscribe only ("ContactCannotBeUnsuppressed" otherwise).
     statuses_never_resubscribed = frozenset({

@@ -29,6 +29,24 @@ RESUBSCRIBE_CHALLENGED = "challenged"
 RESUBSCRIBE_REFUSED = "refused"
 RESUBSCRIBE_UNKNOWN = "unknown"
 
+# What a contact's status at the ESP means, neutral: each provider maps its own status names to these
+# (``EspProvider.status_kinds``), and the add-on says them in people's words, translated.
+STATUS_SUBSCRIBED = "subscribed"
+STATUS_UNSUBSCRIBED = "unsubscribed"
+STATUS_SOFT_BOUNCE = "soft_bounce"
+STATUS_HARD_BOUNCE = "hard_bounce"
+STATUS_SPAM_REPORT = "spam_report"  # the recipient's mailbox provider reported the email as spam
+STATUS_COMPLAINT = "complaint"  # the recipient complained to the sender directly
+STATUS_MAIL_BLOCKED = "mail_blocked"
+STATUS_PENDING_OPTIN = "pending_optin"
+STATUS_SUPPRESSED = "suppressed"
+STATUS_SHARED_SUPPRESSION = "shared_suppression"
+STATUS_DOMAIN_SUPPRESSION = "domain_suppression"
+STATUS_NO_MAIL_SERVER = "no_mail_server"
+STATUS_NOT_ALLOWED = "not_allowed"
+STATUS_DELETED = "deleted"
+STATUS_INACTIVE = "inactive"  # the ESP tells no more than "not active" (unsubscribed, bounced or complained)
+
 
 @dataclass(frozen=True)
 class AccountInfo:

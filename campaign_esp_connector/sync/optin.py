@@ -8,6 +8,7 @@ from psycopg2.extras import execute_values
 
 from .common import Job
 from .optouts import apply_esp_opt_outs
+from .words import status_words
 
 # The ESP's statuses of a confirmed subscriber.
 CONFIRMED = ("Subscribed", "SoftBounced")
@@ -111,9 +112,9 @@ class DoubleOptInJob(Job):
                 for subscription_id in pending[email]]
         if not done:
             return
-        labels = run.client.status_labels
         apply_esp_opt_outs(run, [
-            (email, env._("double opt-in not confirmed (%(status)s)", status=labels.get(status, status or "?")),
+            (email, env._("double opt-in not confirmed (%(status)s)",
+                          status=status_words(env, run.client, status) or "?"),
              None, False)
             for email, status in refused
         ])

@@ -10,6 +10,7 @@ from odoo.tools import SQL
 from .. import providers
 from .audience import _source_query
 from .common import Job, utc_naive
+from .words import people_datetime, readers_tz, status_words
 
 # Odoo opt-outs are pushed one call each (the ESP has no bulk unsubscribe): bound them per run.
 MAX_UNSUBSCRIBES_PER_RUN = 200
@@ -266,12 +267,14 @@ def apply_esp_opt_outs(run, incoming):
     # Fetched before any ORM read: with a cold cache (every cron job's new cursor) reading the list's name
     # runs a query on this same cursor, and an unread result would be lost.
     subscriptions = cr.fetchall()
-    updates, conflicts, notes = [], [], []
+    updates, conflicts, notes, opted_out = [], [], [], []
     now = fields.Datetime.now()
     list_name = run.mailing_list.name
     provider = run.account._get_provider_label()
+    tz = readers_tz(env, run.account, run.binding.sync_requested_by_id)
     for subscription_id, contact_id, email, optin_at in subscriptions:
-        why, when, _suppressed = latest[email]
+        raw_why, when, _suppressed = latest[email]
+        why = status_words(env, run.client, raw_why)
         # Both dates are on the ESP's clock (esp_optin_datetime is stored so); write_date is not compared: any
         # write (a name, a mapped field) would otherwise undo the ESP's opt-out.
         if when and optin_at and optin_at > when:
@@ -280,9 +283,10 @@ def apply_esp_opt_outs(run, incoming):
                                        "opt-out (%(reason)s)", reason=why)))
             continue
         updates.append((subscription_id, when or now))
+        opted_out.append((email, why))
         notes.append((contact_id, Markup("<p>%s</p>") % env._(
             "Opted out of the mailing list “%(list)s” by %(provider)s: %(reason)s (at the ESP on %(date)s).",
-            list=list_name, provider=provider, reason=why, date=fields.Datetime.to_string(when or now),
+            list=list_name, provider=provider, reason=why, date=people_datetime(env, when or now, tz=tz),
         )))
     if updates:
         execute_values(
@@ -310,11 +314,14 @@ def apply_esp_opt_outs(run, incoming):
         for email, (why, _when, suppressed) in latest.items():
             if suppressed:
                 env["mail.blacklist"].sudo()._add(
-                    email, message=env._("Suppressed at the ESP: %(reason)s", reason=why)
+                    email, message=env._("Suppressed at the ESP: %(reason)s",
+                                         reason=status_words(env, run.client, why))
                 )
     if run.mailing_list.esp_source_kind:
         blacklist_source_opt_outs(run, {email: latest[email][0] for email in latest if email not in kept})
     log.opted_out += len(updates)
+    # Who the counter counts, each with the ESP's reason: a person reads them on the run.
+    log._add_lines(opted_out, kind="opted_out")
     if conflicts:
         log._add_lines(conflicts)
     log._add_step(env._("%(count)s opt-outs from the ESP applied, %(conflicts)s kept (Odoo newer).",
@@ -339,7 +346,8 @@ def blacklist_source_opt_outs(run, reasons):
     provider = run.account._get_provider_label()
     message = {email: env._(
         "Blacklisted: %(reason)s at %(provider)s (ESP account “%(account)s”, address book of the mailing list "
-        "“%(list)s”).", reason=why, provider=provider, account=account_name, list=run.mailing_list.name)
+        "“%(list)s”).", reason=status_words(env, run.client, why), provider=provider, account=account_name,
+        list=run.mailing_list.name)
         for email, why in reasons.items()}
     Blacklist = env["mail.blacklist"].with_context(active_test=False, tracking_disable=True,
                                                     mail_create_nolog=True, mail_create_nosubscribe=True)

@@ -56,7 +56,12 @@ class ContactPullJob(Job):
             self._apply(chunk)
             seen += len(chunk)
         binding.pull_watermark = max(run.server_now, binding.pull_watermark or run.limits.feed_epoch)
-        run.log._add_step(self.env._("%(count)s contacts changed at the ESP since %(since)s.", count=seen, since=since))
+        if since <= run.limits.feed_epoch:
+            run.log._add_step(self.env._("%(count)s contacts read from the ESP (first reading of the address book).",
+                                         count=seen))
+        else:
+            run.log._add_step(self.env._("%(count)s contacts changed at the ESP since %(since)s.", count=seen,
+                                         since=run.log._step_datetime(since)))
         run.commit("pull:done")
         return None
 

@@ -61,7 +61,7 @@ class TestContactEspTab(EspListSyncCommon):
         row = self._rows()["Events"]
         self.assertEqual(row.esp_member_state, "opted_out")
         # In words for people, and no re-subscribe offered: the ESP never lifts a hard bounce that way.
-        self.assertEqual(row.esp_status_detail, "Hard bounce")
+        self.assertEqual(row.esp_status_detail, "Hard bounce (the address does not exist)")
         self.assertFalse(row.esp_support_resubscribe)
         self.assertTrue(self._rows()["Newsletter"].esp_support_resubscribe)
 

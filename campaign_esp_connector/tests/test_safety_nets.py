@@ -148,7 +148,7 @@ class TestSafetyNets(EspListSyncCommon):
             "a-error@example.com": "which failed:",
             "b-added@example.com": "the ESP added the contact back; the subscription is active again",
             "c-challenged@example.com": "the ESP sent the contact a confirmation email",
-            "d-refused@example.com": "The ESP refuses to re-subscribe this address (ContactCannotBeUnsuppressed)",
+            "d-refused@example.com": "The ESP refuses to re-subscribe this address, which it holds as: Hard bounce",
         }
         for contact in mailing_list.contact_ids:
             notes = [(author, body) for author, body, _date in self._notes(contact)

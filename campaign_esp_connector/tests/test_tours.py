@@ -224,6 +224,12 @@ class TestEspTours(EspTourCase):
         # dotdigital (and the sandbox) email a contact who unsubscribed themselves to confirm first.
         self.assertEqual(subscription.esp_member_id.state, "opted_out")
         self.assertTrue([call for call in self._sandbox_api_calls() if call["path"].endswith("/resubscribe")])
+        # The list's chatter keeps the consent action too.
+        self.assertTrue(mailing_list.message_ids.filtered(
+            lambda message: "asked the ESP to re-subscribe ann@example.com" in message.body))
+        # ESP List Members opens on every tracked contact, grouped by status, not on the Failed filter.
+        self._start_tour("campaign_esp_connector_list_members_tour", login=self.user_esp_manager.login,
+                         url="/odoo/action-mass_mailing.mailing_mailing_action_mail")
 
     def test_image_mailing_campaign_html_has_absolute_urls(self):
         """A mailing with images written in the editor, synced: the campaign HTML the ESP holds has only absolute

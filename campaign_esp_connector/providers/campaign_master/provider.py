@@ -158,6 +158,8 @@ class CampaignMasterProvider(EspProvider):
     requires_client_id = True
     templates_applied_by_provider = True
     list_chosen_at_send = True
+    # An inactive recipient is all its feed says (unsubscribed, bounced or complained, not which).
+    status_kinds = {INACTIVE_REASON: records.STATUS_INACTIVE}
     # Campaign Master's names of a person's fields are the account's own (First_Name, …): none by default.
     default_field_mappings = ()
     # No personalization syntax: neither the v1.1 WSDL nor any client the facts come from

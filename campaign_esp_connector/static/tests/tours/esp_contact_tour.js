@@ -15,6 +15,13 @@ registry.category("web_tour.tours").add("campaign_esp_connector_contact_tour", {
             trigger: '.o_field_widget[name="esp_subscription_ids"] .o_data_row:contains("Tour Readers"):contains("Opted Out")',
         },
         {
+            content: "Mark this page: a reload would lose the mark",
+            trigger: '.o_field_widget[name="esp_subscription_ids"] .o_data_row:contains("Unsubscribed")',
+            run() {
+                window.espContactTourNotReloaded = true;
+            },
+        },
+        {
             content: "Re-subscribe at the ESP",
             trigger: '.o_field_widget[name="esp_subscription_ids"] button[name="action_esp_resubscribe"]',
             run: "click",
@@ -27,6 +34,19 @@ registry.category("web_tour.tours").add("campaign_esp_connector_contact_tour", {
         {
             content: "The ESP's answer is reported",
             trigger: '.o_notification:contains("The ESP emailed ann@example.com to confirm")',
+        },
+        {
+            content: "The ESP row shows the ESP's answer at once, without a page reload",
+            trigger: '.o_field_widget[name="esp_subscription_ids"] .o_data_row:contains("Tour Readers"):contains("Confirmation email sent by the ESP")',
+            run() {
+                if (!window.espContactTourNotReloaded) {
+                    throw new Error("the page was reloaded to show the ESP's answer");
+                }
+            },
+        },
+        {
+            content: "The chatter records who asked and what the ESP answered",
+            trigger: '.o-mail-Message:contains("asked the ESP to re-subscribe this contact"):contains("confirmation email")',
         },
         {
             content: "The contact's activity is one click away",
