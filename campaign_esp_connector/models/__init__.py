@@ -19,5 +19,6 @@ from . import mailing_contact
 from . import mailing_list
 from . import mailing_mailing
 from . import mailing_subscription
+from . import mailing_trace
 from . import res_config_settings
 from . import utm_campaign

@@ -2,13 +2,15 @@ from email.utils import parseaddr
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import email_normalize, float_round, formatLang
+from odoo.tools import email_normalize, float_round, format_datetime, formatLang
 
 from ..sync import mailing_audience, split_test, statistics
 from ..sync.campaigns import (
     MAX_TEST_ADDRESSES,
     CampaignSync,
     handover_datetime,
+    lists_account,
+    odoo_send_reason,
     recipient_problems,
     recipient_warning,
     test_addresses,
@@ -92,6 +94,9 @@ class MailingMailing(models.Model):
              "sends it to every contact of its lists, including the ESP's. The ESP's unsubscribes, bounces and "
              "suppressions are not applied, and its tracking does not see the send.")
     esp_recipients_warning = fields.Text(string="Recipients Warning", compute="_compute_esp_recipients_warning")
+    esp_odoo_send_reason = fields.Text(
+        string="Why Odoo Sends It", compute="_compute_esp_odoo_send_reason",
+        help="Why Odoo's own mail server, not an ESP, sends this mailing.")
 
     # A mailing to a model and domain (Contacts, Leads, ...): the ESP sends to the book of a list with a source
     # (``sync/mailing_audience.py``).
@@ -210,11 +215,7 @@ class MailingMailing(models.Model):
             # Only drafts: a mailing Odoo already sent (or queued) stays Odoo's when its lists get connected.
             account = mailing.esp_account_id
             if not account and mailing.mailing_model_real == "mailing.contact" and mailing.state == "draft":
-                accounts = mailing.contact_list_ids.esp_address_book_id.account_id
-                books = mailing.contact_list_ids.esp_address_book_id
-                if (len(accounts) == 1 and len(books) == len(mailing.contact_list_ids)
-                        and (accounts.support_campaigns or accounts.support_list_at_send)):
-                    account = accounts
+                account = lists_account(mailing) or account
             if mailing.esp_send_through_odoo and mailing.state == "draft":
                 # A person chose Odoo's mail server for lists the ESP cannot send together.
                 account = False
@@ -294,6 +295,12 @@ class MailingMailing(models.Model):
         for mailing in self:
             mailing.esp_recipients_warning = recipient_warning(mailing)
 
+    @api.depends("esp_account_id", "contact_list_ids.esp_account_id", "mailing_model_real", "mailing_domain",
+                 "mailing_type", "state", "esp_send_through_odoo")
+    def _compute_esp_odoo_send_reason(self):
+        for mailing in self:
+            mailing.esp_odoo_send_reason = odoo_send_reason(mailing)
+
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
@@ -302,9 +309,16 @@ class MailingMailing(models.Model):
         """Sync with ESP: create the campaign there the first time, update it afterwards."""
         self.ensure_one()
         self.check_access("write")
+        known = self.esp_campaign_id.remote_id
         sync = CampaignSync(self)
         sync.validate()
         binding = sync.account._esp_call(sync.push)
+        if binding.remote_id == known:
+            self._esp_post_note(_("Synced with the ESP account “%(account)s”: campaign %(id)s updated.",
+                                  account=sync.account.name, id=binding.remote_id))
+        else:
+            self._esp_post_note(_("Synced with the ESP account “%(account)s”: campaign %(id)s created.",
+                                  account=sync.account.name, id=binding.remote_id))
         return self._esp_notify(_("Campaign synced with the ESP (campaign %(id)s).", id=binding.remote_id))
 
     def action_esp_test_send(self):
@@ -323,6 +337,8 @@ class MailingMailing(models.Model):
         sync = CampaignSync(self)
         sync.validate()
         sync.account._esp_call(lambda client: sync.test_send(client, addresses))
+        self._esp_post_note(_("Test sent by the ESP account “%(account)s” to %(addresses)s.",
+                              account=sync.account.name, addresses=", ".join(addresses)))
         return self._esp_notify(_(
             "Test sent by the ESP to %(addresses)s. Test sends appear in the ESP's reporting.",
             addresses=", ".join(addresses)))
@@ -494,22 +510,62 @@ class MailingMailing(models.Model):
         """Read this mailing's campaign summary and its recipients' activity from the ESP now."""
         # A person expects every figure on the page to agree: Odoo's own follow the recipients' activity.
         self._esp_read_campaign(lambda binding, client: statistics.refresh_mailing(binding, client, with_activity=True))
+        # Only a person's Refresh is recorded: the statistics cron refreshes every 30 minutes, and a note each time
+        # would bury the mailing's history.
+        self._esp_post_note(_(
+            "Statistics refreshed from the ESP: %(sent)s sent, %(delivered)s delivered, %(opens)s unique opens, "
+            "%(clicks)s recipients who clicked, %(bounces)s bounces, %(unsubscribes)s unsubscribes.",
+            sent=self._esp_format_count(self.esp_stat_sent), delivered=self._esp_format_count(self.esp_stat_delivered),
+            opens=self._esp_format_count(self.esp_stat_unique_opens),
+            clicks=self._esp_format_count(self.esp_stat_unique_clicks),
+            bounces=self._esp_format_count(self.esp_stat_total_bounces),
+            unsubscribes=self._esp_format_count(self.esp_stat_unsubscribes)))
         return self._esp_notify(_("Statistics and recipient activity read from the ESP."))
 
     def action_esp_import_activity(self):
         """Read each recipient's activity from the ESP now (also daily by cron)."""
+        # The feed gives the recipients with activity since the last complete read (the ESP's clock then): "0
+        # read" would read as "no activity", so it says since when nothing came.
+        previous = self.esp_campaign_id.sudo().activity_watermark
         count = self._esp_read_campaign(statistics.read_activity)
+        return self._esp_notify(self._esp_activity_read_message(count, previous))
+
+    def _esp_activity_read_message(self, count, previous):
+        """What a person reads after Read Recipient Activity.
+
+        :param count: recipients whose activity the ESP sent back (new or changed since ``previous``)
+        :param previous: when the last complete read began (naive UTC), or False before the first one
+        """
+        since = format_datetime(self.env, previous, dt_format=False) if previous else False
         if self.esp_campaign_id.activity_queued:
-            return self._esp_notify(_("%(count)s recipients' activity read from the ESP; the rest is read in the "
-                                      "background.", count=formatLang(self.env, count, digits=0)))
-        return self._esp_notify(_("%(count)s recipients' activity read from the ESP.",
-                                  count=formatLang(self.env, count, digits=0)))
+            message = (
+                _("%(count)s recipient activities since %(date)s read from the ESP; the rest is read in the "
+                  "background.", count=self._esp_format_count(count), date=since) if since else
+                _("%(count)s recipient activities read from the ESP; the rest is read in the background.",
+                  count=self._esp_format_count(count)))
+        elif count and since:
+            message = _("%(count)s new recipient activities read from the ESP since %(date)s.",
+                        count=self._esp_format_count(count), date=since)
+        elif count:
+            message = _("%(count)s recipient activities read from the ESP.", count=self._esp_format_count(count))
+        elif since:
+            message = _("Nothing new since %(date)s.", date=since)
+        else:
+            message = _("No recipient activity at the ESP yet.")
+        return message
 
     def action_view_esp_activity(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("campaign_esp_connector.esp_mailing_activity_action")
         action["domain"] = [("mailing_id", "=", self.id)]
         return action
+
+    def _esp_post_note(self, message):
+        """Record in the mailing's chatter what the ESP answered to a person's action (its author says who)."""
+        self.message_post(body=message, subtype_xmlid="mail.mt_note")
+
+    def _esp_format_count(self, count):
+        return formatLang(self.env, count, digits=0)
 
     def _esp_notify(self, message):
         return {

@@ -78,6 +78,59 @@ def recipient_problems(mailing, account=None):
     return problems
 
 
+def lists_account(mailing):
+    """The ESP account that sends ``mailing`` to its lists, or an empty recordset: the one account every list is
+    connected to, when its API sends campaigns (or sends to a list chosen at send). The one definition of "the
+    ESP sends it" for a mailing to lists (its ``esp_account_id`` default, the ESP tab's reason why Odoo sends)."""
+    lists = mailing.contact_list_ids
+    books = lists.esp_address_book_id
+    accounts = books.account_id
+    if (len(accounts) == 1 and len(books) == len(lists)
+            and (accounts.support_campaigns or accounts.support_list_at_send)):
+        return accounts
+    return accounts.browse()
+
+
+def odoo_send_reason(mailing):
+    """Why Odoo's own mail server sends ``mailing`` rather than an ESP, in a person's words, for its ESP tab; False
+    when an ESP sends it, or when :func:`recipient_warning` already says what is to decide."""
+    _ = mailing.env._
+    if mailing.esp_account_id or mailing.mailing_type != "mail":
+        return False
+    sent = mailing.state not in ("draft", "in_queue")
+    if mailing_audience.is_model_mailing(mailing):
+        model = mailing.mailing_model_id.display_name
+        if sent:
+            return _("Odoo's mail server sent this mailing to its recipients (%(model)s): no ESP account was "
+                     "chosen in Send through ESP.", model=model)
+        accounts = mailing.env["esp.account"].search([("state", "=", "connected"), ("support_campaigns", "=", True)])
+        for account in accounts:
+            connected = mailing_audience.connected_filter(mailing, account)
+            if connected:
+                return _("Odoo's mail server sends this mailing: no ESP account is chosen in Send through ESP. Its "
+                         "recipients are the filter “%(filter)s”, connected to the ESP account “%(account)s”: "
+                         "choose that account to have the ESP send it.", filter=connected.name, account=account.name)
+        return _("Odoo's mail server sends this mailing: its recipients (%(model)s) are no filter connected to an "
+                 "ESP account. To have an ESP send it, choose the account in Send through ESP (the ESP then gets "
+                 "a list made from its recipients).", model=model)
+    if mailing.mailing_model_real != "mailing.contact":
+        return False
+    if sent:
+        if mailing.esp_send_through_odoo:
+            return _("Odoo's mail server sent this mailing, as a person chose in this tab, without the ESP's "
+                     "suppressions and tracking.")
+        if mailing.contact_list_ids.sudo().esp_account_id:
+            return _("Odoo's mail server sent this mailing: its lists were not connected to an ESP account when "
+                     "it was sent.")
+        return _("Odoo's mail server sent this mailing: none of its mailing lists is connected to an ESP account.")
+    if recipient_problems(mailing):
+        return False  # the recipients warning says why and what to decide
+    if not mailing.contact_list_ids:
+        return _("Odoo's mail server sends this mailing until you choose its mailing lists: an ESP sends a "
+                 "mailing whose lists are all connected to one of its accounts.")
+    return _("Odoo's mail server sends this mailing: none of its mailing lists is connected to an ESP account.")
+
+
 def esp_lists(mailing):
     """The mailing lists whose address books the ESP sends ``mailing`` to (superuser): its lists, or for a mailing
     to a model and domain the list ``mailing_audience`` chose (empty until its send job prepares it)."""
@@ -413,5 +466,10 @@ def import_account_campaigns(account, client):
             "remote_status": campaign.status, "state": "sent", "made_in_esp": True, "template_locked": True,
             "last_sync_datetime": fields.Datetime.now(),
         })
+        # Once per campaign, when it first appears in Odoo: the mailing's history starts with where it came from.
+        mailing.message_post(body=env._(
+            "Imported from the ESP account “%(account)s”: campaign %(id)s, made and sent in the ESP itself, to "
+            "the address books of %(lists)s.", account=account.name, id=campaign.id,
+            lists=", ".join(lists.mapped("name"))), subtype_xmlid="mail.mt_note")
         mailings |= mailing
     return mailings

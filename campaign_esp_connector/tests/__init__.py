@@ -22,4 +22,5 @@ from . import test_esp_audience_create
 from . import test_list_sync_bulk_paths
 from . import test_list_sync_consent
 from . import test_esp_ui_words
+from . import test_esp_mailing_words
 from . import test_tours

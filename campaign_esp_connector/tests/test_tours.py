@@ -308,6 +308,29 @@ class TestEspTours(EspTourCase):
         traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
         self.assertEqual((set(traces.mapped("model")), set(traces.mapped("res_id"))), ({"res.partner"}, set(partners.ids)))
 
+    def test_mailing_words_esp_tab_replied_and_list_badge(self):
+        """Issue 25: an Odoo-sent mailing's ESP tab says why Odoo sends it; a sent ESP mailing has no Replied; a
+        connected list's kanban card shows its ESP account and sync state."""
+        self._connected_account()
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}],
+                                                   book_name="Tour Words")
+        self._sync_until_idle(mailing_list)
+        leads = self.env["mailing.list"].create({
+            "name": "Tour Odoo Leads", "contact_ids": [(0, 0, {"name": "Lead", "email": "lead@example.com"})]})
+        odoo_mailing = self._create_mailing(leads, subject="Tour Odoo Mailing")
+        self.assertFalse(odoo_mailing.esp_account_id)
+        odoo_mailing.write({"state": "done", "sent_date": fields.Datetime.now()})
+        self._start_tour("campaign_esp_connector_odoo_mailing_esp_tab_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{odoo_mailing.id}")
+        esp_mailing = self._create_mailing(mailing_list, subject="Tour ESP Mailing")
+        esp_mailing.action_launch()
+        self._campaign_crons_until_sent(esp_mailing, advance=120)
+        self.assertEqual(esp_mailing.state, "done")
+        self._start_tour("campaign_esp_connector_esp_mailing_no_replied_tour", login=self.user_marketing.login,
+                         url=f"/odoo/action-mass_mailing.mailing_mailing_action_mail/{esp_mailing.id}")
+        self.assertEqual(mailing_list.esp_sync_status, "Up to Date")
+        self._start_tour("campaign_esp_connector_list_kanban_badge_tour", login=self.user_marketing.login,
+                         url="/odoo/action-mass_mailing.action_view_mass_mailing_lists")
 
 class TestTourPrerequisites(TransactionCase):
 
