@@ -3,6 +3,8 @@ address book's count after a sync, and the connector's crons without developer m
 
 from urllib.parse import urlsplit
 
+import requests
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
@@ -65,6 +67,19 @@ class TestContactFieldMapping(EspListSyncCommon):
         self._sync_until_idle(mailing_list)
         data = self._sandbox_contact_data("ada@example.com")
         self.assertEqual((data["TAGS"], data["SEGMENT"]), ("VIP", "silver"))
+
+    def test_two_way_contact_field_comes_back_from_the_esp(self):
+        self._map(self._data_field("SEGMENT"), "x_segment", two_way=True)
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com", "x_segment": "gold"}])
+        self._sync_until_idle(mailing_list)
+        self.sandbox.advance_clock(600)
+        requests.post(
+            f"{self.sandbox.url}/v2/address-books/{mailing_list.esp_address_book_id.remote_id}/contacts",
+            auth=(self.sandbox.api_user, self.sandbox.api_password), timeout=10,
+            json={"email": "ada@example.com", "dataFields": [{"key": "SEGMENT", "value": "platinum"}]})
+        log = self._sync(mailing_list)
+        self.assertEqual(log.updated, 1)
+        self.assertEqual(mailing_list.contact_ids.x_segment, "platinum")
 
     def test_type_of_the_field_must_fit_the_data_field(self):
         date_field = self._data_field("LASTVISIT", "Date")
