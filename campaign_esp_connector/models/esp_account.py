@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import psycopg2.errors
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import clean_context, format_list
 
 from .. import providers
@@ -86,6 +86,8 @@ class EspAccount(models.Model):
         string="Regional Endpoint", readonly=True, copy=False, help="API base the ESP assigned to this account."
     )
     region = fields.Char(readonly=True, copy=False)
+    region_label = fields.Char(string="Region", compute="_compute_region_label")
+    support_regions = fields.Boolean(compute="_compute_support_fields")
     remote_account_ref = fields.Char(string="ESP Account ID", readonly=True, copy=False)
     # Which remote account the credentials reach (the provider's ``account_key``): one remote account is one Odoo
     # account, whatever API user each would log in with (see _esp_same_remote_accounts).
@@ -220,6 +222,22 @@ class EspAccount(models.Model):
             account.support_campaign_import = bool(provider and provider.supports(providers.Capability.CAMPAIGN_IMPORT))
             account.support_list_at_send = bool(provider and provider.list_chosen_at_send)
             account.support_split_test = bool(provider and provider.supports(providers.Capability.SPLIT_TEST))
+            account.support_regions = bool(provider and provider.regions)
+
+    @api.depends("provider", "region", "detected_endpoint")
+    def _compute_region_label(self):
+        """The region in the provider's words ("Europe (r1)"); an endpoint outside the provider's regions (a
+        sandbox, a proxy) is said to be so, with its host."""
+        for account in self:
+            regions = providers.get_provider_class(account.provider).regions if account.provider else {}
+            name = regions.get((account.region or "").lower())
+            if name:
+                account.region_label = "%s (%s)" % (self.env._(name), account.region.lower())
+            elif account.detected_endpoint and regions:
+                account.region_label = self.env._("None named by the ESP (%(host)s)",
+                                                  host=urlsplit(account.detected_endpoint).netloc)
+            else:
+                account.region_label = False
 
     def _search_support_campaigns(self, operator, value):
         if operator not in ("=", "!="):
@@ -298,13 +316,17 @@ class EspAccount(models.Model):
         info = self._esp_run(self._test_connection)
         if not info:
             return self._notify(self.last_error, "danger", _("Connection failed"))
-        message = _(
-            "Connected to %(provider)s account %(account)s (region %(region)s, %(endpoint)s).",
-            provider=self._get_provider_label(),
-            account=info.account_id or "?",
-            region=self.region,
-            endpoint=info.endpoint,
-        )
+        if self.support_regions:
+            message = _(
+                "Connected to %(provider)s account %(account)s (region %(region)s, %(endpoint)s).",
+                provider=self._get_provider_label(),
+                account=info.account_id or "?",
+                region=self.region_label,
+                endpoint=info.endpoint,
+            )
+        else:
+            message = _("Connected to %(provider)s account %(account)s (%(endpoint)s).",
+                        provider=self._get_provider_label(), account=info.account_id or "?", endpoint=info.endpoint)
         if first_time and self.active:
             counts = self._esp_run(self._sync_catalogue)
             if counts is None:
@@ -340,6 +362,25 @@ class EspAccount(models.Model):
 
     def action_view_from_addresses(self):
         return self._action_view_catalogue("esp.from.address", _("From Addresses"))
+
+    def action_view_scheduled_actions(self):
+        """The connector's crons (their intervals, Run Manually), for a system administrator without developer
+        mode: Settings > Technical is shown only in developer mode."""
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(_("Only an administrator (Settings) may open the scheduled actions."))
+        self.env.cr.execute(
+            "SELECT res_id FROM ir_model_data WHERE model = 'ir.cron' AND module = ANY(%s)",
+            [["campaign_esp_connector", "campaign_esp_connector_queue"]],
+        )
+        cron_ids = [row[0] for row in self.env.cr.fetchall()]
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("ESP Scheduled Actions"),
+            "res_model": "ir.cron",
+            "view_mode": "list,form",
+            "domain": [("id", "in", cron_ids)],
+            "context": {"active_test": False},
+        }
 
     def _action_view_catalogue(self, model, name):
         self.ensure_one()
@@ -390,8 +431,8 @@ class EspAccount(models.Model):
             "state": "connected",
             "last_error": False,
             "detected_endpoint": info.endpoint,
-            # An ESP that names no region (Campaign Master, a sandbox) is shown by the host that serves it.
-            "region": info.region or urlsplit(info.endpoint).netloc or False,
+            # An ESP that names no region (Campaign Master, a sandbox) has none: its endpoint is shown instead.
+            "region": info.region or False,
             "remote_account_ref": str(info.account_id) if info.account_id is not None else False,
             "main_email": info.main_email or False,
         })

@@ -15,8 +15,15 @@ ODOO_SOURCES = [
     ("company_name", "Company"),
     ("country", "Country"),
     ("mobile", "Mobile (E.164)"),
+    ("contact", "Field of the Contact"),
     ("record", "Field of the Filtered Records"),
 ]
+# The mailing contact, whose fields a mapping of source "contact" reads.
+CONTACT_MODEL = "mailing.contact"
+# The kind of value an Odoo field (the last of a path) gives, for the ESP data field types it fits; a path ending
+# on a relation gives its records' names, text. ESP text fields take every kind, as text.
+FIELD_KINDS = {"integer": "Numeric", "float": "Numeric", "monetary": "Numeric", "boolean": "Boolean",
+               "date": "Date", "datetime": "Date"}
 # Fields a path through the source model may end on, as text (phones in E.164: sync/audience.py PHONE_FIELDS).
 PATH_FIELD_TYPES = {"char", "text", "selection", "integer", "float", "monetary", "boolean", "date", "datetime",
                     "many2one", "many2many", "one2many", "html"}
@@ -79,12 +86,27 @@ class EspFieldMapping(models.Model):
                              "category_id (tags' names, joined), stage_id.name, event_id.name. Phones go out in "
                              "E.164.")
     source_note = fields.Char(compute="_compute_source_note", string="Direction")
+    # The model the field path starts from, for the field picker of the Field Mapping tab.
+    source_path_model = fields.Char(compute="_compute_source_path_model")
+
+    @api.depends("source", "source_model_id")
+    def _compute_source_path_model(self):
+        for mapping in self:
+            mapping.source_path_model = mapping._esp_path_model_name() or False
+
+    def _esp_path_model_name(self):
+        """The model ``source_path`` is read on: the mailing contact, or the filtered records' model."""
+        self.ensure_one()
+        if self.source == "contact":
+            return CONTACT_MODEL
+        return self.source_model_id.model if self.source == "record" else None
 
     @api.depends("source", "source_model_id", "source_path")
     def _compute_source_note(self):
         for mapping in self:
             mapping.source_note = False
-            if mapping.source != "record" or not mapping.source_model_name or not mapping.source_path:
+            if mapping.source not in ("record", "contact") or not mapping._esp_path_model_name() \
+                    or not mapping.source_path or not mapping._esp_path_fields():
                 continue
             writable = mapping._esp_path_writable()
             mapping.source_note = _("Two-way allowed: a field people may edit") if writable else _(
@@ -107,7 +129,7 @@ class EspFieldMapping(models.Model):
                         field=mapping.data_field_id.name,
                     )
                 )
-            if mapping.source == "record":
+            if mapping.source in ("record", "contact"):
                 mapping._esp_check_path()
                 if mapping.two_way and not mapping._esp_path_writable():
                     raise ValidationError(_(
@@ -117,13 +139,48 @@ class EspFieldMapping(models.Model):
                 raise ValidationError(
                     _("%(value)s is computed by Odoo and cannot be updated from the ESP.", value=mapping.source)
                 )
+            mapping._esp_check_type()
+
+    def _esp_value_kind(self):
+        """The ESP data field type the mapped Odoo value is: ``Numeric``, ``Date``, ``Boolean`` or ``String``
+        (names, text, and the fixed sources, all text)."""
+        self.ensure_one()
+        if self.source not in ("record", "contact"):
+            return "String"
+        chain = self._esp_path_fields()
+        return FIELD_KINDS.get(chain[-1].type, "String") if chain else "String"
+
+    def _esp_check_type(self):
+        """An ESP data field of a type takes only Odoo values of that type (a text field takes any, as text)."""
+        self.ensure_one()
+        wanted, kind = self.data_field_id.field_type, self._esp_value_kind()
+        if not wanted or wanted == "String" or wanted == kind:
+            return
+        types = dict(self.env["esp.data.field"]._fields["field_type"]._description_selection(self.env))
+        raise ValidationError(_(
+            "The ESP data field %(field)s holds a %(type)s, but %(value)s gives a %(kind)s: map a field of that "
+            "type, or a text data field.",
+            field=self.data_field_id.name, type=types.get(wanted, wanted), kind=types.get(kind, kind),
+            value=self._esp_source_label()))
+
+    def _esp_source_label(self):
+        """What the mapping sends, in the words of the Odoo Value column (with the field path, if any)."""
+        self.ensure_one()
+        label = dict(self._fields["source"]._description_selection(self.env)).get(self.source, self.source)
+        return "%s “%s”" % (label, self.source_path) if self.source in ("record", "contact") else label
+
+    def _esp_contact_field_name(self):
+        """The mailing contact's field a two-way mapping writes an ESP value back to."""
+        self.ensure_one()
+        return self.source_path.strip() if self.source == "contact" else self.source
 
     def _esp_path_fields(self):
         """The fields of ``source_path``, hop by hop, from the source model; ``[]`` when it does not resolve."""
         self.ensure_one()
-        if not self.source_model_name or self.source_model_name not in self.env or not self.source_path:
+        model_name = self._esp_path_model_name()
+        if not model_name or model_name not in self.env or not self.source_path:
             return []
-        model, chain = self.env[self.source_model_name], []
+        model, chain = self.env[model_name], []
         for name in self.source_path.strip().split("."):
             field = model._fields.get(name) if model is not None else None
             if field is None or field.type not in PATH_FIELD_TYPES \
@@ -134,6 +191,12 @@ class EspFieldMapping(models.Model):
         return chain
 
     def _esp_check_path(self):
+        if self.source == "contact":
+            if not self.source_path or not self._esp_path_fields():
+                raise ValidationError(_(
+                    "“%(path)s” is not a stored field of the mailing contact (pick one in the list, or write field "
+                    "names joined by dots, for example country_id.name or tag_ids).", path=self.source_path or ""))
+            return
         if not self.source_model_id or not self.source_path:
             raise ValidationError(_("A mapping of a field of the filtered records needs the records' model and the "
                                     "field (for example country_id.name)."))
@@ -211,6 +274,9 @@ class EspFieldMapping(models.Model):
         def export(row):
             values, problems = {}, []
             for source, field_name, path in specs:
+                if source == "contact":
+                    values[field_name] = ((row.get("esp_contact_values") or {}).get(path) or "")[:MAX_TEXT_LENGTH]
+                    continue
                 if source == "record":
                     value, problem = record_value(path, row.get("esp_source_values"))
                     if problem:
@@ -225,6 +291,28 @@ class EspFieldMapping(models.Model):
             return values, problems
 
         return export
+
+    def _esp_contact_values_sql(self, alias="c"):
+        """SQL text of the jsonb ``{path: text}`` of the contact fields these mappings send, for the mailing
+        contact of alias ``alias`` in the member rows query (``NULL`` without such mappings): the paths are read
+        as a filter's records' paths are (:func:`..sync.audience.path_sql`), in the same query as the rows."""
+        from odoo.tools import SQL
+        from odoo.tools.query import Query
+
+        from ..sync.audience import path_sql
+
+        paths = sorted(set(self.filtered(lambda mapping: mapping.source == "contact").mapped("source_path")))
+        if not paths:
+            return "NULL::jsonb"
+        Contact = self.env[CONTACT_MODEL].sudo()
+        query = Query(Contact.env, "esp_contact", SQL.identifier(Contact._table))
+        query.add_where(SQL("%s = %s", SQL.identifier("esp_contact", "id"), SQL.identifier(alias, "id")))
+        pairs = []
+        for path in paths:
+            pairs.extend((SQL("%s", path), path_sql(Contact, query, path)))
+        sql = SQL("(%s)", query.select(SQL("jsonb_build_object(%s)", SQL(", ").join(pairs))))
+        # The rows query takes named parameters: this fragment goes in as quoted text, its "%" doubled.
+        return self.env.cr.mogrify(sql.code, sql.params).decode().replace("%", "%%")
 
 
 def record_value(path, source_values):

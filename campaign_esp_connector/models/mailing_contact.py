@@ -81,9 +81,17 @@ class MailingContact(models.Model):
             self.invalidate_recordset(["subscription_ids"])
             (self.subscription_ids - subscriptions_before).filtered(
                 lambda subscription: not subscription.opt_out)._esp_mark_pending_optin()
-        if EXPORTED_FIELDS.intersection(vals) or lists_before or MEMBERSHIP_FIELDS.intersection(vals):
+        if EXPORTED_FIELDS.intersection(vals) or lists_before or MEMBERSHIP_FIELDS.intersection(vals) \
+                or self._esp_mapped_fields().intersection(vals):
             self._esp_mark_changed(lists_before)
         return res
+
+    def _esp_mapped_fields(self):
+        """The contact's fields that mappings of source "contact" send (the first field of each path): changing
+        one changes what the contact's lists send. A change of the related record itself (a tag renamed) goes
+        out with the contact's next change, or with Refresh Data Fields."""
+        mappings = self.env["esp.field.mapping"].sudo().search_fetch([("source", "=", "contact")], ["source_path"])
+        return {path.split(".", 1)[0] for path in mappings.mapped("source_path") if path}
 
     def unlink(self):
         # The subscriptions go by cascade once the contact row is gone, too late for the trigger that records

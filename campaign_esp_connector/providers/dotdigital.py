@@ -114,6 +114,8 @@ class DotdigitalProvider(EspProvider):
         published_rate=(2000, 3600),
     )
     default_field_mappings = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
+    # The region of the account-info's ApiEndpoint host (r1-api.dotdigital.com, ...).
+    regions = {"r1": "Europe", "r2": "North America", "r3": "Asia Pacific"}
     data_field_name_re = DATA_FIELD_NAME_RE
     data_field_name_max_length = 20
     personalization_email_field = "EMAIL"

@@ -110,7 +110,7 @@ class ContactPullJob(Job):
         Contact = self.env["mailing.contact"]
         odoo_newer_than = self.binding.pull_watermark or self.run.limits.feed_epoch
         contacts = Contact.browse([contact_id for contact_id, _write_date in members.values()])
-        contacts.fetch([mapping.source for mapping in self.two_way])
+        contacts.fetch([mapping._esp_contact_field_name() for mapping in self.two_way])
         updated = Contact
         for email, (contact_id, write_date) in members.items():
             remote = by_email[email].data_fields
@@ -123,8 +123,9 @@ class ContactPullJob(Job):
                     continue
                 value = remote[mapping.data_field_name]
                 value = "" if value is None else str(value)
-                if (record[mapping.source] or "") != value:
-                    changes[mapping.source] = value or False
+                field_name = mapping._esp_contact_field_name()
+                if (record[field_name] or "") != value:
+                    changes[field_name] = value or False
             if changes:
                 record.write(changes)
                 updated |= record

@@ -295,6 +295,7 @@ class ListSyncRunner:
             log = log.exists() or self.env["esp.sync.log"].create({
                 "list_id": binding.mailing_list_id.id, "account_id": binding.account_id.id, "trigger": trigger,
             })
+        self._refresh_book_count(binding, client, log, state)
         log.write({
             "state": state,
             "message": message or log.message,
@@ -313,6 +314,20 @@ class ListSyncRunner:
         points.commit("run:finished")
         self._tell_requester(binding, log, requester, points)
         return log, stop_account
+
+    def _refresh_book_count(self, binding, client, log, state):
+        """A run that ended having changed the book (imports confirmed, contacts removed) reads the book's
+        contact count again: one call, on this run's log, instead of "Contacts at ESP" waiting for the daily
+        catalogue sync. A failure only leaves the count as it was."""
+        if state != "done" or not (log.exported or log.removed):
+            return
+        try:
+            book = client.get_address_book(binding.remote_id)
+        except providers.EspError as error:
+            _logger.info("ESP address book %s: contact count not read (%s)", binding.remote_id, error)
+            return
+        if book.contact_count is not None and book.contact_count != binding.contact_count:
+            binding.contact_count = book.contact_count
 
     def _audience(self, run):
         """A dynamic filter's members follow it first: the run then syncs what the filter selects now."""

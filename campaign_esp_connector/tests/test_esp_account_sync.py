@@ -20,11 +20,12 @@ class TestEspAccountConnection(EspSandboxCommon):
         self.assertEqual(account.state, "connected")
         self.assertFalse(account.last_error)
         self.assertEqual(account.detected_endpoint, self.sandbox.url)
-        # The sandbox names no region (dotdigital's r1/r2/r3 come from the endpoint's host): its host stands in.
-        self.assertEqual(account.region, urlsplit(self.sandbox.url).netloc)
+        # The sandbox names no region (dotdigital's r1/r2/r3 come from the endpoint's host): it says so.
+        self.assertFalse(account.region)
+        self.assertEqual(account.region_label, f"None named by the ESP ({urlsplit(self.sandbox.url).netloc})")
         self.assertTrue(account.remote_account_ref)
         self.assertIn(account.remote_account_ref, result["params"]["message"])
-        self.assertIn(f"(region {account.region}, {self.sandbox.url})", result["params"]["message"])
+        self.assertIn(f"(region {account.region_label}, {self.sandbox.url})", result["params"]["message"])
         self.assertTrue(result["params"]["message"].endswith(
             "Imported: 2 address books, 6 data fields, 1 template, and 2 from addresses."), result["params"]["message"])
         # The first successful test brings the catalogue in.

@@ -207,6 +207,9 @@ class TestEspTours(EspTourCase):
         store = self.sandbox.app.store
         with store.lock:
             self.assertIn("COMPANY", {row["name"] for row in store.data_fields()})
+        # The contact's tags, picked in the field selector.
+        tags = account.field_mapping_ids.filtered(lambda line: line.source == "contact")
+        self.assertRecordValues(tags, [{"source_path": "tag_ids", "data_field_name": "TAGS"}])
 
     def test_contact_esp_tab_and_resubscribe(self):
         """A contact unsubscribed at the ESP shows it on its ESP tab; re-subscribing there asks first."""

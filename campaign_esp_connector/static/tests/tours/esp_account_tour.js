@@ -15,6 +15,10 @@ registry.category("web_tour.tours").add("campaign_esp_connector_account_tour", {
             run: "click",
         },
         {
+            content: "A new account shows neither empty stat buttons nor the ESP's section before it is saved",
+            trigger: '.o_form_view:has(.o_field_widget[name="name"] input):not(:has(.oe_stat_button)):not(:has(.o_field_widget[name="remote_account_ref"])):not(:has(button[name="action_view_scheduled_actions"]))',
+        },
+        {
             trigger: '.o_field_widget[name="name"] input',
             run: "edit Tour dotdigital",
         },
@@ -67,6 +71,18 @@ registry.category("web_tour.tours").add("campaign_esp_connector_account_tour", {
         },
         {
             trigger: '.oe_stat_button[name="action_view_address_books"] .o_stat_value:not(:contains("0"))',
+        },
+        {
+            content: "The region in dotdigital's words: the sandbox's endpoint is none of its regions",
+            trigger: '.o_field_widget[name="region_label"]:contains("None named by the ESP")',
+        },
+        {
+            content: "The connector's scheduled actions, without developer mode",
+            trigger: '.o_form_statusbar button[name="action_view_scheduled_actions"]:visible',
+            run: "click",
+        },
+        {
+            trigger: '.o_list_view .o_data_row:contains("Email Marketing ESP: synchronize mailing lists with address books")',
         },
     ],
 });
