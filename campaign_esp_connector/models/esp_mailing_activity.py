@@ -64,11 +64,12 @@ class EspMailingActivity(models.Model):
 
         A complaint reaches Odoo as an account-wide suppression, through the list sync's opt-outs: the member of
         one of the mailing's lists (or of its recipients list) opted out with one of the provider's complaint
-        statuses (``complaint_statuses``), and the subscription opted out after the send, both dates on the
-        ESP's clock.
+        statuses (``status_kinds`` of ``records.COMPLAINT_KINDS``), and the subscription opted out after the
+        send, both dates on the ESP's clock.
         """
         pairs = [(code, status) for code in providers.PROVIDERS
-                 for status in providers.get_provider_class(code).complaint_statuses]
+                 for status, kind in providers.get_provider_class(code).status_kinds.items()
+                 if kind in providers.records.COMPLAINT_KINDS]
         return SQL(
             """(SELECT %(column)s FROM esp_mailing_activity a
                   JOIN esp_account acc ON acc.id = a.account_id

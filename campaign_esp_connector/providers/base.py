@@ -107,9 +107,6 @@ class EspProvider:
     # bounces, complaints, suppressions).
     status_kinds = {}
     statuses_never_resubscribed = frozenset()
-    # The provider's contact statuses that mean the recipient complained (marked an email as spam), which the
-    # recipients' Complained filters look for on the opted-out members.
-    complaint_statuses = frozenset()
     # The login needs the account's client id besides user and password (the account's ``api_client_id``).
     requires_client_id = False
     # A campaign needs a description besides its subject (the mailing's "Campaign Description").

@@ -137,7 +137,6 @@ class DotdigitalProvider(EspProvider):
         "NotAllowed": records.STATUS_NOT_ALLOWED,
         "Deleted": records.STATUS_DELETED,
     }
-    complaint_statuses = frozenset({"IspComplained", "DirectComplaint"})
     # dotdigital's re-subscribe lifts an unsubscribe only ("ContactCannotBeUnsuppressed" otherwise).
     statuses_never_resubscribed = frozenset({
         "HardBounced", "IspComplained", "DirectComplaint", "MailBlocked", "Suppressed", "SharedSuppression",

@@ -46,6 +46,8 @@ STATUS_NO_MAIL_SERVER = "no_mail_server"
 STATUS_NOT_ALLOWED = "not_allowed"
 STATUS_DELETED = "deleted"
 STATUS_INACTIVE = "inactive"  # the ESP tells no more than "not active" (unsubscribed, bounced or complained)
+# The kinds that mean the recipient complained (the recipients' Complained filters look for them).
+COMPLAINT_KINDS = frozenset({STATUS_SPAM_REPORT, STATUS_COMPLAINT})
 
 
 @dataclass(frozen=True)
