@@ -21,4 +21,5 @@ from . import test_esp_audience_fields
 from . import test_esp_audience_create
 from . import test_list_sync_bulk_paths
 from . import test_list_sync_consent
+from . import test_esp_leads, test_esp_optout_clock
 from . import test_tours
