@@ -127,7 +127,7 @@ class OptOutJob(Job):
             -- at the ESP), and an opt-out must reach it. Unsubscribing an address the book lacks is harmless.
             -- An opted-out row is sent again when Odoo opted the address out after the row was recorded (a
             -- person may have added it to the book meanwhile). Compared on the database's clock (write
-            -- dates), never on the ESP's: opt_out_datetime is the ESP's opt-out moved onto Odoo's clock.
+            -- dates), never on the ESP's: opt_out_datetime holds the ESP's time when the ESP opted it out.
             SELECT m.id, gone.email FROM gone
               LEFT JOIN esp_list_member m ON m.list_id = %(list)s AND m.email = gone.email
              WHERE (m.id IS NULL AND EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c
@@ -270,9 +270,10 @@ def apply_esp_opt_outs(run, incoming):
     subscriptions = cr.fetchall()
     updates, conflicts, notes = [], [], []
     now = fields.Datetime.now()
-    # The ESP dates an opt-out on its clock, which may run ahead of Odoo's (a sandbox moved forward, a server's
-    # drift): it is shown on Odoo's clock, moved by the offset this run measured, and never in the future.
-    esp_ahead = timedelta(seconds=run.account.clock_offset or 0)
+    # The ESP dates an opt-out on its clock. One running ahead of Odoo's (a sandbox moved forward, a server's drift)
+    # would date it in the future: moved back by the offset this run measured, and never after Odoo's now. One
+    # running behind dates it in the past, as the ESP says it happened (the demo's story is days old).
+    esp_ahead = timedelta(seconds=max(run.account.clock_offset or 0, 0))
     list_name = run.mailing_list.name
     provider = run.account._get_provider_label()
     for subscription_id, contact_id, email, optin_at in subscriptions:
