@@ -4,7 +4,8 @@ Both sandbox accounts connected and their catalogues imported, a dotdigital acco
 address books to pick from, a "Newsletter" list of about 2,000 contacts synced to a dotdigital book, a small
 "Partners" list synced to Campaign Master, an "Event leads" list not connected, opt-outs and bounces come
 back from the ESP, a mailing sent through the ESP a few days ago with its statistics, activity and Odoo's own
-figures, a campaign made in the ESP and imported, and a draft ready to Sync with ESP and send.
+figures, a campaign made in the ESP and imported, mailings to Contacts and (with CRM) to Leads sent through the
+ESP, and a draft ready to Sync with ESP and send.
 
 Everything goes through the product: the account buttons, the list connection, the crons' own engines (list
 sync, campaign send and follow-up, campaigns made in the ESP, statistics, activity). Only the ESP side is
@@ -13,7 +14,9 @@ made there go through the sandbox's v2 API and control surface.
 
 "A few days ago" comes from the sandbox's clock: a fresh sandbox account starts four days behind wall time,
 the sends happen, and the clock is advanced step by step (the list sync running in between, as its cron
-would every few minutes) and finally back to wall time, where it then runs on with the wall clock.
+would every few minutes) and finally back to wall time, where it then runs on with the wall clock. What Odoo
+writes meanwhile is dated by Odoo's clock (today): the chatter is moved back to the story's moment as the clock
+moves, and the sends' dates are the ESP's, so every fact reads as days old.
 
 Idempotent: the steps done are recorded in the ``campaign_esp_connector.demo_story`` parameter and committed
 one by one, and each step looks for its records before making them, so a restart neither duplicates nor
