@@ -4,7 +4,8 @@ Both sandbox accounts connected and their catalogues imported, a dotdigital acco
 address books to pick from, a "Newsletter" list of about 2,000 contacts synced to a dotdigital book, a small
 "Partners" list synced to Campaign Master, an "Event leads" list not connected, opt-outs and bounces come
 back from the ESP, a mailing sent through the ESP a few days ago with its statistics, activity and Odoo's own
-figures, a campaign made in the ESP and imported, and a draft ready to Sync with ESP and send.
+figures, a campaign made in the ESP and imported, mailings to Contacts and (with CRM) to Leads sent through the
+ESP, and a draft ready to Sync with ESP and send.
 
 Everything goes through the product: the account buttons, the list connection, the crons' own engines (list
 sync, campaign send and follow-up, campaigns made in the ESP, statistics, activity). Only the ESP side is
@@ -13,7 +14,9 @@ made there go through the sandbox's v2 API and control surface.
 
 "A few days ago" comes from the sandbox's clock: a fresh sandbox account starts four days behind wall time,
 the sends happen, and the clock is advanced step by step (the list sync running in between, as its cron
-would every few minutes) and finally back to wall time, where it then runs on with the wall clock.
+would every few minutes) and finally back to wall time, where it then runs on with the wall clock. What Odoo
+writes meanwhile is dated by Odoo's clock (today): the chatter is moved back to the story's moment as the clock
+moves, and the sends' dates are the ESP's, so every fact reads as days old.
 
 Idempotent: the steps done are recorded in the ``campaign_esp_connector.demo_story`` parameter and committed
 one by one, and each step looks for its records before making them, so a restart neither duplicates nor
@@ -73,13 +76,18 @@ UK_CUSTOMERS = "UK customers"
 CONTACTS_SUBJECT = "Customer preview: the autumn range"
 # A saved recipient filter on Contacts, to pick in Connect a Filter to the ESP (or a mailing's Recipients).
 FRENCH_CUSTOMERS = "Customers in France"
+# With CRM installed: leads met at a trade show (a few are customers already, one asked never to be mailed), and a
+# mailing to them (Recipients: Lead/Opportunity, filtered by their tag) sent through the ESP.
+LEAD_TAG = "Trade show"
+LEAD_COUNT = 36
+LEADS_SUBJECT = "Thank you for visiting our stand"
 
 # Issue 21: an A/B test through the ESP, ready to send: two versions to the Newsletter, one split test at the ESP.
 AB_SUBJECT = "Autumn offer: free delivery this week"
 AB_SUBJECT_B = "Autumn offer: 15% off your next order"
 
 STEPS = ("sandbox", "accounts", "lists", "connect", "esp_optouts", "sent_mailing", "esp_campaign",
-         "customer_filter", "contacts_mailing", "wall_time", "crons", "draft", "ab_test",
+         "customer_filter", "contacts_mailing", "leads_mailing", "wall_time", "crons", "draft", "ab_test",
          "saved_filter")
 
 # -- deterministic fake people ---------------------------------------------------------------------------------
@@ -194,6 +202,12 @@ CONTACTS_BODY = body(
      "colours and the new boots.", "See you soon!"],
     [("See the autumn range", "https://shop.example.com/autumn")],
 )
+LEADS_BODY = body(
+    "Thank you for visiting our stand",
+    ["Hello,", "It was good to meet you at the trade show. Here is the catalogue we talked about, with the show "
+     "prices until the end of the month.", "See you soon!"],
+    [("Open the catalogue", "https://shop.example.com/catalogue")],
+)
 ESP_CAMPAIGN_HTML = body(
     "Flash sale: 48 hours only",
     ["Everything in the outlet at half price, this weekend only."],
@@ -240,6 +254,8 @@ class DemoSeed:
             accounts = (env.ref(f"{ADDON}.esp_account_demo_sandbox"), env.ref(f"{ADDON}.esp_account_demo_campaign_master"))
         self.dotdigital, self.campaign_master = accounts
         self._session = None
+        # The last chatter message dated at the story's moment (see _date_story).
+        self._dated_up_to = None
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
 
@@ -260,6 +276,7 @@ class DemoSeed:
         if "accounts" in story["steps"]:
             self._point_accounts()
         todo = [name for name in STEPS if name not in story["steps"]]
+        self._dated_up_to = self._last_message_id()
         for name in todo:
             _logger.info("step %s", name)
             getattr(self, f"_step_{name}")(story)
@@ -311,7 +328,41 @@ class DemoSeed:
         return response.json()
 
     def _advance(self, seconds):
+        self._date_story()
         self.control.advance_clock(seconds)
+
+    def _last_message_id(self):
+        # Tracking messages are written at commit time: written now, they are dated with the rest.
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self.env.flush_all()
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM mail_message")
+        return self.env.cr.fetchone()[0]
+
+    def _date_story(self):
+        """Date the chatter written since the clock last moved at the story's moment: Odoo dated it with its own
+        clock (today), the story happened at the sandbox's, which runs behind wall time until the story catches
+        up. Called before each move of the clock, so each message moves back by the lag it was written at."""
+        last = self._last_message_id()
+        if self._dated_up_to is None or last <= self._dated_up_to:
+            self._dated_up_to = last
+            return
+        lag = self.control.now()["offset"]
+        if lag < -1:
+            self.env.cr.execute(
+                "UPDATE mail_message SET date = date + make_interval(secs => %s) WHERE id > %s AND id <= %s",
+                [lag, self._dated_up_to, last])
+            self.env["mail.message"].invalidate_model(["date"])
+        self._dated_up_to = last
+
+    def _date_messages(self, mailings, at):
+        """Date the chatter these mailings got in this run at ``at`` (naive UTC): what Odoo learnt today (a
+        campaign made in the ESP, imported) happened in the story when the ESP sent it."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE mail_message SET date = %s WHERE model = 'mailing.mailing' AND res_id = ANY(%s) AND id > %s",
+            [at, mailings.ids, self._dated_up_to or 0])
+        self.env["mail.message"].invalidate_model(["date"])
 
     # -- Odoo records -----------------------------------------------------------------------------------------
 
@@ -540,11 +591,59 @@ class DemoSeed:
             "email_from": self._email_from(),
             "esp_account_id": self.dotdigital.id,
         })
+        self._send_to_model(mailing, "the mailing to Contacts was not sent")
+
+    def _send_to_model(self, mailing, failure):
+        """Send a mailing to a model and a domain through the ESP, then let its engagement happen."""
         if mailing.esp_campaign_state not in ("queued", "sending", "sent"):
             mailing.action_launch()
         # The send job makes the list, syncs it, waits for the ESP's import, then sends.
-        self._send_until_sent(mailing, 6, "the mailing to Contacts was not sent")
+        self._send_until_sent(mailing, 6, failure)
         self._engagement(mailing.esp_audience_list_id)
+
+    def _step_leads_mailing(self, story):
+        """With CRM: leads met at a trade show, tagged (a few are customers already, one asked never to be
+        mailed), and a mailing to them (Recipients: Lead/Opportunity, filtered by the tag) sent through the ESP
+        the same way as the one to Contacts, with its engagement."""
+        if "crm.lead" not in self.env:
+            _logger.info("CRM is not installed: no mailing to Leads")
+            return
+        if "wall_time" in story["steps"]:
+            # Its send would move the sandbox's clock ahead of wall time: only a story seeded from scratch has it.
+            _logger.info("the story was seeded before it had a mailing to Leads: delete .data/ to have one")
+            return
+        self._advance(2 * 3600)
+        Tag = self.env["crm.tag"]
+        tag = Tag.search([("name", "=", LEAD_TAG)], limit=1) or Tag.create({"name": LEAD_TAG})
+        countries = {country.code: country.id for country in self.env["res.country"].search([])}
+        Lead = self.env["crm.lead"].with_context(tracking_disable=True, mail_create_nolog=True)
+        known = set(Lead.search([("tag_ids", "in", tag.ids)]).mapped("email_from"))
+        # The same people as the Customers step's first few: a lead may be a customer already (one email).
+        customers = fake_people(max(self.sizes[1], 20), 31, "customer")[:4]
+        people = fake_people(LEAD_COUNT - len(customers), 41, "show") + customers
+        Lead.create([{
+            "name": f"{person['company_name'] or person['first_name'] + ' ' + person['last_name']}: trade show visit",
+            "type": "lead",
+            "contact_name": f"{person['first_name']} {person['last_name']}",
+            "partner_name": person["company_name"],
+            "email_from": person["email"],
+            "mobile": person["mobile"],
+            "country_id": countries.get(person["country"]),
+            "tag_ids": [(4, tag.id)],
+        } for person in people if person["email"] not in known])
+        # Someone who asked never to be mailed again: Odoo leaves them out, and so does the ESP's send.
+        self.env["mail.blacklist"]._add(people[1]["email"])
+        mailing = self._mailing(LEADS_SUBJECT) or self.env["mailing.mailing"].create({
+            "subject": LEADS_SUBJECT,
+            "preview": "The catalogue we talked about, at the show prices",
+            "body_arch": LEADS_BODY,
+            "body_html": LEADS_BODY,
+            "mailing_model_id": self.env["ir.model"]._get_id("crm.lead"),
+            "mailing_domain": repr([("tag_ids", "in", tag.ids)]),
+            "email_from": self._email_from(),
+            "esp_account_id": self.dotdigital.id,
+        })
+        self._send_to_model(mailing, "the mailing to Leads was not sent")
 
     def _step_wall_time(self, story):
         """Back to wall time: from here the sandbox's clock runs with the wall clock."""
@@ -568,7 +667,7 @@ class DemoSeed:
         Mailing._cron_esp_sync_activity()
         # The poll that saw the send finish stamped Odoo's own clock; in the story the send was days ago.
         sent = self._mailing(SENT_SUBJECT)
-        for mailing in sent | self._mailing(CONTACTS_SUBJECT):
+        for mailing in sent | self._mailing(CONTACTS_SUBJECT) | self._mailing(LEADS_SUBJECT):
             if mailing.esp_campaign_id.send_date:
                 mailing.sent_date = mailing.esp_campaign_id.send_date
         # These crons have just done their work: their next runs are one interval away, not at the server's
@@ -579,6 +678,8 @@ class DemoSeed:
                 cron.nextcall = fields.Datetime.now() + relativedelta(**{cron.interval_type: cron.interval_number})
         self.env.invalidate_all()
         imported = self.env["esp.campaign"].search([("made_in_esp", "=", True)])
+        for campaign in imported.filtered("send_date"):
+            self._date_messages(campaign.mailing_id, campaign.send_date)
         if not sent.esp_stat_opens or not imported:
             raise SeedError("the statistics did not come back from the ESP")
 

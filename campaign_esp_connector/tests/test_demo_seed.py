@@ -3,8 +3,10 @@ everything it shows is there and made by the product's engines, and a second run
 loses anything."""
 
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 
+from odoo import fields
 from odoo.tests import tagged
 
 from ..sync.campaigns import CampaignRunner
@@ -111,8 +113,44 @@ class TestDemoSeed(EspSandboxCommon):
         self.assertEqual(set(traces.mapped("model")), {"res.partner"})
         self.assertEqual(len(traces), to_contacts.esp_stat_sent)
         self.assertEqual(to_contacts.opened, to_contacts.esp_stat_unique_opens)
+        # Issue 23: with CRM, a mailing to Leads (a model and a domain) sent through the ESP, its traces on the leads.
+        if "crm.lead" in self.env:
+            to_leads = self.env["mailing.mailing"].search([("subject", "=", seed.LEADS_SUBJECT)])
+            self.assertEqual((to_leads.mailing_model_real, to_leads.state, to_leads.esp_campaign_state),
+                             ("crm.lead", "done", "sent"))
+            leads = self.env["crm.lead"].search([("tag_ids.name", "=", seed.LEAD_TAG)])
+            self.assertEqual(len(leads), seed.LEAD_COUNT)
+            # One asked never to be mailed; customers the ESP opted out are blacklisted too (a filter's opt-outs are).
+            blacklisted = leads.filtered("is_blacklisted")
+            never = leads.filtered(lambda lead: lead.email_from == seed.fake_people(seed.LEAD_COUNT - 4, 41, "show")[1]["email"])
+            self.assertEqual(len(never & blacklisted), 1)
+            customers = self.env["res.partner"].search([("category_id.name", "=", seed.CUSTOMER_TAG)])
+            self.assertEqual(len(leads.filtered(lambda lead: lead.email_normalized in customers.mapped("email"))), 4)
+            traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", to_leads.id)])
+            self.assertEqual(set(traces.mapped("model")), {"crm.lead"})
+            self.assertLessEqual(set(traces.mapped("res_id")), set((leads - never).ids))
+            self.assertGreaterEqual(set(traces.mapped("res_id")), set((leads - blacklisted).ids))
+            self.assertEqual(len(traces), to_leads.esp_stat_sent)
+            self.assertEqual(to_leads.sent, to_leads.esp_stat_sent)
+            self.assertGreater(to_leads.esp_stat_opens, 0)
+            seeded_sends = sent | to_contacts | to_leads
+        else:
+            seeded_sends = sent | to_contacts
         # The sandbox's clock is back at wall time.
         self.assertLess(abs(self.sandbox.now()["offset"]), 60)
+        # Issue 25: the story reads true whatever the clock. The sends made days ago are dated days ago, and so is
+        # their chatter (never "Today"); the campaign made in the ESP is dated when the ESP sent it; so are the
+        # opt-outs that came back from the ESP (test_esp_optout_clock: never in the future, whatever its clock).
+        now = fields.Datetime.now()
+        for mailing in seeded_sends | imported.mailing_id:
+            self.assertLess(mailing.sent_date, now - timedelta(days=1), mailing.subject)
+            messages = mailing.message_ids
+            self.assertTrue(messages, mailing.subject)
+            self.assertLess(max(messages.mapped("date")), now - timedelta(days=1), mailing.subject)
+        self.assertEqual(set(imported.mailing_id.message_ids.mapped("date")), {imported.send_date})
+        opted_out = self.env["mailing.subscription"].search([("opt_out", "=", True)])
+        self.assertTrue(opted_out)
+        self.assertLess(max(opted_out.mapped("opt_out_datetime")), now - timedelta(days=1))
 
         # Again: nothing added, no write at the ESP.
         counts = self._counts()
