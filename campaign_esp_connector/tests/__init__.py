@@ -24,5 +24,6 @@ from . import test_list_sync_consent
 from . import test_esp_ui_words
 from . import test_esp_mailing_words
 from . import test_esp_account_words
-from . import test_esp_leads, test_esp_optout_clock
+from . import test_esp_leads
+from . import test_esp_optout_clock
 from . import test_tours

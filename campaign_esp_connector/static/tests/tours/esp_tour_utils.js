@@ -22,6 +22,13 @@ export function espOpenMenu(sectionXmlid, menuXmlid) {
             trigger: ".o_action_manager .o_view_controller",
         },
         {
+            content: "Mark the view being left, so the next steps wait for the new one",
+            trigger: ".o_action_manager .o_view_controller",
+            run() {
+                this.anchor.classList.add("o_esp_tour_left");
+            },
+        },
+        {
             content: "Open the menu section",
             trigger: `.o_main_navbar [data-menu-xmlid="${sectionXmlid}"]`,
             run: "click",
@@ -30,6 +37,11 @@ export function espOpenMenu(sectionXmlid, menuXmlid) {
             content: "Open the menu",
             trigger: `.o-dropdown--menu [data-menu-xmlid="${menuXmlid}"]`,
             run: "click",
+        },
+        {
+            // A step clicking "New" right after could otherwise hit the old view's button (seen on loaded machines).
+            content: "Wait for the menu's view",
+            trigger: ".o_action_manager .o_view_controller:not(.o_esp_tour_left)",
         },
     ];
 }
