@@ -40,8 +40,8 @@ export function espOpenMenu(sectionXmlid, menuXmlid) {
         },
         {
             // A step clicking "New" right after could otherwise hit the old view's button (seen on loaded machines).
-            content: "Wait for the menu's view",
-            trigger: ".o_action_manager .o_view_controller:not(.o_esp_tour_left)",
+            content: "Wait for the menu's view (or its dialog)",
+            trigger: ".o_action_manager .o_view_controller:not(.o_esp_tour_left), .modal .o_view_controller",
         },
     ];
 }
