@@ -84,7 +84,7 @@ class ContactPullJob(Job):
             [list_id, list(by_email)],
         )
         members = {email: (contact_id, write_date) for email, contact_id, write_date in cr.fetchall()}
-        touched = self.env["mailing.contact"]
+        touched = created = self.env["mailing.contact"]
         if self.two_way:
             touched |= self._two_way(by_email, members)
         if binding.create_contacts:
@@ -96,10 +96,11 @@ class ContactPullJob(Job):
             unknown = {email: contact for email, contact in by_email.items()
                        if email not in members and email not in tracked and contact.sendable}
             if unknown:
-                touched |= self._create_contacts(unknown)
-        if touched:
-            # What came from the ESP is what the ESP holds: record it so the next export does not send it back.
-            self._record_synced(touched)
+                created, reused = self._create_contacts(unknown)
+                touched |= reused
+        # What came from the ESP is what the ESP holds: record it so the next export does not send it back.
+        self._record_synced(created)
+        self._record_synced(touched, by_email)
         # Last, so rows just recorded get theirs too: a removal needs the ESP's id, and one learnt here saves
         # a lookup call later (an email removed in Odoo before it was ever exported included).
         self.env["esp.list.member"]._esp_learn_remote_ids(
@@ -133,7 +134,10 @@ class ContactPullJob(Job):
         return updated
 
     def _create_contacts(self, unknown):
-        """Add contacts new at the ESP to this list, reusing existing Odoo contacts of the same email."""
+        """Add contacts new at the ESP to this list, reusing existing Odoo contacts of the same email.
+
+        :return: ``(created, reused)`` contacts
+        """
         list_id = self.binding.mailing_list_id.id
         Contact = self.env["mailing.contact"].with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
         existing = Contact.with_context(active_test=False).search([("email_normalized", "in", list(unknown))])
@@ -160,13 +164,33 @@ class ContactPullJob(Job):
             to_create.append(values)
         created = Contact.create(to_create)
         self.run.log.created += len(created)
-        return created | self.env["mailing.contact"].browse([contact.id for contact in by_email.values()])
+        return created, self.env["mailing.contact"].browse([contact.id for contact in by_email.values()])
 
-    def _record_synced(self, contacts):
+    def _record_synced(self, contacts, remotes=None):
+        """Record as synced the members of ``contacts`` whose values the ESP holds already.
+
+        Contacts created from the ESP's contacts (no ``remotes``) are its own: what Odoo filled in besides (a
+        name defaulting to the email) does not go back. Others (``remotes``: the feed's contacts by email) only
+        when every value Odoo would send equals the ESP's: an Odoo contact re-subscribed because the ESP added
+        its address, or one whose one-way mapped fields differ, holds other values than the ESP, and recording
+        Odoo's hash would claim the ESP holds them (the two sides would differ for good). Those stay
+        untracked, and the next export sends Odoo's values.
+        """
+        if not contacts:
+            return
         self.env.flush_all()
         export = self.mappings._esp_exporter()
         rows = []
         for row in self.binding._esp_member_rows(contact_ids=contacts.ids):
             values, _problems = export(row)
+            remote = remotes.get(row["email"]) if remotes is not None else None
+            if remotes is not None and (remote is None or any(_remote_text(remote.data_fields.get(name)) != value
+                                     for name, value in values.items())):
+                continue
             rows.append((row["email"], values_hash(values), row["write_date"]))
         self.env["esp.list.member"]._esp_record_synced(self.binding.mailing_list_id.id, rows)
+
+
+def _remote_text(value):
+    """A data field's value as the ESP gave it, as text to compare with what an export sends."""
+    return "" if value is None else str(value)

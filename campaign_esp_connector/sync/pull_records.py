@@ -68,7 +68,7 @@ def apply(job, contacts):
         [mailing_list.id, mailing_list.id, list(by_email)],
     )
     members = {email: (contact_id, res_id) for email, contact_id, res_id in cr.fetchall()}
-    touched = env["mailing.contact"]
+    touched = created = env["mailing.contact"]
     if mappings and members:
         touched |= _update(job, Model, mappings, by_email, members)
     cr.execute("SELECT email FROM esp_list_member WHERE list_id = %s AND email = ANY(%s)",
@@ -77,10 +77,11 @@ def apply(job, contacts):
     unknown = {email: contact for email, contact in by_email.items()
                if email not in members and email not in tracked and contact.sendable}
     if unknown:
-        touched |= _create(job, Model, mappings, unknown)
-    if touched:
-        # What came from the ESP is what the ESP holds: the next export does not send it back.
-        job._record_synced(touched)
+        created = _create(job, Model, mappings, unknown)
+    # What came from the ESP is what the ESP holds: the next export does not send it back (records updated from
+    # it only when what Odoo would send equals it, see PullJob._record_synced).
+    job._record_synced(created)
+    job._record_synced(touched, by_email)
     env["esp.list.member"]._esp_learn_remote_ids(
         mailing_list.id, [(email, contact.id) for email, contact in by_email.items() if contact.id is not None])
 

@@ -303,6 +303,25 @@ class TestListSyncTwoWay(EspListSyncCommon):
         self._sync(mailing_list)
         self.assertFalse([c for c in self._sandbox_api_calls() if c["path"].endswith("/import")])
 
+    def test_contact_odoo_already_held_added_at_the_esp_ends_equal_on_both_sides(self):
+        # Found by the property test: the ESP adds an address Odoo holds outside the list, under another name.
+        # Odoo re-subscribes its contact; recording it "synced" with Odoo's values claimed the ESP held them,
+        # and the two names differed for good. Now it goes out, and both sides hold one name.
+        mailing_list = self._create_connected_list([{"name": "Ada Lovelace", "email": "ada@example.com"}],
+                                                   create_contacts=True)
+        self.env["mailing.contact"].create({"name": "Barbara Liskov", "email": "barbara@example.com"})
+        self._sync_until_idle(mailing_list)
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        self.sandbox.advance_clock(600)
+        requests.post(f"{self.sandbox.url}/v2/address-books/{book_id}/contacts", auth=auth, timeout=10, json={
+            "email": "barbara@example.com", "dataFields": [{"key": "FULLNAME", "value": "Grace Hopper"}]})
+        self._sync_until_idle(mailing_list)
+        mailing_list.invalidate_recordset(["contact_ids"])
+        contact = mailing_list.contact_ids.filtered(lambda c: c.email == "barbara@example.com")
+        self.assertEqual(len(contact), 1)
+        self.assertEqual(self._sandbox_contact_data("barbara@example.com")["FULLNAME"], contact.name)
+
     @mute_logger(LOGGER)
     def test_guard_stops_mass_unsubscribe_until_confirmed(self):
         mailing_list = self._create_connected_list([
