@@ -65,7 +65,8 @@ class EspMailingActivity(models.Model):
         A complaint reaches Odoo as an account-wide suppression, through the list sync's opt-outs: the member of
         one of the mailing's lists (or of its recipients list) opted out with one of the provider's complaint
         statuses (``status_kinds`` of ``records.COMPLAINT_KINDS``), and the subscription opted out after the
-        send, both dates on the ESP's clock.
+        send. The send is dated on the ESP's clock; an opt-out is stored moved back by the account's measured
+        offset when the ESP's clock runs ahead (``sync.optouts.apply_esp_opt_outs``), so is the send here.
         """
         pairs = [(code, status) for code in providers.PROVIDERS
                  for status, kind in providers.get_provider_class(code).status_kinds.items()
@@ -83,7 +84,8 @@ class EspMailingActivity(models.Model):
                             SELECT r.mailing_list_id FROM mail_mass_mailing_list_rel r
                              WHERE r.mailing_mailing_id = a.mailing_id))
                    AND (a.sent_datetime IS NULL OR s.opt_out_datetime IS NULL
-                        OR s.opt_out_datetime >= a.sent_datetime))""",
+                        OR s.opt_out_datetime >= a.sent_datetime
+                                                 - make_interval(secs => GREATEST(acc.clock_offset, 0))))""",
             column=SQL(column), codes=[code for code, _status in pairs], statuses=[status for _code, status in pairs],
         )
 
