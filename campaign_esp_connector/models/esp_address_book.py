@@ -325,8 +325,10 @@ class EspAddressBook(models.Model):
             # More to do (imports in flight, budget used up): come back shortly, not at once. For a person the
             # sync is still running (the ESP is importing what was sent): "Queued" with every contact counted
             # as sent said the opposite for a minute.
-            exporting = self.env["esp.list.member"].search_count(
-                [("list_id", "=", self.mailing_list_id.id), ("state", "=", "exporting")])
+            # The rows of the imports in flight: the files the ESP is importing (counting the members they carry
+            # would read every member of the list, an index on their state costs every confirmation).
+            exporting = sum(self.env["esp.import.batch"].search(
+                [("list_id", "=", self.mailing_list_id.id), ("state", "=", "posted")]).mapped("row_count"))
             progress = (_("waiting for the ESP to import %(count)s contacts", count=exporting) if exporting
                         else _("continues in a moment"))
             values.update(sync_state="running", last_error=False, retry_count=0, sync_progress=progress,

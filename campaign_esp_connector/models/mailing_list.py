@@ -192,7 +192,7 @@ class MailingList(models.Model):
             counts[list_id].update(pending=pending, exporting=exporting, synced=synced, sendable=sendable,
                                    not_sent=int(not_sent))
         cr.execute(
-            "SELECT list_id, count(*) FROM esp_list_member WHERE list_id = ANY(%s) AND state IN ('failed', 'rejected') "
+            "SELECT list_id, count(*) FROM esp_list_member WHERE list_id = ANY(%s) AND attention IN ('failed', 'rejected') "
             "GROUP BY list_id",
             [connected.ids],
         )
@@ -211,7 +211,7 @@ class MailingList(models.Model):
             raise UserError(_("Unsupported search on the number of failed ESP members."))
         self.env["esp.list.member"].flush_model(["list_id", "state"])
         self.env.cr.execute(
-            "SELECT list_id, count(*) FROM esp_list_member WHERE state IN ('failed', 'rejected') GROUP BY list_id"
+            "SELECT list_id, count(*) FROM esp_list_member WHERE attention IN ('failed', 'rejected') GROUP BY list_id"
         )
         counts = dict(self.env.cr.fetchall())
         compare = _COMPARE[operator]
@@ -264,7 +264,7 @@ class MailingList(models.Model):
         self.env["esp.address.book"].flush_model(["sync_state"])
         failed = SQL(
             "(SELECT count(*) FROM esp_list_member esp_m WHERE esp_m.list_id = %s "
-            "AND esp_m.state IN ('failed', 'rejected'))",
+            "AND esp_m.attention IN ('failed', 'rejected'))",
             SQL.identifier(alias, "id"),
         )
         if field_name == "esp_failed_count":
@@ -285,7 +285,7 @@ class MailingList(models.Model):
             self.env.cr.execute(
                 """
                 SELECT list_id, failure_reason, count(*) FROM esp_list_member
-                 WHERE list_id = ANY(%s) AND state IN ('failed', 'rejected')
+                 WHERE list_id = ANY(%s) AND attention IN ('failed', 'rejected')
               GROUP BY list_id, failure_reason ORDER BY list_id, count(*) DESC, failure_reason
                 """,
                 [lists.ids],

@@ -302,6 +302,16 @@ def refresh(mailing_list, force=False, allow_empty=False):
     cr.execute("SELECT id FROM mailing_list WHERE id = %s FOR NO KEY UPDATE", [list_id])
     cr.execute("SELECT 1 FROM mailing_contact WHERE esp_source_list_id = %s LIMIT 1", [list_id])
     first_fill = cr.fetchone() is None
+    # A refresh reads every record of the filter again, yet few changed: the contacts already equal to their
+    # record are left out before the upsert, whose speculative insertion per row cost three seconds a million.
+    unchanged = SQL() if first_fill else SQL(
+        """
+             WHERE NOT EXISTS (
+                   SELECT 1 FROM mailing_contact c
+                    WHERE c.esp_source_list_id = %(list)s AND c.email_normalized = a.email
+                      AND (c.name, c.esp_source_model, c.esp_source_res_id, c.esp_source_values)
+                          IS NOT DISTINCT FROM (a.name, %(model)s::varchar, a.res_id, a.vals))
+        """, **params)
     upsert = SQL() if first_fill else SQL(
         """
             ON CONFLICT (esp_source_list_id, email_normalized) WHERE esp_source_list_id IS NOT NULL
@@ -328,6 +338,7 @@ def refresh(mailing_list, force=False, allow_empty=False):
             SELECT a.name, a.email, a.email, %(list)s, %(model)s, a.res_id, a.vals, NULL, NULL,
                    clock_timestamp() AT TIME ZONE 'UTC', clock_timestamp() AT TIME ZONE 'UTC'
               FROM %(table)s a
+            %(unchanged)s
             %(upsert)s
             RETURNING id, (xmax = 0) AS inserted
         ), sub AS (
@@ -340,7 +351,7 @@ def refresh(mailing_list, force=False, allow_empty=False):
         )
         SELECT (SELECT count(*) FROM sub), (SELECT count(*) FROM up WHERE NOT inserted)
         """,
-        table=table, upsert=upsert, **params,
+        table=table, unchanged=unchanged, upsert=upsert, **params,
     ))
     result["entered"], result["updated"] = cr.fetchone()
     # Subscriptions first, in their own statement: the removal trigger reads the contact's email, which must

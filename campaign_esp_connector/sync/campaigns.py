@@ -262,8 +262,7 @@ class CampaignSync:
             elif book.sync_state in ("failed", "retry"):
                 problems.append(_("%(list)s: the last synchronization failed (%(error)s)",
                                   list=mailing_list.name, error=book.last_error or "?"))
-            elif pending_too and (book.sync_state == "never" or Member.search_count(
-                    [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))]) or (
+            elif pending_too and (book.sync_state == "never" or Member._esp_has_unsent(mailing_list.id) or (
                     book._esp_change_mark() or book.odoo_changes_pending)):
                 problems.append(_("%(list)s: contacts still wait to be sent to the ESP (Synchronize the list, "
                                   "then send again)", list=mailing_list.name))

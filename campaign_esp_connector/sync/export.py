@@ -121,7 +121,7 @@ class ExportJob(Job):
 
     def _has_pending(self):
         self.env.cr.execute(
-            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND state = 'pending' LIMIT 1", [self.list_id]
+            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND attention = 'pending' LIMIT 1", [self.list_id]
         )
         return bool(self.env.cr.fetchone())
 

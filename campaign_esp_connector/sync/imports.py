@@ -39,7 +39,7 @@ class ImportPollJob(Job):
 
     def _has_rejected_members(self):
         self.env.cr.execute(
-            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND state = 'rejected' LIMIT 1", [self.list_id]
+            "SELECT 1 FROM esp_list_member WHERE list_id = %s AND attention = 'rejected' LIMIT 1", [self.list_id]
         )
         return bool(self.env.cr.fetchone())
 

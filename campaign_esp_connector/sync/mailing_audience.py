@@ -180,5 +180,5 @@ def waiting(mailing_list):
     book = mailing_list.sudo().esp_address_book_id
     if not book or book.sync_state in ("guard", "book_missing", "rejected", "failed", "retry"):
         return False
-    return book.sync_state in ("never", "queued", "running") or bool(mailing_list.env["esp.list.member"].sudo().search_count(
-        [("list_id", "=", mailing_list.id), ("state", "in", ("pending", "exporting"))], limit=1))
+    return book.sync_state in ("never", "queued", "running") or \
+        mailing_list.env["esp.list.member"].sudo()._esp_has_unsent(mailing_list.id)

@@ -82,7 +82,10 @@ class OptOutJob(Job):
         if binding.guard_confirmed or changes <= GUARD_MIN_CONTACTS:
             return False
         threshold = float(self.run.param("guard_threshold", 5))
-        size = self.run.mailing_list.contact_count or 1
+        # The list's subscriptions, counted alone: contact_count is mass_mailing's whole statistics compute (opt-out,
+        # blacklist and bounce counts too), half a second on a million.
+        self.env.cr.execute("SELECT count(*) FROM mailing_subscription WHERE list_id = %s", [self.list_id])
+        size = self.env.cr.fetchone()[0] or 1
         if changes * 100.0 / size <= threshold:
             return False
         log.message = self.env._(

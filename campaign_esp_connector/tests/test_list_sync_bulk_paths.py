@@ -46,6 +46,36 @@ class TestListSyncBulkPaths(EspListSyncCommon):
         self.assertEqual((member.batch_id, member.import_batch_id.id), (0, False))
         self.assertEqual(member.state, "exporting")
 
+    def test_no_index_on_the_member_state_so_confirmations_update_in_place(self):
+        # A confirmation changes the state of every member an import carried: with no index naming the state
+        # (keys or predicate), PostgreSQL can update each row in its page without new index entries.
+        self.env.cr.execute("""
+            SELECT i.relname, pg_get_indexdef(x.indexrelid)
+              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             WHERE x.indrelid = 'esp_list_member'::regclass
+        """)
+        indexes = dict(self.env.cr.fetchall())
+        self.assertIn("esp_list_member_attention_index", indexes)
+        self.assertFalse([name for name, definition in indexes.items() if "state" in definition], indexes)
+        self.env.cr.execute("SELECT reloptions FROM pg_class WHERE oid = 'esp_list_member'::regclass")
+        self.assertIn("fillfactor=50", self.env.cr.fetchone()[0])
+
+    def test_unsent_members_found_through_their_state_or_their_import(self):
+        mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
+        Member = self.env["esp.list.member"].sudo()
+        self._sync_until_idle(mailing_list)
+        self.assertFalse(Member._esp_has_unsent(mailing_list.id))
+        batch = self.env["esp.import.batch"].create({
+            "list_id": mailing_list.id, "account_id": self.sandbox_account.id, "remote_id": "import-3",
+            "row_count": 1})
+        Member._esp_to_exporting(mailing_list.id, batch.id, [("ada@example.com", "hash-2", None, True)])
+        self.assertTrue(Member._esp_has_unsent(mailing_list.id))
+        Member._esp_confirm(batch, {})
+        batch.state = "done"
+        self.assertFalse(Member._esp_has_unsent(mailing_list.id))
+        Member._esp_mark(mailing_list.id, ["ada@example.com"], "pending")
+        self.assertTrue(Member._esp_has_unsent(mailing_list.id))
+
     def test_members_new_to_the_plan_inserted_without_conflict(self):
         mailing_list = self._create_connected_list([{"name": "Ada", "email": "ada@example.com"}])
         self._sync_until_idle(mailing_list)
