@@ -65,8 +65,8 @@ class EspMailingActivity(models.Model):
         A complaint reaches Odoo as an account-wide suppression, through the list sync's opt-outs: the member of
         one of the mailing's lists (or of its recipients list) opted out with one of the provider's complaint
         statuses (``status_kinds`` of ``records.COMPLAINT_KINDS``), and the subscription opted out after the
-        send. The send is dated on the ESP's clock; an opt-out is stored moved back by the account's measured
-        offset when the ESP's clock runs ahead (``sync.optouts.apply_esp_opt_outs``), so is the send here.
+        send. The send is dated on the ESP's clock (activity rows keep the ESP's dates); the opt-out on Odoo's
+        (``sync.common.odoo_clock``), so the send is moved the same way here.
         """
         pairs = [(code, status) for code in providers.PROVIDERS
                  for status, kind in providers.get_provider_class(code).status_kinds.items()

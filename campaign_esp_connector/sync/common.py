@@ -4,7 +4,7 @@ import os
 import signal
 import threading
 import time
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 _logger = logging.getLogger(__name__)
 
@@ -21,6 +21,27 @@ def utc_naive(value):
     if value.tzinfo:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
+
+
+def odoo_clock(offset, now=None):
+    """The conversion of an ESP's date (aware or naive UTC, on its clock) to Odoo's, for a date Odoo keeps as its
+    own (an opt-out's date on the subscription).
+
+    An ESP whose clock runs ahead of Odoo's (``offset``, the account's measured ``clock_offset`` in seconds: a
+    drifting server, a sandbox moved forward) would date it in the future: moved back by the offset, and never
+    after Odoo's ``now``. A clock running behind is kept: its date is the only one there is, and it is in the
+    past. Comparisons with the ESP's own dates (feeds' watermarks, opt-in against opt-out) keep the ESP's dates,
+    and so do the activity rows, read again and again and compared as the ESP gave them.
+
+    :return: ``convert(moment) -> naive UTC datetime`` (``None`` stays ``None``)
+    """
+    ahead = timedelta(seconds=max(offset or 0, 0))
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+
+    def convert(moment):
+        return None if moment is None else min(utc_naive(moment) - ahead, now)
+
+    return convert
 
 
 def values_hash(values):

@@ -1,7 +1,5 @@
 """Opt-out job: ESP unsubscribes and suppressions into Odoo, Odoo opt-outs and removals to the ESP."""
 
-from datetime import timedelta
-
 from markupsafe import Markup
 from psycopg2.extras import execute_values
 
@@ -11,7 +9,7 @@ from odoo.tools import SQL
 
 from .. import providers
 from .audience import _source_query
-from .common import Job, utc_naive
+from .common import Job, odoo_clock, utc_naive
 from .words import people_datetime, readers_tz, status_words
 
 # Odoo opt-outs are pushed one call each (the ESP has no bulk unsubscribe): bound them per run.
@@ -274,10 +272,8 @@ def apply_esp_opt_outs(run, incoming):
     subscriptions = cr.fetchall()
     updates, conflicts, notes, opted_out = [], [], [], []
     now = fields.Datetime.now()
-    # The ESP dates an opt-out on its clock. One running ahead of Odoo's (a sandbox moved forward, a server's drift)
-    # would date it in the future: moved back by the offset this run measured, and never after Odoo's now. One
-    # running behind dates it in the past, as the ESP says it happened (the demo's story is days old).
-    esp_ahead = timedelta(seconds=max(run.account.clock_offset or 0, 0))
+    # The ESP dates an opt-out on its clock: stored on Odoo's (the one clock rule, common.odoo_clock).
+    on_odoo_clock = odoo_clock(run.account.clock_offset, now)
     list_name = run.mailing_list.name
     provider = run.account._get_provider_label()
     tz = readers_tz(env, run.account, run.binding.sync_requested_by_id)
@@ -291,7 +287,7 @@ def apply_esp_opt_outs(run, incoming):
             conflicts.append((email, env._("kept subscribed: Odoo's subscription is newer than the ESP's "
                                        "opt-out (%(reason)s)", reason=why)))
             continue
-        when = when and min(when - esp_ahead, now)
+        when = on_odoo_clock(when)
         updates.append((subscription_id, when or now))
         opted_out.append((email, why))
         notes.append((contact_id, Markup("<p>%s</p>") % env._(
