@@ -41,6 +41,12 @@ class EspTourCase(HttpCase, EspListSyncCommon):
             _logger.warning(CHROMIUM_HINT)
             raise unittest.SkipTest(CHROMIUM_HINT)
         super().setUpClass()
+        # The first tour's page would compile the web client's bundles itself, tens of seconds on a loaded
+        # machine, within the 60 s Odoo gives a page to be ready (a first tour failed so): compiled here.
+        for bundle in ("web.assets_web", "web.assets_tests"):
+            assets = cls.env["ir.qweb"]._get_asset_bundle(bundle)
+            assets.js()
+            assets.css()
 
     def _run_campaign_crons(self):
         """What the campaign crons do: send the queued mailings (the send cron), follow the sends (the follow-up
