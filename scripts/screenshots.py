@@ -3,8 +3,8 @@
     .venv/bin/python scripts/screenshots.py [--url http://localhost:8069] [--out docs/screenshots]
 
 Logs in as admin, finds the demo's records over JSON-RPC (the connected list with the most contacts, a list not
-connected, the sent ESP mailing, the draft ESP mailing, the A/B test, the filter connected to a book, the mailing to
-Contacts, a saved recipient filter), opens each view a person opens and saves a PNG per view.
+connected, the sent ESP mailing, the draft ESP mailing, the A/B test, the filter connected to a book, the mailings to
+Contacts and to Leads, a saved recipient filter), opens each view a person opens and saves a PNG per view.
 Chromium is driven through its DevTools protocol (websocket-client, as Odoo's own browser tests do), so the
 script needs no other browser library. Nothing is changed in the demo: dialogs are opened and closed unsaved.
 """
@@ -47,6 +47,9 @@ class Odoo:
             sys.exit(f"error: no Odoo answers at {self.url}: start the demo (./scripts/demo) and run this again.")
         if not answer.get("uid"):
             sys.exit(f"error: login as {login} refused by {self.url}")
+        # Odoo's web client shows dates in the browser's time zone, its server-written texts (a sync run's name
+        # and steps, say) in the user's: the browser takes the user's, as a person's browser where they work.
+        self.tz = (answer.get("user_context") or {}).get("tz") or "UTC"
 
     def _rpc(self, path, params):
         response = self.session.post(self.url + path, json={"jsonrpc": "2.0", "method": "call", "params": params},
@@ -209,15 +212,18 @@ def find_feature_records(odoo, sent, draft, free_list, account_name):
     # Issue 23: a filter connected to a book, the mailing to Contacts sent through the ESP, a saved filter to pick.
     filter_list = odoo.first("mailing.list", [("esp_source_kind", "!=", False), ("esp_address_book_id", "!=", False)])
     to_contacts = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "done"),
-                                                ("mailing_model_name", "not in", ("mailing.list", "mailing.contact"))],
-                             order="sent_date desc")
+                                                ("mailing_model_name", "=", "res.partner")], order="sent_date desc")
+    # The mailing to Leads (the demo has it when its Odoo has CRM).
+    to_leads = odoo.first("mailing.mailing", [("esp_account_id", "!=", False), ("state", "=", "done"),
+                                             ("mailing_model_name", "=", "crm.lead")], order="sent_date desc")
     saved_filters = odoo.call("mailing.filter", "search_read", [("mailing_model_id.model", "=", "res.partner")],
                               fields=["name"], limit=1)
     # Link Trackers: the sent mailing's links (several, with the ESP's clicks on each), else the mailing to Contacts'.
     clicked = next((mailing for mailing in (sent, to_contacts) if mailing and any(
         tracker["count"] for tracker in odoo.call("link.tracker", "search_read", [("mass_mailing_id", "=", mailing)],
                                                   fields=["count"]))), None)
-    return {"ab_version": ab_version, "filter_list": filter_list, "to_contacts": to_contacts, "clicked": clicked,
+    return {"ab_version": ab_version, "filter_list": filter_list, "to_contacts": to_contacts, "to_leads": to_leads,
+            "clicked": clicked,
             "saved_filter": saved_filters[0]["name"] if saved_filters else None, "draft": draft,
             "free_list": free_list, "account_name": account_name}
 
@@ -259,6 +265,12 @@ def feature_shots(odoo, browser, found, shot, open_tab, open_stat_button, lists,
     if found["to_contacts"]:
         shot("14-contacts-mailing-esp-tab", f"{mailings}/{found['to_contacts']}", ".o_form_view .o_notebook",
              before=lambda: (open_tab("esp")(), browser.wait_for(".o_notebook .o_esp_audience")))
+    if found["to_leads"]:
+        # With CRM: the mailing to Leads, its recipients (Lead/Opportunity) above the ESP's figures.
+        shot("16-leads-mailing-statistics", f"{mailings}/{found['to_leads']}", ".o_form_view .o_notebook",
+             before=open_tab("esp_statistics"))
+    else:
+        print("  (no mailing to Leads in the demo (CRM not installed): its screenshot skipped)")
     if found["clicked"]:
         shot("15-link-trackers", f"{mailings}/{found['clicked']}", ".o_form_view .o_notebook",
              before=open_stat_button("action_view_link_trackers"))
@@ -302,6 +314,7 @@ def main():
     taken = []
     try:
         browser.send("Network.enable")
+        browser.send("Emulation.setTimezoneOverride", timezoneId=odoo.tz)
         host = re.sub(r"^https?://", "", args.url).split("/")[0].split(":")[0]
         browser.send("Network.setCookie", name="session_id", value=odoo.cookie(), domain=host, path="/")
 
