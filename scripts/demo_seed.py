@@ -50,6 +50,13 @@ _logger = logging.getLogger("demo_seed")
 
 ADDON = "campaign_esp_connector"
 MARKER = "campaign_esp_connector.demo_story"
+# What Odoo dates with its own clock while the story plays out days in the past (see Seeder._date_story): each
+# table's date columns a person reads.
+STORY_DATES = {
+    "mail_message": ("date",),
+    "esp_sync_log": ("start_datetime", "end_datetime", "create_date", "write_date"),
+    "link_tracker": ("create_date", "write_date"),
+}
 DAY = 86400
 # The sandbox account starts this far behind wall time: the story's first send is "four days ago".
 START_OFFSET = -4 * DAY
@@ -254,7 +261,7 @@ class DemoSeed:
             accounts = (env.ref(f"{ADDON}.esp_account_demo_sandbox"), env.ref(f"{ADDON}.esp_account_demo_campaign_master"))
         self.dotdigital, self.campaign_master = accounts
         self._session = None
-        # The last chatter message dated at the story's moment (see _date_story).
+        # The last row of each table in STORY_DATES dated at the story's moment (see _date_story).
         self._dated_up_to = None
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
@@ -276,7 +283,7 @@ class DemoSeed:
         if "accounts" in story["steps"]:
             self._point_accounts()
         todo = [name for name in STEPS if name not in story["steps"]]
-        self._dated_up_to = self._last_message_id()
+        self._dated_up_to = self._last_ids()
         for name in todo:
             _logger.info("step %s", name)
             getattr(self, f"_step_{name}")(story)
@@ -331,28 +338,36 @@ class DemoSeed:
         self._date_story()
         self.control.advance_clock(seconds)
 
-    def _last_message_id(self):
+    def _last_ids(self):
+        """The highest id of each table in STORY_DATES."""
         # Tracking messages are written at commit time: written now, they are dated with the rest.
         self.env.flush_all()
         self.env.cr.precommit.run()
         self.env.flush_all()
-        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM mail_message")
-        return self.env.cr.fetchone()[0]
+        last = {}
+        for table in STORY_DATES:
+            self.env.cr.execute(f"SELECT COALESCE(max(id), 0) FROM {table}")  # noqa: S608 - fixed names
+            last[table] = self.env.cr.fetchone()[0]
+        return last
 
     def _date_story(self):
-        """Date the chatter written since the clock last moved at the story's moment: Odoo dated it with its own
-        clock (today), the story happened at the sandbox's, which runs behind wall time until the story catches
-        up. Called before each move of the clock, so each message moves back by the lag it was written at."""
-        last = self._last_message_id()
-        if self._dated_up_to is None or last <= self._dated_up_to:
+        """Date what Odoo wrote since the clock last moved (chatter, sync runs, link trackers) at the story's
+        moment: Odoo dated it with its own clock (today), the story happened at the sandbox's, which runs behind
+        wall time until the story catches up. Called before each move of the clock, so each row moves back by
+        the lag it was written at."""
+        last = self._last_ids()
+        if self._dated_up_to is None:
             self._dated_up_to = last
             return
         lag = self.control.now()["offset"]
         if lag < -1:
-            self.env.cr.execute(
-                "UPDATE mail_message SET date = date + make_interval(secs => %s) WHERE id > %s AND id <= %s",
-                [lag, self._dated_up_to, last])
-            self.env["mail.message"].invalidate_model(["date"])
+            for table, columns in STORY_DATES.items():
+                if last[table] <= self._dated_up_to[table]:
+                    continue
+                moved = ", ".join(f"{column} = {column} + make_interval(secs => %(lag)s)" for column in columns)
+                self.env.cr.execute(f"UPDATE {table} SET {moved} WHERE id > %(after)s AND id <= %(last)s",  # noqa: S608
+                                    {"lag": lag, "after": self._dated_up_to[table], "last": last[table]})
+            self.env.invalidate_all()
         self._dated_up_to = last
 
     def _date_messages(self, mailings, at):
@@ -361,7 +376,7 @@ class DemoSeed:
         self.env.flush_all()
         self.env.cr.execute(
             "UPDATE mail_message SET date = %s WHERE model = 'mailing.mailing' AND res_id = ANY(%s) AND id > %s",
-            [at, mailings.ids, self._dated_up_to or 0])
+            [at, mailings.ids, (self._dated_up_to or {}).get("mail_message", 0)])
         self.env["mail.message"].invalidate_model(["date"])
 
     # -- Odoo records -----------------------------------------------------------------------------------------

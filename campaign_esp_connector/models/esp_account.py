@@ -85,7 +85,7 @@ class EspAccount(models.Model):
     detected_endpoint = fields.Char(
         string="Regional Endpoint", readonly=True, copy=False, help="API base the ESP assigned to this account."
     )
-    region = fields.Char(readonly=True, copy=False)
+    region = fields.Char(string="Region Code", readonly=True, copy=False)
     region_label = fields.Char(string="Region", compute="_compute_region_label")
     support_regions = fields.Boolean(compute="_compute_support_fields")
     remote_account_ref = fields.Char(string="ESP Account ID", readonly=True, copy=False)
@@ -234,7 +234,7 @@ class EspAccount(models.Model):
             if name:
                 account.region_label = "%s (%s)" % (self.env._(name), account.region.lower())
             elif account.detected_endpoint and regions:
-                account.region_label = self.env._("None named by the ESP (%(host)s)",
+                account.region_label = self.env._("No region of the ESP's: endpoint %(host)s",
                                                   host=urlsplit(account.detected_endpoint).netloc)
             else:
                 account.region_label = False

@@ -53,7 +53,7 @@ class EspSyncLog(models.Model):
     api_calls = fields.Integer(string="API Calls", readonly=True)
     # Stored as the run wrote it, its dates as markers (see _step_datetime); read as steps_display, its dates in
     # the reader's time zone and language.
-    steps = fields.Text(readonly=True)
+    steps = fields.Text(string="Steps Journal", readonly=True)
     steps_display = fields.Text(string="Steps", compute="_compute_steps_display")
     message = fields.Text(readonly=True)
     line_ids = fields.One2many("esp.sync.log.line", "log_id", string="Contact Problems",

@@ -151,6 +151,14 @@ class TestDemoSeed(EspSandboxCommon):
         opted_out = self.env["mailing.subscription"].search([("opt_out", "=", True)])
         self.assertTrue(opted_out)
         self.assertLess(max(opted_out.mapped("opt_out_datetime")), now - timedelta(days=1))
+        # The lists' first exports came before the first send, and the send's link trackers with its clicks.
+        first_send = min(seeded_sends.mapped("sent_date"))
+        logs = self.env["esp.sync.log"].search([("list_id", "in", sent.contact_list_ids.ids)], order="id")
+        self.assertTrue(logs)
+        self.assertLess(logs[0].start_datetime, first_send)
+        trackers = self.env["link.tracker"].search([("mass_mailing_id", "=", sent.id)])
+        self.assertTrue(trackers)
+        self.assertLess(max(trackers.mapped("create_date")), now - timedelta(days=1))
 
         # Again: nothing added, no write at the ESP.
         counts = self._counts()

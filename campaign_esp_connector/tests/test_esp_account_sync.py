@@ -22,7 +22,7 @@ class TestEspAccountConnection(EspSandboxCommon):
         self.assertEqual(account.detected_endpoint, self.sandbox.url)
         # The sandbox names no region (dotdigital's r1/r2/r3 come from the endpoint's host): it says so.
         self.assertFalse(account.region)
-        self.assertEqual(account.region_label, f"None named by the ESP ({urlsplit(self.sandbox.url).netloc})")
+        self.assertEqual(account.region_label, f"No region of the ESP's: endpoint {urlsplit(self.sandbox.url).netloc}")
         self.assertTrue(account.remote_account_ref)
         self.assertIn(account.remote_account_ref, result["params"]["message"])
         self.assertIn(f"(region {account.region_label}, {self.sandbox.url})", result["params"]["message"])

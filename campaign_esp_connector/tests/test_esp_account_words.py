@@ -109,7 +109,7 @@ class TestAccountWords(EspListSyncCommon):
     def test_region_in_the_providers_words(self):
         account = self.sandbox_account
         self.assertTrue(account.support_regions)
-        self.assertEqual(account.region_label, f"None named by the ESP ({urlsplit(self.sandbox.url).netloc})")
+        self.assertEqual(account.region_label, f"No region of the ESP's: endpoint {urlsplit(self.sandbox.url).netloc}")
         account.region = "r2"
         self.assertEqual(account.region_label, "North America (r2)")
         campaign_master = self._create_esp_account(

@@ -74,7 +74,7 @@ registry.category("web_tour.tours").add("campaign_esp_connector_account_tour", {
         },
         {
             content: "The region in dotdigital's words: the sandbox's endpoint is none of its regions",
-            trigger: '.o_field_widget[name="region_label"]:contains("None named by the ESP")',
+            trigger: '.o_field_widget[name="region_label"]:contains("No region of the ESP")',
         },
         {
             content: "The connector's scheduled actions, without developer mode",
