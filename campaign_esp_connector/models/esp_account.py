@@ -11,6 +11,7 @@ from odoo.tools import clean_context, format_list
 
 from .. import providers
 from ..sync.common import is_testing
+from ..sync.words import region_words
 
 # Errors only a person can fix: they put the account in error (its lists stop until a new test succeeds).
 NEEDS_PERSON = (providers.AuthenticationError, providers.PermissionDenied, providers.ConfigurationError)
@@ -232,7 +233,7 @@ class EspAccount(models.Model):
             regions = providers.get_provider_class(account.provider).regions if account.provider else {}
             name = regions.get((account.region or "").lower())
             if name:
-                account.region_label = "%s (%s)" % (self.env._(name), account.region.lower())
+                account.region_label = "%s (%s)" % (region_words(self.env, name), account.region.lower())
             elif account.detected_endpoint and regions:
                 account.region_label = self.env._("No region of the ESP's: endpoint %(host)s",
                                                   host=urlsplit(account.detected_endpoint).netloc)

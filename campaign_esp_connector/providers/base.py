@@ -115,7 +115,7 @@ class EspProvider:
     templates_applied_by_provider = False
     # The list is not part of the campaign: it is given when the campaign is sent.
     list_chosen_at_send = False
-    # The provider's regions in words, by the code ``test_connection`` names (``AccountInfo.region``); ``{}``:
+    # The provider's regions (``records.REGION_*``), by the code ``test_connection`` names (``AccountInfo.region``); ``{}``:
     # the provider has no regions, and its endpoint is shown instead (an endpoint's host is no region).
     regions = {}
     # Contact fields every account has, mapped to Odoo's contact fields when an account is first connected.

@@ -115,7 +115,7 @@ class DotdigitalProvider(EspProvider):
     )
     default_field_mappings = (("FIRSTNAME", "first_name"), ("LASTNAME", "last_name"), ("FULLNAME", "name"))
     # The region of the account-info's ApiEndpoint host (r1-api.dotdigital.com, ...).
-    regions = {"r1": "Europe", "r2": "North America", "r3": "Asia Pacific"}
+    regions = {"r1": records.REGION_EUROPE, "r2": records.REGION_NORTH_AMERICA, "r3": records.REGION_ASIA_PACIFIC}
     data_field_name_re = DATA_FIELD_NAME_RE
     data_field_name_max_length = 20
     personalization_email_field = "EMAIL"

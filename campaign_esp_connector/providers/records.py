@@ -49,6 +49,11 @@ STATUS_INACTIVE = "inactive"  # the ESP tells no more than "not active" (unsubsc
 # The kinds that mean the recipient complained (the recipients' Complained filters look for them).
 COMPLAINT_KINDS = frozenset({STATUS_SPAM_REPORT, STATUS_COMPLAINT})
 
+# Where an ESP keeps an account (``EspProvider.regions`` maps its codes to these; the add-on says them in words).
+REGION_EUROPE = "europe"
+REGION_NORTH_AMERICA = "north_america"
+REGION_ASIA_PACIFIC = "asia_pacific"
+
 
 @dataclass(frozen=True)
 class AccountInfo:

@@ -30,6 +30,15 @@ def _status_words(env):
     }
 
 
+def region_words(env, region):
+    """A region (``records.REGION_*``) in the words of ``env``'s language."""
+    return {
+        records.REGION_EUROPE: env._("Europe"),
+        records.REGION_NORTH_AMERICA: env._("North America"),
+        records.REGION_ASIA_PACIFIC: env._("Asia Pacific"),
+    }.get(region, region)
+
+
 def status_words(env, provider, status):
     """A contact status as the ESP spells it (``HardBounced``), in the words of ``env``'s language.
 
