@@ -14,6 +14,8 @@ except ImportError:  # run by odoo-bin rather than pytest: the sandbox sits at t
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
+from ..sync.campaigns import import_esp_campaigns
+
 MANAGER_GROUP = "campaign_esp_connector.campaign_esp_connector_group_manager"
 
 
@@ -198,6 +200,23 @@ class EspListSyncCommon(EspSandboxCommon):
             if contact["email"] == email:
                 return json.loads(contact["data"] or "{}")
         return None
+
+    def _campaign_made_in_the_esp(self, mailing_list):
+        """A campaign made and sent in the ESP (not by Odoo) to ``mailing_list``'s book, then imported twice, as
+        the campaign cron would; :return: ``(the ESP's campaign, the mailings Odoo imported for it)``."""
+        auth = (self.sandbox.api_user, self.sandbox.api_password)
+        book_id = int(mailing_list.esp_address_book_id.remote_id)
+        campaign = requests.post(f"{self.sandbox.url}/v2/campaigns", auth=auth, timeout=10, json={
+            "name": "Made at the ESP", "subject": "From dotdigital", "fromName": "Shop", "fromAddress": {"id": 1},
+            "htmlContent": "<p>Hi</p><a href='http://$UNSUB$'>u</a>", "plainTextContent": "Hi http://$UNSUB$",
+        }).json()
+        requests.post(f"{self.sandbox.url}/v2/campaigns/send", auth=auth, timeout=10,
+                      json={"campaignId": campaign["id"], "addressBookIds": [book_id]}).raise_for_status()
+        self.sandbox.advance_clock(60)
+        import_esp_campaigns(self.env)
+        import_esp_campaigns(self.env)
+        imported = self.env["mailing.mailing"].search([("esp_campaign_remote_id", "=", str(campaign["id"]))])
+        return campaign, imported
 
     def _members(self, mailing_list):
         return {

@@ -10,7 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged, users
 
 from ..sync import statistics
-from ..sync.campaigns import SUBJECT_REQUIRED, CampaignRunner, import_esp_campaigns
+from ..sync.campaigns import SUBJECT_REQUIRED, CampaignRunner
 from .common import EspListSyncCommon
 
 BODY = "<div><p>Hello from Odoo</p><p><a href='https://example.com/offer'>Offer</a></p></div>"
@@ -249,17 +249,7 @@ class TestEspCampaign(EspListSyncCommon):
 
     def test_campaign_made_in_the_esp_is_imported_once(self):
         auth = (self.sandbox.api_user, self.sandbox.api_password)
-        book_id = int(self.mailing_list.esp_address_book_id.remote_id)
-        campaign = requests.post(f"{self.sandbox.url}/v2/campaigns", auth=auth, timeout=10, json={
-            "name": "Made at the ESP", "subject": "From dotdigital", "fromName": "Shop", "fromAddress": {"id": 1},
-            "htmlContent": "<p>Hi</p><a href='http://$UNSUB$'>u</a>", "plainTextContent": "Hi http://$UNSUB$",
-        }).json()
-        requests.post(f"{self.sandbox.url}/v2/campaigns/send", auth=auth, timeout=10,
-                      json={"campaignId": campaign["id"], "addressBookIds": [book_id]}).raise_for_status()
-        self.sandbox.advance_clock(60)
-        import_esp_campaigns(self.env)
-        import_esp_campaigns(self.env)
-        imported = self.env["mailing.mailing"].search([("esp_campaign_remote_id", "=", str(campaign["id"]))])
+        campaign, imported = self._campaign_made_in_the_esp(self.mailing_list)
         self.assertEqual(len(imported), 1)
         self.assertEqual((imported.subject, imported.state), ("From dotdigital", "done"))
         self.assertTrue(imported.esp_made_in_esp)

@@ -4,14 +4,12 @@ Forwarded recipients."""
 
 from datetime import timedelta
 
-import requests
-
 from odoo import fields
 from odoo.tests import tagged, users
 from odoo.tools import format_datetime
 
 from ..sync import statistics
-from ..sync.campaigns import CampaignRunner, import_esp_campaigns
+from ..sync.campaigns import CampaignRunner
 from .common import EspListSyncCommon
 
 
@@ -132,18 +130,7 @@ class TestEspMailingWords(EspListSyncCommon):
         self.assertIn(f"{mailing.esp_stat_unique_opens} unique opens", refreshed.body)
 
     def test_the_chatter_of_an_imported_campaign_says_where_it_came_from(self):
-        auth = (self.sandbox.api_user, self.sandbox.api_password)
-        book_id = int(self.mailing_list.esp_address_book_id.remote_id)
-        campaign = requests.post(f"{self.sandbox.url}/v2/campaigns", auth=auth, timeout=10, json={
-            "name": "Made at the ESP", "subject": "From dotdigital", "fromName": "Shop", "fromAddress": {"id": 1},
-            "htmlContent": "<p>Hi</p><a href='http://$UNSUB$'>u</a>", "plainTextContent": "Hi http://$UNSUB$",
-        }).json()
-        requests.post(f"{self.sandbox.url}/v2/campaigns/send", auth=auth, timeout=10,
-                      json={"campaignId": campaign["id"], "addressBookIds": [book_id]}).raise_for_status()
-        self.sandbox.advance_clock(60)
-        import_esp_campaigns(self.env)
-        import_esp_campaigns(self.env)
-        imported = self.env["mailing.mailing"].search([("esp_campaign_remote_id", "=", str(campaign["id"]))])
+        campaign, imported = self._campaign_made_in_the_esp(self.mailing_list)
         notes = self._notes(imported).filtered(lambda message: "Mass Mailing created" not in message.body)
         self.assertEqual(len(notes), 1)
         self.assertIn(f"Imported from the ESP account “{self.sandbox_account.name}”: campaign {campaign['id']}",
