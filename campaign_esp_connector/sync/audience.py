@@ -212,15 +212,20 @@ def fingerprint(mailing_list):
     return digest
 
 
+def _mailable(email):
+    """SQL: the email ``email`` (an SQL expression) is one Odoo would mail: set, and not blacklisted (invalid
+    addresses are NULL already, see :func:`recipient_columns`)."""
+    return SQL("%s IS NOT NULL AND %s != '' AND NOT EXISTS "
+               "(SELECT 1 FROM mail_blacklist b WHERE b.email = %s AND b.active)", email, email, email)
+
+
 def count_matches(mailing_list):
     """Emails the filter gives (one per address, blacklisted and invalid left out), without changing anything."""
     env = mailing_list.env
     env.flush_all()
     query, email, _name, _version = _source_query(mailing_list)
-    env.cr.execute(SQL(
-        "SELECT count(DISTINCT e) FROM (%s) AS src WHERE e IS NOT NULL AND e != '' AND NOT EXISTS "
-        "(SELECT 1 FROM mail_blacklist b WHERE b.email = src.e AND b.active)",
-        query.select(SQL("%s AS e", email))))
+    env.cr.execute(SQL("SELECT count(DISTINCT e) FROM (%s) AS src WHERE %s",
+                       query.select(SQL("%s AS e", email)), _mailable(SQL.identifier("src", "e"))))
     return env.cr.fetchone()[0]
 
 
@@ -230,10 +235,8 @@ def has_matches(mailing_list):
     env = mailing_list.env
     env.flush_all()
     query, email, _name, _version = _source_query(mailing_list)
-    env.cr.execute(SQL(
-        "SELECT 1 FROM (%s) AS src WHERE e IS NOT NULL AND e != '' AND NOT EXISTS "
-        "(SELECT 1 FROM mail_blacklist b WHERE b.email = src.e AND b.active) LIMIT 1",
-        query.select(SQL("%s AS e", email))))
+    env.cr.execute(SQL("SELECT 1 FROM (%s) AS src WHERE %s LIMIT 1",
+                       query.select(SQL("%s AS e", email)), _mailable(SQL.identifier("src", "e"))))
     return bool(env.cr.fetchone())
 
 
@@ -270,11 +273,10 @@ def refresh(mailing_list, force=False, allow_empty=False):
         SELECT DISTINCT ON (src.email) src.email, src.res_id, COALESCE(NULLIF(trim(src.name), ''), src.email) AS name,
                src.vals
           FROM (%(source)s) AS src
-         WHERE src.email IS NOT NULL AND src.email != ''
-           AND NOT EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.email = src.email AND b.active)
+         WHERE %(mailable)s
       ORDER BY src.email, src.res_id
         """,
-        table=table,
+        table=table, mailable=_mailable(SQL.identifier("src", "email")),
         source=query.select(SQL("%s AS email", email), SQL("%s AS res_id", SQL.identifier(query.table, "id")),
                             SQL("%s AS name", name), SQL("%s AS vals", values)),
     ))
