@@ -1,11 +1,12 @@
-"""An ESP opt-out is dated on Odoo's clock whatever the ESP's (issue 25): the README's demo moves the sandbox's
-clock two hours ahead, and an unsubscribe read back then must not be dated in the future."""
+"""An ESP opt-out is dated on Odoo's clock whatever the ESP's (issue 25): a sandbox moved two hours ahead must not
+date an unsubscribe in Odoo's future. Opens and clicks keep the ESP's dates (the limit the README states)."""
 
 from datetime import timedelta
 
 from odoo import fields
 from odoo.tests import tagged
 
+from ..sync.campaigns import CampaignRunner
 from .common import EspListSyncCommon
 
 
@@ -38,3 +39,19 @@ class TestEspOptOutClock(EspListSyncCommon):
         subscription = self._unsubscribed_at_esp(0)
         now = fields.Datetime.now()
         self.assertLess(subscription.opt_out_datetime, now - timedelta(days=3, hours=23))
+
+    def test_opens_keep_the_esp_date_even_when_its_clock_runs_ahead(self):
+        # The limit the README states: activity rows are read again and again and compared as the ESP gave them,
+        # so an ESP two hours ahead shows opens up to two hours in Odoo's future; the opt-outs do not.
+        mailing_list = self._create_connected_list(
+            [{"name": f"Reader {index}", "email": f"reader{index}@example.com"} for index in range(4)])
+        self._sync_until_idle(mailing_list)
+        self.sandbox.configure(engagement={"open": 1.0, "hard_bounce": 0.0, "soft_bounce": 0.0})
+        mailing = self._create_mailing(mailing_list, subject="Clock")
+        mailing.action_launch()
+        CampaignRunner(self.env).run()
+        self.sandbox.advance_clock(7200)
+        mailing.action_esp_import_activity()
+        opens = [date for date in mailing.esp_activity_ids.mapped("first_open_datetime") if date]
+        self.assertTrue(opens)
+        self.assertGreater(max(opens), fields.Datetime.now())
